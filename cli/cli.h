@@ -1,0 +1,46 @@
+/*
+ * cli.h - shared pieces of the rcptguard command line.
+ */
+#ifndef RG_CLI_H
+#define RG_CLI_H
+
+#include <stdio.h>
+
+#include "rcptguard/address.h"
+#include "rcptguard/cache.h"
+#include "rcptguard/config.h"
+#include "rcptguard/verdict.h"
+
+/* Exit codes, documented in rcptguard(1). */
+#define CLI_EXIT_OK		0
+#define CLI_EXIT_NOTFOUND	1
+#define CLI_EXIT_USAGE		2
+#define CLI_EXIT_CACHE		3
+#define CLI_EXIT_CONFIG		4
+
+struct cli_ctx {
+	struct rg_config	 cfg;
+	const char		*prog;
+	int			 json;
+};
+
+/* cli_error - "rcptguard: message" on stderr, message sanitized. */
+void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* cli_printable - hostile input made printable for messages. */
+const char *cli_printable(const char *s, char *buf, size_t size);
+
+/* cli_cache_open - open the cache; on failure print why and return NULL. */
+struct rg_cache *cli_cache_open(struct cli_ctx *ctx, unsigned flags);
+
+/* cli_parse_address - parse an address argument; print why on failure. */
+int cli_parse_address(struct cli_ctx *ctx, const char *arg, struct rg_address *addr);
+
+/* Verdict output: one human line, or one JSON object per line. */
+void cli_print_verdict(struct cli_ctx *ctx, FILE *fp, const char *address,
+    const struct rg_verdict *v, enum rg_verdict_state state);
+void cli_print_absent(struct cli_ctx *ctx, FILE *fp, const char *address, const char *why);
+
+int cli_cmd_cache(struct cli_ctx *ctx, int argc, char **argv);
+
+#endif /* RG_CLI_H */

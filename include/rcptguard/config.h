@@ -1,0 +1,110 @@
+/*
+ * config.h - the one configuration file shared by every rcptguard program.
+ *
+ * Every key lives in one table (lib/config.c) with its section, type,
+ * default, bounds and a one-line description. Defaults are strings parsed by
+ * the same code as the file, so a default can never be out of its own bounds;
+ * tests/unit/test_config.c checks that conf/rcptguard.conf and
+ * rcptguard.conf(5) document exactly this table.
+ */
+#ifndef RG_CONFIG_H
+#define RG_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rcptguard/verdict.h"
+
+#define RG_CONFIG_PATH_MAX	1024
+
+enum rg_config_type {
+	RG_CFG_BOOL,
+	RG_CFG_INT,
+	RG_CFG_SIZE,		/* bytes, with k/M/G suffixes */
+	RG_CFG_DURATION,	/* seconds, with s/m/h/d/w suffixes */
+	RG_CFG_STRING,
+	RG_CFG_ENUM,
+	RG_CFG_REASON_DURATIONS,	/* "reason=duration, reason=duration" */
+};
+
+enum rg_config_local_case {
+	RG_LOCAL_CASE_INSENSITIVE,
+	RG_LOCAL_CASE_SENSITIVE,
+};
+
+enum rg_config_sync {
+	RG_SYNC_PERIODIC,	/* MDB_NOSYNC, flushed every sync_interval and at close */
+	RG_SYNC_COMMIT,		/* every write transaction is flushed before it returns */
+};
+
+struct rg_config {
+	/* [general] */
+	char		state_dir[RG_CONFIG_PATH_MAX];
+	int64_t		local_part_case;	/* enum rg_config_local_case */
+	/* [cache] */
+	char		cache_file[RG_CONFIG_PATH_MAX];
+	int64_t		map_size;
+	int64_t		map_size_max;
+	int64_t		max_readers;
+	int64_t		sync_mode;		/* enum rg_config_sync */
+	int64_t		sync_interval;
+	int64_t		sweep_batch;
+	int64_t		lease_ttl;
+	int64_t		ttl[RG_CLASS_COUNT];
+	int64_t		refresh[RG_CLASS_COUNT];
+	int64_t		reason_ttl[RG_REASON_COUNT];	/* -1: use the class value */
+	int64_t		reason_refresh[RG_REASON_COUNT];
+
+	char		source[RG_CONFIG_PATH_MAX];	/* file it was read from, or "" */
+};
+
+struct rg_config_key {
+	const char		*k_section;
+	const char		*k_name;
+	enum rg_config_type	 k_type;
+	size_t			 k_offset;
+	const char		*k_default;
+	int64_t			 k_min;
+	int64_t			 k_max;		/* for strings: buffer size */
+	const char		*k_choices;	/* for enums: "a|b|c", in enum order */
+	const char		*k_desc;
+};
+
+/* The table itself, for the docs check and for `rcptguard config`. */
+const struct rg_config_key *rg_config_keys(size_t *count);
+
+/* rg_config_defaults - fill cfg with every default. */
+void rg_config_defaults(struct rg_config *cfg);
+
+/*
+ * rg_config_load - defaults, then the file at path. With must_exist 0 a
+ * missing file means "defaults only" (the embedded default); any other
+ * problem is an error. Errors name the file and line: "FILE:LINE: text".
+ * Returns 0 or -1.
+ */
+int rg_config_load(struct rg_config *cfg, const char *path, int must_exist,
+    char *err, size_t errsize);
+
+/* rg_config_parse_string - as rg_config_load, from memory (tests). */
+int rg_config_parse_string(struct rg_config *cfg, const char *text, const char *name,
+    char *err, size_t errsize);
+
+/* rg_config_set - set one key from its text form; 0 or -1 with err set. */
+int rg_config_set(struct rg_config *cfg, const char *section, const char *name,
+    const char *value, char *err, size_t errsize);
+
+/* rg_config_format - the current value of a key in its text form. */
+void rg_config_format(const struct rg_config *cfg, const struct rg_config_key *k,
+    char *buf, size_t size);
+
+/* rg_config_cache_path - state_dir/cache_file, or cache_file when absolute. */
+int rg_config_cache_path(const struct rg_config *cfg, char *buf, size_t size);
+
+/* rg_config_ttl - expiry and refresh periods for a verdict of class c and reason r. */
+void rg_config_ttl(const struct rg_config *cfg, enum rg_class c, enum rg_reason r,
+    int64_t *ttl, int64_t *refresh);
+
+/* The default configuration file path, fixed at build time. */
+extern const char rg_config_default_path[];
+
+#endif /* RG_CONFIG_H */

@@ -1,0 +1,52 @@
+/*
+ * log.h - logging in severity tiers, to syslog (mail facility) or stderr.
+ *
+ * Every line passes through rg_log_sanitize() once, in rg_log_vlog(), so no
+ * raw control byte from an address or an SMTP reply ever reaches a log.
+ */
+#ifndef RG_LOG_H
+#define RG_LOG_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+enum rg_log_level {
+	RG_LOG_DEBUG,
+	RG_LOG_INFO,
+	RG_LOG_WARN,
+	RG_LOG_ERROR,
+	RG_LOG_FATAL,
+};
+
+enum rg_log_sink {
+	RG_LOG_SYSLOG,
+	RG_LOG_STDERR,
+};
+
+#define RG_LOG_LINE_MAX 2048
+
+void rg_log_init(const char *ident, enum rg_log_sink sink);
+void rg_log_set_level(enum rg_log_level min);
+void rg_log_close(void);
+
+void rg_log_vlog(enum rg_log_level level, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
+void rg_log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void rg_log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void rg_log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void rg_log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* rg_log_fatal - log, then exit(1). */
+void rg_log_fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+/*
+ * rg_log_sanitize - copy src (len bytes) into dst as printable text: bytes
+ * outside 0x20..0x7e become \xNN, a backslash becomes \\. Always terminates
+ * dst; output that does not fit ends in "...". Returns the length written.
+ */
+size_t rg_log_sanitize(char *dst, size_t dstsize, const char *src, size_t len);
+
+/* rg_log_set_capture - test hook: receive every finished line instead of the sink. */
+typedef void (*rg_log_capture_fn)(enum rg_log_level level, const char *line, void *arg);
+void rg_log_set_capture(rg_log_capture_fn fn, void *arg);
+
+#endif /* RG_LOG_H */

@@ -1,0 +1,49 @@
+/*
+ * util.h - small helpers that know nothing of mail: bounded string copies,
+ * the injectable clock, and parsers for durations and sizes.
+ */
+#ifndef RG_UTIL_H
+#define RG_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#define RG_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* rg_strlcpy - copy with truncation; returns strlen(src) so callers test >= size. */
+size_t rg_strlcpy(char *dst, const char *src, size_t size);
+
+/* rg_strlcat - append with truncation; returns the length it tried to create. */
+size_t rg_strlcat(char *dst, const char *src, size_t size);
+
+/* rg_strlower - ASCII lower-case in place. */
+void rg_strlower(char *s);
+
+/*
+ * The clock. Everything that compares against "now" asks rg_clock_now(), so
+ * tests can move time without sleeping.
+ */
+typedef int64_t (*rg_clock_fn)(void *arg);
+int64_t rg_clock_now(void);
+void rg_clock_set(rg_clock_fn fn, void *arg);
+
+/* rg_parse_duration - "30s", "5m", "3h", "31d", "2w" or plain seconds. 0 on success. */
+int rg_parse_duration(const char *s, int64_t *out);
+
+/* rg_parse_size - "4096", "64k", "64M", "1G". 0 on success. */
+int rg_parse_size(const char *s, int64_t *out);
+
+/* rg_parse_int - a whole decimal number. 0 on success. */
+int rg_parse_int(const char *s, int64_t *out);
+
+/* rg_format_duration - the shortest exact unit form of a number of seconds. */
+void rg_format_duration(int64_t secs, char *buf, size_t size);
+
+/* rg_format_size - the shortest exact unit form of a number of bytes. */
+void rg_format_size(int64_t bytes, char *buf, size_t size);
+
+/* rg_format_time - UTC ISO 8601 ("2026-11-22T10:00:00Z"). */
+void rg_format_time(int64_t when, char *buf, size_t size);
+
+#endif /* RG_UTIL_H */

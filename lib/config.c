@@ -1,0 +1,550 @@
+/*
+ * config.c - the configuration table, its parser and its bounds checks.
+ *
+ * The file is INI, read by libinih through rg_config_reader(), which counts
+ * lines and refuses lines longer than inih's buffer (inih would otherwise
+ * split them silently into two lines). The handler resolves each key in the
+ * table and parses it with the table's type; the first error wins and names
+ * the file and line.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ini.h>
+
+#include "rcptguard/config.h"
+#include "rcptguard/util.h"
+
+#ifndef RG_SYSCONFDIR
+#define RG_SYSCONFDIR "/etc"
+#endif
+#ifndef RG_LOCALSTATEDIR
+#define RG_LOCALSTATEDIR "/var"
+#endif
+
+const char rg_config_default_path[] = RG_SYSCONFDIR "/rcptguard/rcptguard.conf";
+
+#define RG_OFF(field) offsetof(struct rg_config, field)
+#define RG_DAY 86400LL
+#define RG_YEAR (366 * RG_DAY)
+
+static const struct rg_config_key rg_config_table[] = {
+	{ "general", "state_dir", RG_CFG_STRING, RG_OFF(state_dir),
+	  RG_LOCALSTATEDIR "/lib/rcptguard", 1, RG_CONFIG_PATH_MAX, NULL,
+	  "directory holding the verdict cache and run-time state" },
+	{ "general", "local_part_case", RG_CFG_ENUM, RG_OFF(local_part_case),
+	  "insensitive", 0, 1, "insensitive|sensitive",
+	  "whether local parts that differ only in case are the same mailbox" },
+
+	{ "cache", "cache_file", RG_CFG_STRING, RG_OFF(cache_file),
+	  "cache.lmdb", 1, RG_CONFIG_PATH_MAX, NULL,
+	  "LMDB file name, relative to state_dir unless absolute" },
+	{ "cache", "map_size", RG_CFG_SIZE, RG_OFF(map_size),
+	  "16M", 1048576, 1099511627776LL, NULL,
+	  "initial LMDB map size; grown on demand" },
+	{ "cache", "map_size_max", RG_CFG_SIZE, RG_OFF(map_size_max),
+	  "1G", 1048576, 1099511627776LL, NULL,
+	  "hard limit of the map; at it, expired then oldest verdicts are evicted" },
+	{ "cache", "max_readers", RG_CFG_INT, RG_OFF(max_readers),
+	  "512", 16, 65536, NULL,
+	  "LMDB reader slots shared by all processes on the host" },
+	{ "cache", "sync_mode", RG_CFG_ENUM, RG_OFF(sync_mode),
+	  "periodic", 0, 1, "periodic|commit",
+	  "periodic: flush every sync_interval; commit: flush every write" },
+	{ "cache", "sync_interval", RG_CFG_DURATION, RG_OFF(sync_interval),
+	  "5s", 1, 3600, NULL,
+	  "longest time a committed write waits to be flushed in periodic mode" },
+	{ "cache", "sweep_batch", RG_CFG_INT, RG_OFF(sweep_batch),
+	  "256", 1, 100000, NULL,
+	  "records examined per write transaction when sweeping expired entries" },
+	{ "cache", "lease_ttl", RG_CFG_DURATION, RG_OFF(lease_ttl),
+	  "2m", 1, RG_DAY, NULL,
+	  "lifetime of a probe lease; a lease of a dead holder is void at once" },
+	{ "cache", "ttl_deliverable", RG_CFG_DURATION, RG_OFF(ttl[RG_CLASS_DELIVERABLE]),
+	  "31d", 60, RG_YEAR, NULL,
+	  "how long a deliverable verdict may answer" },
+	{ "cache", "refresh_deliverable", RG_CFG_DURATION, RG_OFF(refresh[RG_CLASS_DELIVERABLE]),
+	  "7d", 0, RG_YEAR, NULL,
+	  "age after which a deliverable verdict is refreshed in the background" },
+	{ "cache", "ttl_undeliverable", RG_CFG_DURATION, RG_OFF(ttl[RG_CLASS_UNDELIVERABLE]),
+	  "3d", 60, RG_YEAR, NULL,
+	  "how long an undeliverable verdict may answer" },
+	{ "cache", "refresh_undeliverable", RG_CFG_DURATION, RG_OFF(refresh[RG_CLASS_UNDELIVERABLE]),
+	  "3h", 0, RG_YEAR, NULL,
+	  "age after which an undeliverable verdict is refreshed in the background" },
+	{ "cache", "ttl_risky", RG_CFG_DURATION, RG_OFF(ttl[RG_CLASS_RISKY]),
+	  "7d", 60, RG_YEAR, NULL,
+	  "how long a risky verdict may answer" },
+	{ "cache", "refresh_risky", RG_CFG_DURATION, RG_OFF(refresh[RG_CLASS_RISKY]),
+	  "1d", 0, RG_YEAR, NULL,
+	  "age after which a risky verdict is refreshed in the background" },
+	{ "cache", "ttl_unknown", RG_CFG_DURATION, RG_OFF(ttl[RG_CLASS_UNKNOWN]),
+	  "1h", 60, RG_YEAR, NULL,
+	  "how long an unknown verdict may answer" },
+	{ "cache", "refresh_unknown", RG_CFG_DURATION, RG_OFF(refresh[RG_CLASS_UNKNOWN]),
+	  "5m", 0, RG_YEAR, NULL,
+	  "age after which an unknown verdict is re-probed in the background" },
+	{ "cache", "reason_ttl", RG_CFG_REASON_DURATIONS, RG_OFF(reason_ttl),
+	  "", 60, RG_YEAR, NULL,
+	  "per-reason expiry overrides, as reason=duration pairs" },
+	{ "cache", "reason_refresh", RG_CFG_REASON_DURATIONS, RG_OFF(reason_refresh),
+	  "", 0, RG_YEAR, NULL,
+	  "per-reason refresh overrides, as reason=duration pairs" },
+};
+
+const struct rg_config_key *
+rg_config_keys(size_t *count)
+{
+	*count = RG_ARRAY_LEN(rg_config_table);
+	return rg_config_table;
+}
+
+static const struct rg_config_key *
+rg_config_find(const char *name)
+{
+	for (size_t i = 0; i < RG_ARRAY_LEN(rg_config_table); i++)
+		if (strcmp(rg_config_table[i].k_name, name) == 0)
+			return &rg_config_table[i];
+	return NULL;
+}
+
+static int
+rg_config_section_known(const char *section)
+{
+	for (size_t i = 0; i < RG_ARRAY_LEN(rg_config_table); i++)
+		if (strcmp(rg_config_table[i].k_section, section) == 0)
+			return 1;
+	return 0;
+}
+
+/* rg_config_choice - index of value in a "a|b|c" list, or -1. */
+static int
+rg_config_choice(const char *choices, const char *value)
+{
+	size_t vl = strlen(value);
+	int idx = 0;
+
+	for (const char *p = choices; ; idx++) {
+		const char *bar = strchr(p, '|');
+		size_t n = bar ? (size_t)(bar - p) : strlen(p);
+		if (n == vl && strncmp(p, value, n) == 0)
+			return idx;
+		if (bar == NULL)
+			return -1;
+		p = bar + 1;
+	}
+}
+
+/* rg_config_reason_map - parse "reason=duration, ..." into a per-reason array. */
+static int
+rg_config_reason_map(const struct rg_config_key *k, const char *value, int64_t *arr,
+    char *err, size_t errsize)
+{
+	char buf[1024], *save = NULL, *tok;
+
+	for (size_t i = 0; i < RG_REASON_COUNT; i++)
+		arr[i] = -1;
+	if (rg_strlcpy(buf, value, sizeof(buf)) >= sizeof(buf)) {
+		snprintf(err, errsize, "%s: value too long", k->k_name);
+		return -1;
+	}
+	for (tok = strtok_r(buf, ", \t", &save); tok != NULL; tok = strtok_r(NULL, ", \t", &save)) {
+		char *eq = strchr(tok, '=');
+		enum rg_reason r;
+		int64_t d;
+
+		if (eq == NULL) {
+			snprintf(err, errsize, "%s: \"%s\" is not reason=duration", k->k_name, tok);
+			return -1;
+		}
+		*eq = '\0';
+		if (rg_verdict_reason_parse(tok, &r) < 0) {
+			snprintf(err, errsize, "%s: unknown reason \"%s\"", k->k_name, tok);
+			return -1;
+		}
+		if (rg_parse_duration(eq + 1, &d) < 0) {
+			snprintf(err, errsize, "%s: bad duration \"%s\" for %s", k->k_name, eq + 1, tok);
+			return -1;
+		}
+		if (d < k->k_min || d > k->k_max) {
+			snprintf(err, errsize, "%s: %s=%s is out of bounds", k->k_name, tok, eq + 1);
+			return -1;
+		}
+		arr[r] = d;
+	}
+	return 0;
+}
+
+/* rg_config_apply - parse value by the key's type and store it. */
+static int
+rg_config_apply(struct rg_config *cfg, const struct rg_config_key *k, const char *value,
+    char *err, size_t errsize)
+{
+	char *field = (char *)cfg + k->k_offset;
+	int64_t v = 0;
+	int idx;
+
+	switch (k->k_type) {
+	case RG_CFG_STRING:
+		if (strlen(value) < (size_t)k->k_min) {
+			snprintf(err, errsize, "%s: must not be empty", k->k_name);
+			return -1;
+		}
+		if (rg_strlcpy(field, value, (size_t)k->k_max) >= (size_t)k->k_max) {
+			snprintf(err, errsize, "%s: value longer than %" PRId64 " bytes",
+			    k->k_name, k->k_max - 1);
+			return -1;
+		}
+		return 0;
+	case RG_CFG_ENUM:
+		if ((idx = rg_config_choice(k->k_choices, value)) < 0) {
+			snprintf(err, errsize, "%s: \"%s\" is not one of %s", k->k_name, value,
+			    k->k_choices);
+			return -1;
+		}
+		*(int64_t *)(void *)field = idx;
+		return 0;
+	case RG_CFG_BOOL:
+		if (strcmp(value, "yes") == 0 || strcmp(value, "true") == 0 || strcmp(value, "1") == 0)
+			v = 1;
+		else if (strcmp(value, "no") == 0 || strcmp(value, "false") == 0 ||
+		    strcmp(value, "0") == 0)
+			v = 0;
+		else {
+			snprintf(err, errsize, "%s: \"%s\" is not yes or no", k->k_name, value);
+			return -1;
+		}
+		*(int64_t *)(void *)field = v;
+		return 0;
+	case RG_CFG_INT:
+		if (rg_parse_int(value, &v) < 0) {
+			snprintf(err, errsize, "%s: \"%s\" is not a number", k->k_name, value);
+			return -1;
+		}
+		break;
+	case RG_CFG_SIZE:
+		if (rg_parse_size(value, &v) < 0) {
+			snprintf(err, errsize, "%s: \"%s\" is not a size (like 64M)", k->k_name, value);
+			return -1;
+		}
+		break;
+	case RG_CFG_DURATION:
+		if (rg_parse_duration(value, &v) < 0) {
+			snprintf(err, errsize, "%s: \"%s\" is not a duration (like 30s, 5m, 3h, 31d)",
+			    k->k_name, value);
+			return -1;
+		}
+		break;
+	case RG_CFG_REASON_DURATIONS:
+		return rg_config_reason_map(k, value, (int64_t *)(void *)field, err, errsize);
+	}
+	if (v < k->k_min || v > k->k_max) {
+		char lo[32], hi[32];
+		if (k->k_type == RG_CFG_DURATION) {
+			rg_format_duration(k->k_min, lo, sizeof(lo));
+			rg_format_duration(k->k_max, hi, sizeof(hi));
+		} else if (k->k_type == RG_CFG_SIZE) {
+			rg_format_size(k->k_min, lo, sizeof(lo));
+			rg_format_size(k->k_max, hi, sizeof(hi));
+		} else {
+			snprintf(lo, sizeof(lo), "%" PRId64, k->k_min);
+			snprintf(hi, sizeof(hi), "%" PRId64, k->k_max);
+		}
+		snprintf(err, errsize, "%s: %s is out of bounds (%s..%s)", k->k_name, value, lo, hi);
+		return -1;
+	}
+	*(int64_t *)(void *)field = v;
+	return 0;
+}
+
+int
+rg_config_set(struct rg_config *cfg, const char *section, const char *name,
+    const char *value, char *err, size_t errsize)
+{
+	const struct rg_config_key *k = rg_config_find(name);
+
+	if (k == NULL) {
+		snprintf(err, errsize, "unknown key \"%s\"", name);
+		return -1;
+	}
+	if (section != NULL && strcmp(section, k->k_section) != 0) {
+		snprintf(err, errsize, "key \"%s\" belongs in section [%s], not [%s]", name,
+		    k->k_section, section);
+		return -1;
+	}
+	return rg_config_apply(cfg, k, value, err, errsize);
+}
+
+void
+rg_config_defaults(struct rg_config *cfg)
+{
+	char err[256];
+
+	memset(cfg, 0, sizeof(*cfg));
+	for (size_t i = 0; i < RG_ARRAY_LEN(rg_config_table); i++) {
+		/* A default that fails its own table is a build defect; the unit test catches it. */
+		if (rg_config_apply(cfg, &rg_config_table[i], rg_config_table[i].k_default,
+		    err, sizeof(err)) < 0)
+			abort();
+	}
+}
+
+void
+rg_config_format(const struct rg_config *cfg, const struct rg_config_key *k, char *buf,
+    size_t size)
+{
+	const char *field = (const char *)cfg + k->k_offset;
+	int64_t v = 0;
+
+	if (k->k_type != RG_CFG_STRING)
+		memcpy(&v, field, sizeof(v));
+	switch (k->k_type) {
+	case RG_CFG_STRING:
+		rg_strlcpy(buf, field, size);
+		break;
+	case RG_CFG_ENUM: {
+		const char *p = k->k_choices;
+		for (int64_t i = 0; i < v && p != NULL; i++) {
+			p = strchr(p, '|');
+			if (p != NULL)
+				p++;
+		}
+		if (p == NULL)
+			p = "?";
+		snprintf(buf, size, "%.*s", (int)strcspn(p, "|"), p);
+		break;
+	}
+	case RG_CFG_BOOL:
+		rg_strlcpy(buf, v ? "yes" : "no", size);
+		break;
+	case RG_CFG_INT:
+		snprintf(buf, size, "%" PRId64, v);
+		break;
+	case RG_CFG_SIZE:
+		rg_format_size(v, buf, size);
+		break;
+	case RG_CFG_DURATION:
+		rg_format_duration(v, buf, size);
+		break;
+	case RG_CFG_REASON_DURATIONS: {
+		const int64_t *arr = (const int64_t *)(const void *)field;
+		buf[0] = '\0';
+		for (int r = 0; r < RG_REASON_COUNT; r++) {
+			char d[32], item[96];
+			if (arr[r] < 0)
+				continue;
+			rg_format_duration(arr[r], d, sizeof(d));
+			snprintf(item, sizeof(item), "%s%s=%s", buf[0] ? ", " : "",
+			    rg_verdict_reason_name((enum rg_reason)r), d);
+			rg_strlcat(buf, item, size);
+		}
+		break;
+	}
+	}
+}
+
+/* Parser state shared by the reader and the handler. */
+struct rg_config_parse {
+	struct rg_config	*cfg;
+	const char		*name;
+	FILE			*fp;		/* file input */
+	const char		*text;		/* or string input */
+	int			 line;
+	int			 err_line;
+	char			*err;
+	size_t			 errsize;
+};
+
+static void
+rg_config_error(struct rg_config_parse *ps, int line, const char *msg)
+{
+	if (ps->err_line != 0)
+		return;
+	ps->err_line = line;
+	snprintf(ps->err, ps->errsize, "%s:%d: %s", ps->name, line, msg);
+}
+
+/*
+ * rg_config_reader - inih reader: one line per call, counted. A line that
+ * does not fit inih's buffer is an error for that line and is replaced by an
+ * empty comment, so inih never sees half a line.
+ */
+static char *
+rg_config_reader(char *str, int num, void *stream)
+{
+	struct rg_config_parse *ps = stream;
+	char line[4096];
+	size_t len = 0;
+	int truncated = 0;
+
+	if (ps->fp != NULL) {
+		if (fgets(line, sizeof(line), ps->fp) == NULL)
+			return NULL;
+		len = strlen(line);
+		if (len == sizeof(line) - 1 && line[len - 1] != '\n') {
+			int c;
+			truncated = 1;
+			while ((c = fgetc(ps->fp)) != EOF && c != '\n')
+				;
+		}
+	} else {
+		const char *nl;
+		if (*ps->text == '\0')
+			return NULL;
+		nl = strchr(ps->text, '\n');
+		len = nl ? (size_t)(nl - ps->text + 1) : strlen(ps->text);
+		if (len >= sizeof(line)) {
+			truncated = 1;
+			len = sizeof(line) - 1;
+		}
+		memcpy(line, ps->text, len);
+		line[len] = '\0';
+		ps->text += nl ? (size_t)(nl - ps->text + 1) : strlen(ps->text);
+	}
+	ps->line++;
+	if (truncated || len >= (size_t)num) {
+		char msg[64];
+		snprintf(msg, sizeof(msg), "line too long (at most %d bytes)", num - 2);
+		rg_config_error(ps, ps->line, msg);
+		rg_strlcpy(str, ";\n", (size_t)num);
+		return str;
+	}
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)line[i];
+		if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f) {
+			rg_config_error(ps, ps->line, "control character in line");
+			rg_strlcpy(str, ";\n", (size_t)num);
+			return str;
+		}
+	}
+	memcpy(str, line, len + 1);
+	return str;
+}
+
+static int
+rg_config_handler(void *user, const char *section, const char *name, const char *value)
+{
+	struct rg_config_parse *ps = user;
+	char msg[512];
+
+	if (section[0] == '\0') {
+		snprintf(msg, sizeof(msg), "key \"%s\" outside any [section]", name);
+		rg_config_error(ps, ps->line, msg);
+		return 0;
+	}
+	if (!rg_config_section_known(section)) {
+		snprintf(msg, sizeof(msg), "unknown section [%s]", section);
+		rg_config_error(ps, ps->line, msg);
+		return 0;
+	}
+	if (rg_config_set(ps->cfg, section, name, value, msg, sizeof(msg)) < 0) {
+		rg_config_error(ps, ps->line, msg);
+		return 0;
+	}
+	return 1;
+}
+
+/* rg_config_check - relations between keys that one key's bounds cannot express. */
+static int
+rg_config_check(struct rg_config_parse *ps)
+{
+	const struct rg_config *cfg = ps->cfg;
+
+	if (cfg->map_size > cfg->map_size_max) {
+		snprintf(ps->err, ps->errsize, "%s: map_size must not exceed map_size_max", ps->name);
+		return -1;
+	}
+	for (int c = 0; c < RG_CLASS_COUNT; c++) {
+		if (cfg->refresh[c] > cfg->ttl[c]) {
+			snprintf(ps->err, ps->errsize, "%s: refresh_%s must not exceed ttl_%s",
+			    ps->name, rg_verdict_class_name((enum rg_class)c),
+			    rg_verdict_class_name((enum rg_class)c));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int
+rg_config_run(struct rg_config_parse *ps)
+{
+	int rc = ini_parse_stream(rg_config_reader, ps, rg_config_handler, ps);
+
+	if (rc < 0) {
+		snprintf(ps->err, ps->errsize, "%s: cannot read: %s", ps->name, strerror(errno));
+		return -1;
+	}
+	if (rc > 0 && (ps->err_line == 0 || rc < ps->err_line)) {
+		ps->err_line = 0;
+		rg_config_error(ps, rc, "syntax error (expected [section] or key = value)");
+	}
+	if (ps->err_line != 0)
+		return -1;
+	return rg_config_check(ps);
+}
+
+int
+rg_config_load(struct rg_config *cfg, const char *path, int must_exist, char *err,
+    size_t errsize)
+{
+	struct rg_config_parse ps = { .cfg = cfg, .name = path, .err = err, .errsize = errsize };
+	int rc;
+
+	rg_config_defaults(cfg);
+	if ((ps.fp = fopen(path, "r")) == NULL) {
+		if (errno == ENOENT && !must_exist)
+			return 0;
+		snprintf(err, errsize, "%s: cannot open: %s", path, strerror(errno));
+		return -1;
+	}
+	rc = rg_config_run(&ps);
+	fclose(ps.fp);
+	if (rc == 0)
+		rg_strlcpy(cfg->source, path, sizeof(cfg->source));
+	return rc;
+}
+
+int
+rg_config_parse_string(struct rg_config *cfg, const char *text, const char *name,
+    char *err, size_t errsize)
+{
+	struct rg_config_parse ps = {
+		.cfg = cfg, .name = name, .text = text, .err = err, .errsize = errsize
+	};
+
+	rg_config_defaults(cfg);
+	return rg_config_run(&ps);
+}
+
+int
+rg_config_cache_path(const struct rg_config *cfg, char *buf, size_t size)
+{
+	int n;
+
+	if (cfg->cache_file[0] == '/')
+		n = snprintf(buf, size, "%s", cfg->cache_file);
+	else
+		n = snprintf(buf, size, "%s/%s", cfg->state_dir, cfg->cache_file);
+	return (n < 0 || (size_t)n >= size) ? -1 : 0;
+}
+
+void
+rg_config_ttl(const struct rg_config *cfg, enum rg_class c, enum rg_reason r, int64_t *ttl,
+    int64_t *refresh)
+{
+	*ttl = cfg->ttl[c];
+	*refresh = cfg->refresh[c];
+	if ((unsigned)r < RG_REASON_COUNT) {
+		if (cfg->reason_ttl[r] >= 0)
+			*ttl = cfg->reason_ttl[r];
+		if (cfg->reason_refresh[r] >= 0)
+			*refresh = cfg->reason_refresh[r];
+	}
+	if (*refresh > *ttl)
+		*refresh = *ttl;
+}

@@ -1,0 +1,331 @@
+/*
+ * verdict.c - the tables of classes and reasons, and the record codec.
+ *
+ * The reason table is the single source of the names used in logs, JSON,
+ * config files and documentation; tests/unit/test_verdict.c checks that the
+ * man page lists exactly these names.
+ *
+ * Record layout, version 1 (all integers little-endian):
+ *   0  'r' 'g' 'v' version          (fixed for every version)
+ *   4  expires_at i64                 (fixed for every version: the sweeper
+ *                                      expires records it cannot otherwise read)
+ *  12  refresh_at i64, checked_at i64
+ *  28  class u8, reason u8, flags u16
+ *  32  code u16, attempts u16
+ *  36  dsn: len u8, bytes; mx: len u8, bytes; text: len u16, bytes
+ */
+#include "config.h"
+
+#include <string.h>
+
+#include "rcptguard/util.h"
+#include "rcptguard/verdict.h"
+
+static const char *const rg_verdict_class_names[RG_CLASS_COUNT] = {
+	[RG_CLASS_DELIVERABLE] = "deliverable",
+	[RG_CLASS_UNDELIVERABLE] = "undeliverable",
+	[RG_CLASS_RISKY] = "risky",
+	[RG_CLASS_UNKNOWN] = "unknown",
+};
+
+struct rg_verdict_reason_info {
+	const char	*name;
+	enum rg_class	 vclass;
+	const char	*dsn;
+	const char	*text;
+};
+
+static const struct rg_verdict_reason_info rg_verdict_reasons[RG_REASON_COUNT] = {
+	[RG_REASON_ACCEPTED] = { "accepted", RG_CLASS_DELIVERABLE, "2.1.5",
+	    "the mail server accepted the mailbox" },
+	[RG_REASON_NO_MAILBOX] = { "no_mailbox", RG_CLASS_UNDELIVERABLE, "5.1.1",
+	    "the mailbox does not exist" },
+	[RG_REASON_NO_DOMAIN] = { "no_domain", RG_CLASS_UNDELIVERABLE, "5.1.2",
+	    "the domain does not exist" },
+	[RG_REASON_NULL_MX] = { "null_mx", RG_CLASS_UNDELIVERABLE, "5.1.10",
+	    "the domain accepts no mail (null MX)" },
+	[RG_REASON_NO_MAIL_HOST] = { "no_mail_host", RG_CLASS_UNDELIVERABLE, "5.1.2",
+	    "no mail host of the domain resolves" },
+	[RG_REASON_BAD_SYNTAX] = { "bad_syntax", RG_CLASS_UNDELIVERABLE, "5.1.3",
+	    "the address is not valid" },
+	[RG_REASON_MAILBOX_DISABLED] = { "mailbox_disabled", RG_CLASS_UNDELIVERABLE, "5.2.1",
+	    "the mailbox is disabled" },
+	[RG_REASON_CATCH_ALL] = { "catch_all", RG_CLASS_RISKY, "5.1.0",
+	    "the domain accepts every address" },
+	[RG_REASON_ACCEPT_ALL_PROVIDER] = { "accept_all_provider", RG_CLASS_RISKY, "5.1.0",
+	    "the provider accepts every address at RCPT time" },
+	[RG_REASON_AMBIGUOUS_252] = { "ambiguous_252", RG_CLASS_RISKY, "5.1.0",
+	    "the server neither confirmed nor denied the mailbox" },
+	[RG_REASON_MAILBOX_FULL] = { "mailbox_full", RG_CLASS_RISKY, "5.2.2",
+	    "the mailbox is full" },
+	[RG_REASON_DISPOSABLE] = { "disposable", RG_CLASS_RISKY, "5.1.0",
+	    "the domain is a disposable address provider" },
+	[RG_REASON_ROLE_ACCOUNT] = { "role_account", RG_CLASS_RISKY, "5.1.0",
+	    "the mailbox is a role account" },
+	[RG_REASON_GREYLISTED] = { "greylisted", RG_CLASS_UNKNOWN, "4.7.1",
+	    "the server greylisted the probe" },
+	[RG_REASON_TEMP_FAILURE] = { "temp_failure", RG_CLASS_UNKNOWN, "4.4.0",
+	    "the server answered with a temporary failure" },
+	[RG_REASON_TIMEOUT] = { "timeout", RG_CLASS_UNKNOWN, "4.4.2",
+	    "the server did not answer in time" },
+	[RG_REASON_CONNECT_FAILED] = { "connect_failed", RG_CLASS_UNKNOWN, "4.4.1",
+	    "no mail host could be reached" },
+	[RG_REASON_POLICY_BLOCK] = { "policy_block", RG_CLASS_UNKNOWN, "4.7.1",
+	    "the server refused the probe by policy" },
+	[RG_REASON_SENDER_REJECTED] = { "sender_rejected", RG_CLASS_UNKNOWN, "4.7.1",
+	    "the server refused the probe sender" },
+	[RG_REASON_TLS_REQUIRED] = { "tls_required", RG_CLASS_UNKNOWN, "4.7.0",
+	    "the server requires TLS the probe could not provide" },
+	[RG_REASON_AUTH_REQUIRED] = { "auth_required", RG_CLASS_UNKNOWN, "4.7.0",
+	    "the server requires authentication" },
+	[RG_REASON_THROTTLED] = { "throttled", RG_CLASS_UNKNOWN, "4.7.1",
+	    "probing the domain is throttled" },
+	[RG_REASON_DNS_ERROR] = { "dns_error", RG_CLASS_UNKNOWN, "4.4.3",
+	    "the DNS lookup failed temporarily" },
+	[RG_REASON_FORBIDDEN_ADDRESS] = { "forbidden_address", RG_CLASS_UNKNOWN, "4.4.1",
+	    "the mail host is on a network that is never probed" },
+	[RG_REASON_PROTOCOL_ERROR] = { "protocol_error", RG_CLASS_UNKNOWN, "4.5.0",
+	    "the server broke the SMTP protocol" },
+	[RG_REASON_IN_PROGRESS] = { "in_progress", RG_CLASS_UNKNOWN, "4.7.1",
+	    "the recipient is being verified" },
+};
+
+static const char *const rg_verdict_state_names[] = {
+	[RG_STATE_FRESH] = "fresh",
+	[RG_STATE_STALE] = "stale",
+	[RG_STATE_EXPIRED] = "expired",
+};
+
+const char *
+rg_verdict_class_name(enum rg_class c)
+{
+	if ((unsigned)c >= RG_CLASS_COUNT)
+		return "?";
+	return rg_verdict_class_names[c];
+}
+
+const char *
+rg_verdict_reason_name(enum rg_reason r)
+{
+	if ((unsigned)r >= RG_REASON_COUNT)
+		return "?";
+	return rg_verdict_reasons[r].name;
+}
+
+const char *
+rg_verdict_state_name(enum rg_verdict_state s)
+{
+	if ((unsigned)s >= RG_ARRAY_LEN(rg_verdict_state_names))
+		return "?";
+	return rg_verdict_state_names[s];
+}
+
+int
+rg_verdict_class_parse(const char *name, enum rg_class *out)
+{
+	for (unsigned i = 0; i < RG_CLASS_COUNT; i++) {
+		if (strcmp(name, rg_verdict_class_names[i]) == 0) {
+			*out = (enum rg_class)i;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+int
+rg_verdict_reason_parse(const char *name, enum rg_reason *out)
+{
+	for (unsigned i = 0; i < RG_REASON_COUNT; i++) {
+		if (strcmp(name, rg_verdict_reasons[i].name) == 0) {
+			*out = (enum rg_reason)i;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+enum rg_class
+rg_verdict_reason_class(enum rg_reason r)
+{
+	if ((unsigned)r >= RG_REASON_COUNT)
+		return RG_CLASS_UNKNOWN;
+	return rg_verdict_reasons[r].vclass;
+}
+
+const char *
+rg_verdict_reason_dsn(enum rg_reason r)
+{
+	if ((unsigned)r >= RG_REASON_COUNT)
+		return "4.0.0";
+	return rg_verdict_reasons[r].dsn;
+}
+
+const char *
+rg_verdict_reason_text(enum rg_reason r)
+{
+	if ((unsigned)r >= RG_REASON_COUNT)
+		return "?";
+	return rg_verdict_reasons[r].text;
+}
+
+enum rg_verdict_state
+rg_verdict_state_at(const struct rg_verdict *v, int64_t now)
+{
+	if (now >= v->v_expires_at)
+		return RG_STATE_EXPIRED;
+	if (now >= v->v_refresh_at)
+		return RG_STATE_STALE;
+	return RG_STATE_FRESH;
+}
+
+void
+rg_verdict_init(struct rg_verdict *v, enum rg_class c, enum rg_reason r)
+{
+	memset(v, 0, sizeof(*v));
+	v->v_class = c;
+	v->v_reason = r;
+}
+
+void
+rg_verdict_set_text(struct rg_verdict *v, const char *text, size_t len)
+{
+	size_t i;
+
+	if (len > RG_VERDICT_TEXT_MAX)
+		len = RG_VERDICT_TEXT_MAX;
+	for (i = 0; i < len && text[i] != '\0'; i++) {
+		unsigned char c = (unsigned char)text[i];
+		v->v_text[i] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
+	}
+	v->v_text[i] = '\0';
+}
+
+/* Little-endian helpers; the format never depends on the host's byte order. */
+static void
+rg_verdict_put16(unsigned char *p, uint16_t x)
+{
+	p[0] = (unsigned char)x;
+	p[1] = (unsigned char)(x >> 8);
+}
+
+static void
+rg_verdict_put64(unsigned char *p, int64_t sx)
+{
+	uint64_t x = (uint64_t)sx;
+	for (int i = 0; i < 8; i++)
+		p[i] = (unsigned char)(x >> (8 * i));
+}
+
+static uint16_t
+rg_verdict_get16(const unsigned char *p)
+{
+	return (uint16_t)(p[0] | (p[1] << 8));
+}
+
+static int64_t
+rg_verdict_get64(const unsigned char *p)
+{
+	uint64_t x = 0;
+	for (int i = 7; i >= 0; i--)
+		x = (x << 8) | p[i];
+	return (int64_t)x;
+}
+
+size_t
+rg_verdict_encode(const struct rg_verdict *v, unsigned char *buf, size_t size)
+{
+	size_t dl = strnlen(v->v_dsn, RG_VERDICT_DSN_MAX);
+	size_t ml = strnlen(v->v_mx, RG_VERDICT_MX_MAX);
+	size_t tl = strnlen(v->v_text, RG_VERDICT_TEXT_MAX);
+	size_t need = 36 + 1 + dl + 1 + ml + 2 + tl;
+	unsigned char *p = buf;
+
+	if (size < need)
+		return 0;
+	p[0] = 'r';
+	p[1] = 'g';
+	p[2] = 'v';
+	p[3] = RG_VERDICT_RECORD_VERSION;
+	rg_verdict_put64(p + 4, v->v_expires_at);
+	rg_verdict_put64(p + 12, v->v_refresh_at);
+	rg_verdict_put64(p + 20, v->v_checked_at);
+	p[28] = (unsigned char)v->v_class;
+	p[29] = (unsigned char)v->v_reason;
+	rg_verdict_put16(p + 30, (uint16_t)v->v_flags);
+	rg_verdict_put16(p + 32, v->v_code);
+	rg_verdict_put16(p + 34, v->v_attempts);
+	p += 36;
+	*p++ = (unsigned char)dl;
+	memcpy(p, v->v_dsn, dl);
+	p += dl;
+	*p++ = (unsigned char)ml;
+	memcpy(p, v->v_mx, ml);
+	p += ml;
+	rg_verdict_put16(p, (uint16_t)tl);
+	p += 2;
+	memcpy(p, v->v_text, tl);
+	p += tl;
+	return (size_t)(p - buf);
+}
+
+/* rg_verdict_get_str - read a bounded printable string; -1 when damaged. */
+static int
+rg_verdict_get_str(const unsigned char **pp, const unsigned char *end, size_t len,
+    size_t max, char *dst)
+{
+	const unsigned char *p = *pp;
+
+	if (len > max || (size_t)(end - p) < len)
+		return -1;
+	for (size_t i = 0; i < len; i++) {
+		if (p[i] < 0x20 || p[i] >= 0x7f)
+			return -1;
+		dst[i] = (char)p[i];
+	}
+	dst[len] = '\0';
+	*pp = p + len;
+	return 0;
+}
+
+int
+rg_verdict_decode(const unsigned char *buf, size_t len, struct rg_verdict *v)
+{
+	const unsigned char *p = buf, *end = buf + len;
+	size_t sl;
+
+	if (len < 4 || buf[0] != 'r' || buf[1] != 'g' || buf[2] != 'v')
+		return RG_VERDICT_ECORRUPT;
+	if (buf[3] != RG_VERDICT_RECORD_VERSION)
+		return RG_VERDICT_EVERSION;
+	if (len < 36 + 1 + 1 + 2)
+		return RG_VERDICT_ECORRUPT;
+	memset(v, 0, sizeof(*v));
+	if (p[28] >= RG_CLASS_COUNT || p[29] >= RG_REASON_COUNT)
+		return RG_VERDICT_ECORRUPT;
+	v->v_expires_at = rg_verdict_get64(p + 4);
+	v->v_refresh_at = rg_verdict_get64(p + 12);
+	v->v_checked_at = rg_verdict_get64(p + 20);
+	v->v_class = (enum rg_class)p[28];
+	v->v_reason = (enum rg_reason)p[29];
+	v->v_flags = rg_verdict_get16(p + 30);
+	v->v_code = rg_verdict_get16(p + 32);
+	v->v_attempts = rg_verdict_get16(p + 34);
+	p += 36;
+	sl = *p++;
+	if (rg_verdict_get_str(&p, end, sl, RG_VERDICT_DSN_MAX, v->v_dsn) < 0)
+		return RG_VERDICT_ECORRUPT;
+	if (p >= end)
+		return RG_VERDICT_ECORRUPT;
+	sl = *p++;
+	if (rg_verdict_get_str(&p, end, sl, RG_VERDICT_MX_MAX, v->v_mx) < 0)
+		return RG_VERDICT_ECORRUPT;
+	if (end - p < 2)
+		return RG_VERDICT_ECORRUPT;
+	sl = rg_verdict_get16(p);
+	p += 2;
+	if (rg_verdict_get_str(&p, end, sl, RG_VERDICT_TEXT_MAX, v->v_text) < 0)
+		return RG_VERDICT_ECORRUPT;
+	if (p != end)
+		return RG_VERDICT_ECORRUPT;
+	return RG_VERDICT_OK;
+}
