@@ -284,8 +284,10 @@ rg_address_parse_domain(const char *in, size_t len, char *out, size_t outsize,
 		int rc;
 
 		/* An empty label or trailing dot is a syntax error before IDNA gets a say. */
-		if (buf[0] == '.' || buf[len - 1] == '.' || strstr(buf, "..") != NULL)
-			return rg_address_check_ldh(buf, 0, err);
+		if (buf[0] == '.' || strstr(buf, "..") != NULL)
+			RG_ADDR_FAIL(err, "empty label in domain", 0);
+		if (buf[len - 1] == '.')
+			RG_ADDR_FAIL(err, "trailing dot in domain", len - 1);
 		rc = idn2_lookup_u8((const uint8_t *)buf, (uint8_t **)&alabel,
 		    IDN2_NFC_INPUT | IDN2_NONTRANSITIONAL);
 		if (rc != IDN2_OK)

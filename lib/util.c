@@ -143,9 +143,7 @@ rg_parse_int(const char *s, int64_t *out)
 void
 rg_format_duration(int64_t secs, char *buf, size_t size)
 {
-	if (secs != 0 && secs % 604800 == 0)
-		snprintf(buf, size, "%" PRId64 "w", secs / 604800);
-	else if (secs != 0 && secs % 86400 == 0)
+	if (secs != 0 && secs % 86400 == 0)
 		snprintf(buf, size, "%" PRId64 "d", secs / 86400);
 	else if (secs != 0 && secs % 3600 == 0)
 		snprintf(buf, size, "%" PRId64 "h", secs / 3600);

@@ -12,7 +12,7 @@ build-essential autoconf automake libtool pkg-config
 liblmdb-dev lmdb-utils
 libinih-dev libidn2-dev libjansson-dev
 libcmocka-dev
-python3
+python3 valgrind
 "
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -1,1 +1,495 @@
-int main(void){return 0;}
+/*
+ * test_cache.c - the LMDB wrapper within one process: verdict round trips,
+ * fresh/stale/expired with an injected clock, leases, incremental sweeping,
+ * growth and eviction at the hard limit, and the distinct errors for a
+ * missing, unreadable or corrupt cache file.
+ */
+#include "config.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "rcptguard/cache.h"
+#include "rcptguard/log.h"
+#include "testutil.h"
+
+struct fixture {
+	char			*dir;
+	struct rg_config	 cfg;
+	struct rg_cache		*cache;
+};
+
+static int
+setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	char err[512];
+	int status;
+
+	f->dir = testutil_tmpdir();
+	testutil_config(&f->cfg, f->dir);
+	testutil_now = 1800000000;
+	rg_clock_set(testutil_clock, NULL);
+	f->cache = rg_cache_open(&f->cfg, RG_CACHE_O_CREATE, &status, err, sizeof(err));
+	if (f->cache == NULL)
+		fail_msg("open: %s", err);
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	rg_cache_close(f->cache);
+	rg_clock_set(NULL, NULL);
+	testutil_rmdir(f->dir);
+	free(f);
+	return 0;
+}
+
+static void
+make_verdict(struct rg_verdict *v, enum rg_class c, enum rg_reason r)
+{
+	rg_verdict_init(v, c, r);
+	v->v_code = c == RG_CLASS_DELIVERABLE ? 250 : 550;
+	strcpy(v->v_dsn, c == RG_CLASS_DELIVERABLE ? "2.1.5" : "5.1.1");
+	strcpy(v->v_mx, "mx.example.org");
+}
+
+static void
+test_cache_roundtrip(void **state)
+{
+	struct fixture *f = *state;
+	struct rg_verdict v, got;
+	enum rg_verdict_state st;
+
+	make_verdict(&v, RG_CLASS_UNDELIVERABLE, RG_REASON_NO_MAILBOX);
+	rg_verdict_set_text(&v, "user unknown", 12);
+	rg_cache_stamp(f->cache, &v, 0);
+	assert_int_equal(rg_cache_put(f->cache, "ghost@example.org", &v), RG_CACHE_OK);
+	assert_int_equal(rg_cache_get(f->cache, "ghost@example.org", &got, &st), RG_CACHE_OK);
+	assert_int_equal(st, RG_STATE_FRESH);
+	assert_int_equal(got.v_class, RG_CLASS_UNDELIVERABLE);
+	assert_int_equal(got.v_reason, RG_REASON_NO_MAILBOX);
+	assert_string_equal(got.v_text, "user unknown");
+	assert_true(got.v_checked_at == testutil_now);
+	assert_int_equal(rg_cache_get(f->cache, "other@example.org", &got, &st), RG_CACHE_NOTFOUND);
+	/* Overwrite. */
+	make_verdict(&v, RG_CLASS_DELIVERABLE, RG_REASON_ACCEPTED);
+	rg_cache_stamp(f->cache, &v, 0);
+	assert_int_equal(rg_cache_put(f->cache, "ghost@example.org", &v), RG_CACHE_OK);
+	assert_int_equal(rg_cache_get(f->cache, "ghost@example.org", &got, NULL), RG_CACHE_OK);
+	assert_int_equal(got.v_class, RG_CLASS_DELIVERABLE);
+	/* Delete. */
+	assert_int_equal(rg_cache_del(f->cache, "ghost@example.org"), RG_CACHE_OK);
+	assert_int_equal(rg_cache_del(f->cache, "ghost@example.org"), RG_CACHE_NOTFOUND);
+	assert_int_equal(rg_cache_get(f->cache, "ghost@example.org", &got, NULL), RG_CACHE_NOTFOUND);
+	/* Bad keys are refused, not truncated. */
+	{
+		char big[RG_CACHE_KEY_MAX + 2];
+		memset(big, 'k', sizeof(big) - 1);
+		big[sizeof(big) - 1] = '\0';
+		assert_int_equal(rg_cache_put(f->cache, big, &v), RG_CACHE_EINVAL);
+		assert_int_equal(rg_cache_put(f->cache, "", &v), RG_CACHE_EINVAL);
+	}
+}
+
+/* test_cache_ttl_states - fresh, then stale at the refresh age, then expired. */
+static void
+test_cache_ttl_states(void **state)
+{
+	struct fixture *f = *state;
+	static const struct {
+		enum rg_class c;
+		enum rg_reason r;
+		int64_t refresh, ttl;
+	} rows[] = {
+		{ RG_CLASS_DELIVERABLE, RG_REASON_ACCEPTED, 7 * 86400, 31 * 86400 },
+		{ RG_CLASS_UNDELIVERABLE, RG_REASON_NO_MAILBOX, 3 * 3600, 3 * 86400 },
+		{ RG_CLASS_RISKY, RG_REASON_CATCH_ALL, 86400, 7 * 86400 },
+		{ RG_CLASS_UNKNOWN, RG_REASON_TIMEOUT, 300, 3600 },
+	};
+	const int64_t t0 = testutil_now;
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct rg_verdict v, got;
+		enum rg_verdict_state st;
+		char key[64];
+
+		testutil_now = t0;
+		snprintf(key, sizeof(key), "row%zu@example.org", i);
+		make_verdict(&v, rows[i].c, rows[i].r);
+		rg_cache_stamp(f->cache, &v, 0);
+		assert_int_equal(rg_cache_put(f->cache, key, &v), RG_CACHE_OK);
+
+		testutil_now = t0 + rows[i].refresh - 1;
+		assert_int_equal(rg_cache_get(f->cache, key, &got, &st), RG_CACHE_OK);
+		assert_int_equal(st, RG_STATE_FRESH);
+		testutil_now = t0 + rows[i].refresh;
+		assert_int_equal(rg_cache_get(f->cache, key, &got, &st), RG_CACHE_OK);
+		assert_int_equal(st, RG_STATE_STALE);
+		testutil_now = t0 + rows[i].ttl - 1;
+		assert_int_equal(rg_cache_get(f->cache, key, &got, &st), RG_CACHE_OK);
+		assert_int_equal(st, RG_STATE_STALE);
+		testutil_now = t0 + rows[i].ttl;
+		assert_int_equal(rg_cache_get(f->cache, key, &got, &st), RG_CACHE_OK);
+		assert_int_equal(st, RG_STATE_EXPIRED);
+	}
+	testutil_now = t0;
+}
+
+static void
+test_cache_ttl_overrides(void **state)
+{
+	struct fixture *f = *state;
+	struct rg_config cfg;
+	struct rg_cache *c;
+	struct rg_verdict v;
+	char err[512];
+	int status;
+
+	/* The fixture's handle must go: one environment per process. */
+	rg_cache_close(f->cache);
+	assert_int_equal(rg_config_parse_string(&cfg,
+	    "[cache]\nreason_ttl = greylisted=20m\nreason_refresh = greylisted=2m\n", "t", err,
+	    sizeof(err)), 0);
+	rg_strlcpy(cfg.state_dir, f->dir, sizeof(cfg.state_dir));
+	c = rg_cache_open(&cfg, RG_CACHE_O_CREATE, &status, err, sizeof(err));
+	assert_non_null(c);
+	make_verdict(&v, RG_CLASS_UNKNOWN, RG_REASON_GREYLISTED);
+	rg_cache_stamp(c, &v, 0);
+	assert_true(v.v_refresh_at - v.v_checked_at == 120);
+	assert_true(v.v_expires_at - v.v_checked_at == 1200);
+	/* Another unknown reason keeps the class values. */
+	make_verdict(&v, RG_CLASS_UNKNOWN, RG_REASON_TIMEOUT);
+	rg_cache_stamp(c, &v, 0);
+	assert_true(v.v_expires_at - v.v_checked_at == 3600);
+	/* An explicit TTL wins, and caps the refresh. */
+	make_verdict(&v, RG_CLASS_DELIVERABLE, RG_REASON_ACCEPTED);
+	rg_cache_stamp(c, &v, 60);
+	assert_true(v.v_expires_at - v.v_checked_at == 60);
+	assert_true(v.v_refresh_at - v.v_checked_at == 60);
+	f->cache = c;
+}
+
+static void
+test_cache_lease(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t t1 = 0, t2 = 0;
+
+	assert_int_equal(rg_cache_lease_acquire(f->cache, "a@example.org", 60, &t1), RG_LEASE_WON);
+	assert_true(t1 != 0);
+	assert_int_equal(rg_cache_lease_acquire(f->cache, "a@example.org", 60, &t2), RG_LEASE_HELD);
+	/* Only the holder can release. */
+	assert_int_equal(rg_cache_lease_release(f->cache, "a@example.org", t1 + 1), RG_CACHE_NOTFOUND);
+	assert_int_equal(rg_cache_lease_release(f->cache, "a@example.org", t1), RG_CACHE_OK);
+	assert_int_equal(rg_cache_lease_acquire(f->cache, "a@example.org", 60, &t2), RG_LEASE_WON);
+	assert_true(t2 != t1);
+	/* Expiry: 59 s later it is held, 60 s later it is free. */
+	testutil_now += 59;
+	assert_int_equal(rg_cache_lease_acquire(f->cache, "a@example.org", 60, &t1), RG_LEASE_HELD);
+	testutil_now += 1;
+	assert_int_equal(rg_cache_lease_acquire(f->cache, "a@example.org", 60, &t1), RG_LEASE_WON);
+	/* The old holder's release no longer touches the new lease. */
+	assert_int_equal(rg_cache_lease_release(f->cache, "a@example.org", t2), RG_CACHE_NOTFOUND);
+	assert_int_equal(rg_cache_lease_acquire(f->cache, "a@example.org", 60, &t2), RG_LEASE_HELD);
+}
+
+/* test_cache_lease_dead_holder - a lease dies with its holder process. */
+static void
+test_cache_lease_dead_holder(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t t;
+	pid_t pid;
+	int wst;
+
+	rg_cache_close(f->cache);
+	f->cache = NULL;
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		char err[512];
+		int status;
+		struct rg_cache *c = rg_cache_open(&f->cfg, RG_CACHE_O_CREATE, &status, err, sizeof(err));
+		uint64_t tok;
+		_exit(c != NULL && rg_cache_lease_acquire(c, "dead@example.org", 3600, &tok) ==
+		    RG_LEASE_WON ? 0 : 1);	/* exits holding the lease */
+	}
+	assert_int_equal(waitpid(pid, &wst, 0), pid);
+	assert_true(WIFEXITED(wst) && WEXITSTATUS(wst) == 0);
+	{
+		char err[512];
+		int status;
+		f->cache = rg_cache_open(&f->cfg, RG_CACHE_O_CREATE, &status, err, sizeof(err));
+		assert_non_null(f->cache);
+	}
+	/* Same clock as the child: only the dead holder frees it. */
+	assert_int_equal(rg_cache_lease_acquire(f->cache, "dead@example.org", 3600, &t), RG_LEASE_WON);
+}
+
+static void
+test_cache_sweep_incremental(void **state)
+{
+	struct fixture *f = *state;
+	struct rg_cache_stats st;
+	struct rg_config cfg = f->cfg;
+	struct rg_cache *c;
+	uint64_t removed, total = 0;
+	char err[512];
+	int status, wrapped = 0, calls = 0;
+
+	rg_cache_close(f->cache);
+	cfg.sweep_batch = 100;
+	c = rg_cache_open(&cfg, RG_CACHE_O_CREATE, &status, err, sizeof(err));
+	assert_non_null(c);
+	for (int i = 0; i < 1000; i++) {
+		struct rg_verdict v;
+		char key[64];
+		snprintf(key, sizeof(key), "user%04d@example.org", i);
+		make_verdict(&v, RG_CLASS_UNKNOWN, RG_REASON_TIMEOUT);
+		rg_cache_stamp(c, &v, i % 2 ? 60 : 7200);	/* odd ones expire first */
+		assert_int_equal(rg_cache_put(c, key, &v), RG_CACHE_OK);
+	}
+	for (int i = 0; i < 10; i++) {
+		uint64_t tok;
+		char key[64];
+		snprintf(key, sizeof(key), "lease%d@example.org", i);
+		assert_int_equal(rg_cache_lease_acquire(c, key, 30, &tok), RG_LEASE_WON);
+	}
+	testutil_now += 120;
+	do {
+		assert_int_equal(rg_cache_sweep(c, &removed, &wrapped), RG_CACHE_OK);
+		/* One call never does more than one batch per database. */
+		assert_true(removed <= 100 + 10);
+		total += removed;
+		calls++;
+	} while (!wrapped && calls < 100);
+	assert_true(wrapped);
+	assert_true(calls >= 10);	/* 1000 records in batches of 100 */
+	assert_int_equal(total, 500 + 10);
+	assert_int_equal(rg_cache_stats(c, &st), RG_CACHE_OK);
+	assert_int_equal(st.cs_entries[RG_DB_VERDICTS], 500);
+	assert_int_equal(st.cs_entries[RG_DB_LEASES], 0);
+	assert_int_equal(st.cs_by_state[RG_STATE_EXPIRED], 0);
+	/* A second full pass finds nothing. */
+	total = 0;
+	do {
+		assert_int_equal(rg_cache_sweep(c, &removed, &wrapped), RG_CACHE_OK);
+		total += removed;
+	} while (!wrapped);
+	assert_int_equal(total, 0);
+	f->cache = c;
+}
+
+/*
+ * test_cache_full - a small map grows to its hard limit, then evicts
+ * expired and oldest records; every put succeeds and recent records stay.
+ */
+static void
+test_cache_full(void **state)
+{
+	struct fixture *f = *state;
+	struct rg_config cfg = f->cfg;
+	struct rg_cache_stats st;
+	struct rg_cache *c;
+	struct rg_verdict v, got;
+	char err[512], text[300];
+	int status;
+	const int n = 30000;
+
+	rg_cache_close(f->cache);
+	cfg.map_size = 1048576;
+	cfg.map_size_max = 4 * 1048576;
+	c = rg_cache_open(&cfg, RG_CACHE_O_CREATE, &status, err, sizeof(err));
+	assert_non_null(c);
+	memset(text, 't', sizeof(text) - 1);
+	text[sizeof(text) - 1] = '\0';
+	for (int i = 0; i < n; i++) {
+		char key[64];
+		snprintf(key, sizeof(key), "filler%06d@example.org", i);
+		make_verdict(&v, RG_CLASS_DELIVERABLE, RG_REASON_ACCEPTED);
+		rg_verdict_set_text(&v, text, strlen(text));
+		testutil_now++;	/* each record younger than the last */
+		rg_cache_stamp(c, &v, 0);
+		if (rg_cache_put(c, key, &v) != RG_CACHE_OK)
+			fail_msg("put %d failed", i);
+	}
+	assert_int_equal(rg_cache_stats(c, &st), RG_CACHE_OK);
+	assert_true(st.cs_grows >= 1);
+	assert_true(st.cs_evictions >= 1);
+	assert_true(st.cs_map_size <= (uint64_t)cfg.map_size_max);
+	assert_true(st.cs_entries[RG_DB_VERDICTS] < (uint64_t)n);
+	assert_true(st.cs_entries[RG_DB_VERDICTS] > 1000);
+	/* The newest record answers; the oldest was evicted. */
+	{
+		char key[64];
+		snprintf(key, sizeof(key), "filler%06d@example.org", n - 1);
+		assert_int_equal(rg_cache_get(c, key, &got, NULL), RG_CACHE_OK);
+		assert_int_equal(rg_cache_get(c, "filler000000@example.org", &got, NULL),
+		    RG_CACHE_NOTFOUND);
+	}
+	f->cache = c;
+}
+
+static int
+open_status(const struct rg_config *cfg, unsigned flags)
+{
+	char err[512];
+	int status = 12345;
+	struct rg_cache *c = rg_cache_open(cfg, flags, &status, err, sizeof(err));
+
+	if (c != NULL) {
+		rg_cache_close(c);
+		return RG_CACHE_OK;
+	}
+	assert_true(err[0] != '\0');
+	return status;
+}
+
+static void
+test_cache_corrupt(void **state)
+{
+	struct fixture *f = *state;
+	char path[RG_CONFIG_PATH_MAX];
+	unsigned char junk[65536];
+	FILE *fp;
+
+	rg_cache_close(f->cache);
+	f->cache = NULL;
+	assert_int_equal(rg_config_cache_path(&f->cfg, path, sizeof(path)), 0);
+	srand(42);
+	for (size_t i = 0; i < sizeof(junk); i++)
+		junk[i] = (unsigned char)rand();
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	fwrite(junk, 1, sizeof(junk), fp);
+	fclose(fp);
+	assert_int_equal(open_status(&f->cfg, RG_CACHE_O_CREATE), RG_CACHE_ECORRUPT);
+	assert_int_equal(open_status(&f->cfg, RG_CACHE_O_RDONLY), RG_CACHE_ECORRUPT);
+	/* All zeros: still not an LMDB file. */
+	memset(junk, 0, sizeof(junk));
+	fp = fopen(path, "w");
+	fwrite(junk, 1, sizeof(junk), fp);
+	fclose(fp);
+	assert_int_equal(open_status(&f->cfg, RG_CACHE_O_CREATE), RG_CACHE_ECORRUPT);
+	/* A directory where the file should be. */
+	unlink(path);
+	assert_int_equal(mkdir(path, 0700), 0);
+	assert_int_equal(open_status(&f->cfg, RG_CACHE_O_CREATE), RG_CACHE_ECORRUPT);
+	rmdir(path);
+}
+
+static void
+test_cache_missing(void **state)
+{
+	struct fixture *f = *state;
+	struct rg_config cfg = f->cfg;
+	char path[RG_CONFIG_PATH_MAX];
+
+	rg_cache_close(f->cache);
+	f->cache = NULL;
+	snprintf(cfg.state_dir, sizeof(cfg.state_dir), "%s/no/such/dir", f->dir);
+	assert_int_equal(open_status(&cfg, RG_CACHE_O_CREATE), RG_CACHE_EMISSING);
+	/* Without O_CREATE, or read-only, a missing file is missing, not created. */
+	assert_int_equal(rg_config_cache_path(&f->cfg, path, sizeof(path)), 0);
+	unlink(path);
+	assert_int_equal(open_status(&f->cfg, 0), RG_CACHE_EMISSING);
+	assert_int_equal(open_status(&f->cfg, RG_CACHE_O_RDONLY), RG_CACHE_EMISSING);
+	assert_int_equal(access(path, F_OK), -1);
+}
+
+/* test_cache_unreadable - permission denied is its own error. */
+static void
+test_cache_unreadable(void **state)
+{
+	struct fixture *f = *state;
+	pid_t pid;
+	int wst;
+
+	rg_cache_close(f->cache);
+	f->cache = NULL;
+	assert_int_equal(chmod(f->dir, 0700), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		/* As root, become nobody so the 0700 directory really is closed;
+		 * as anybody else, close it to ourselves. */
+		if (geteuid() == 0) {
+			if (setgid(65534) < 0 || setuid(65534) < 0)
+				_exit(99);
+		} else if (chmod(f->dir, 0) < 0) {
+			_exit(98);
+		}
+		_exit(open_status(&f->cfg, RG_CACHE_O_CREATE) == RG_CACHE_EACCESS ? 0 : 1);
+	}
+	assert_int_equal(waitpid(pid, &wst, 0), pid);
+	chmod(f->dir, 0700);
+	assert_true(WIFEXITED(wst));
+	assert_int_equal(WEXITSTATUS(wst), 0);
+}
+
+static int
+count_visit(const char *key, const struct rg_verdict *v, void *arg)
+{
+	int *n = arg;
+	(void)key;
+	assert_non_null(v);
+	return ++*n >= 3;	/* stop after three */
+}
+
+static void
+test_cache_foreach(void **state)
+{
+	struct fixture *f = *state;
+	struct rg_verdict v;
+	int n = 0;
+
+	for (int i = 0; i < 5; i++) {
+		char key[32];
+		snprintf(key, sizeof(key), "u%d@example.org", i);
+		make_verdict(&v, RG_CLASS_RISKY, RG_REASON_CATCH_ALL);
+		rg_cache_stamp(f->cache, &v, 0);
+		assert_int_equal(rg_cache_put(f->cache, key, &v), RG_CACHE_OK);
+	}
+	assert_int_equal(rg_cache_foreach(f->cache, count_visit, &n), RG_CACHE_OK);
+	assert_int_equal(n, 3);
+	assert_int_equal(rg_cache_purge_all(f->cache), RG_CACHE_OK);
+	n = 0;
+	assert_int_equal(rg_cache_foreach(f->cache, count_visit, &n), RG_CACHE_OK);
+	assert_int_equal(n, 0);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_cache_roundtrip, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cache_ttl_states, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cache_ttl_overrides, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cache_lease, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cache_lease_dead_holder, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cache_sweep_incremental, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cache_full, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cache_corrupt, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cache_missing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cache_unreadable, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cache_foreach, setup, teardown),
+	};
+	rg_log_set_level(RG_LOG_ERROR);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

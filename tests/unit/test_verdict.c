@@ -1,1 +1,263 @@
-int main(void){return 0;}
+/*
+ * test_verdict.c - name tables and the versioned record codec.
+ */
+#include "config.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rcptguard/verdict.h"
+
+static void
+sample(struct rg_verdict *v)
+{
+	rg_verdict_init(v, RG_CLASS_UNDELIVERABLE, RG_REASON_NO_MAILBOX);
+	v->v_flags = RG_VERDICT_F_ROLE;
+	v->v_code = 550;
+	v->v_attempts = 3;
+	strcpy(v->v_dsn, "5.1.1");
+	strcpy(v->v_mx, "mx1.example.org");
+	rg_verdict_set_text(v, "5.1.1 <ghost@example.org>: Recipient address rejected", 52);
+	v->v_checked_at = 1800000000;
+	v->v_refresh_at = 1800010800;
+	v->v_expires_at = 1800259200;
+}
+
+static void
+test_verdict_roundtrip(void **state)
+{
+	unsigned char buf[RG_VERDICT_RECORD_MAX];
+	struct rg_verdict a, b;
+	size_t n;
+	(void)state;
+
+	sample(&a);
+	n = rg_verdict_encode(&a, buf, sizeof(buf));
+	assert_true(n > 36);
+	assert_int_equal(rg_verdict_decode(buf, n, &b), RG_VERDICT_OK);
+	assert_int_equal(b.v_class, a.v_class);
+	assert_int_equal(b.v_reason, a.v_reason);
+	assert_int_equal(b.v_flags, a.v_flags);
+	assert_int_equal(b.v_code, 550);
+	assert_int_equal(b.v_attempts, 3);
+	assert_string_equal(b.v_dsn, "5.1.1");
+	assert_string_equal(b.v_mx, "mx1.example.org");
+	assert_string_equal(b.v_text, a.v_text);
+	assert_true(b.v_checked_at == a.v_checked_at);
+	assert_true(b.v_refresh_at == a.v_refresh_at);
+	assert_true(b.v_expires_at == a.v_expires_at);
+}
+
+static void
+test_verdict_roundtrip_max(void **state)
+{
+	unsigned char buf[RG_VERDICT_RECORD_MAX];
+	struct rg_verdict a, b;
+	char text[600];
+	size_t n;
+	(void)state;
+
+	rg_verdict_init(&a, RG_CLASS_UNKNOWN, RG_REASON_IN_PROGRESS);
+	memset(a.v_dsn, '9', RG_VERDICT_DSN_MAX);
+	memset(a.v_mx, 'm', RG_VERDICT_MX_MAX);
+	memset(text, 't', sizeof(text) - 1);
+	text[sizeof(text) - 1] = '\0';
+	rg_verdict_set_text(&a, text, strlen(text));
+	assert_int_equal(strlen(a.v_text), RG_VERDICT_TEXT_MAX);	/* bounded */
+	a.v_expires_at = -1;	/* negative times survive too */
+	n = rg_verdict_encode(&a, buf, sizeof(buf));
+	assert_int_equal(n, RG_VERDICT_RECORD_MAX);
+	assert_int_equal(rg_verdict_decode(buf, n, &b), RG_VERDICT_OK);
+	assert_int_equal(strlen(b.v_mx), RG_VERDICT_MX_MAX);
+	assert_true(b.v_expires_at == -1);
+	/* A buffer one byte short is refused, not overrun. */
+	assert_int_equal(rg_verdict_encode(&a, buf, n - 1), 0);
+}
+
+static void
+test_verdict_unknown_version(void **state)
+{
+	unsigned char buf[RG_VERDICT_RECORD_MAX];
+	struct rg_verdict a, b;
+	size_t n;
+	(void)state;
+
+	sample(&a);
+	n = rg_verdict_encode(&a, buf, sizeof(buf));
+	buf[3] = RG_VERDICT_RECORD_VERSION + 1;
+	assert_int_equal(rg_verdict_decode(buf, n, &b), RG_VERDICT_EVERSION);
+	buf[3] = 0;
+	assert_int_equal(rg_verdict_decode(buf, n, &b), RG_VERDICT_EVERSION);
+}
+
+static void
+test_verdict_damaged(void **state)
+{
+	unsigned char buf[RG_VERDICT_RECORD_MAX], copy[RG_VERDICT_RECORD_MAX + 8];
+	struct rg_verdict a, b;
+	size_t n;
+	(void)state;
+
+	sample(&a);
+	n = rg_verdict_encode(&a, buf, sizeof(buf));
+	/* Every truncation is refused. */
+	for (size_t len = 0; len < n; len++)
+		assert_int_not_equal(rg_verdict_decode(buf, len, &b), RG_VERDICT_OK);
+	/* Trailing bytes are refused. */
+	memcpy(copy, buf, n);
+	copy[n] = 'x';
+	assert_int_equal(rg_verdict_decode(copy, n + 1, &b), RG_VERDICT_ECORRUPT);
+	/* Bad magic, out-of-range enums, control bytes in strings. */
+	memcpy(copy, buf, n);
+	copy[0] = 'X';
+	assert_int_equal(rg_verdict_decode(copy, n, &b), RG_VERDICT_ECORRUPT);
+	memcpy(copy, buf, n);
+	copy[28] = RG_CLASS_COUNT;
+	assert_int_equal(rg_verdict_decode(copy, n, &b), RG_VERDICT_ECORRUPT);
+	memcpy(copy, buf, n);
+	copy[29] = RG_REASON_COUNT;
+	assert_int_equal(rg_verdict_decode(copy, n, &b), RG_VERDICT_ECORRUPT);
+	memcpy(copy, buf, n);
+	copy[37] = '\n';	/* first byte of the DSN */
+	assert_int_equal(rg_verdict_decode(copy, n, &b), RG_VERDICT_ECORRUPT);
+	/* A length byte pointing past the end. */
+	memcpy(copy, buf, n);
+	copy[36] = 200;
+	assert_int_equal(rg_verdict_decode(copy, n, &b), RG_VERDICT_ECORRUPT);
+	/* Random bytes never decode into something out of range. */
+	srand(7);
+	for (int round = 0; round < 20000; round++) {
+		size_t len = (size_t)(rand() % (int)sizeof(copy));
+		for (size_t i = 0; i < len; i++)
+			copy[i] = (unsigned char)rand();
+		if (round % 2 == 0 && len >= 4) {
+			copy[0] = 'r';
+			copy[1] = 'g';
+			copy[2] = 'v';
+			copy[3] = 1;
+		}
+		if (rg_verdict_decode(copy, len, &b) == RG_VERDICT_OK) {
+			assert_true((unsigned)b.v_class < RG_CLASS_COUNT);
+			assert_true((unsigned)b.v_reason < RG_REASON_COUNT);
+			assert_true(strlen(b.v_text) <= RG_VERDICT_TEXT_MAX);
+		}
+	}
+}
+
+static void
+test_verdict_set_text_sanitizes(void **state)
+{
+	struct rg_verdict v;
+	(void)state;
+
+	rg_verdict_init(&v, RG_CLASS_UNKNOWN, RG_REASON_TEMP_FAILURE);
+	rg_verdict_set_text(&v, "try\r\nlater\x01\xff", 12);
+	assert_string_equal(v.v_text, "try??later??");
+}
+
+static void
+test_verdict_names(void **state)
+{
+	static const char *const reasons[] = {
+		"accepted", "no_mailbox", "no_domain", "null_mx", "no_mail_host", "bad_syntax",
+		"mailbox_disabled", "catch_all", "accept_all_provider", "ambiguous_252",
+		"mailbox_full", "disposable", "role_account", "greylisted", "temp_failure",
+		"timeout", "connect_failed", "policy_block", "sender_rejected", "tls_required",
+		"auth_required", "throttled", "dns_error", "forbidden_address", "protocol_error",
+		"in_progress",
+	};
+	enum rg_reason r;
+	enum rg_class c;
+	(void)state;
+
+	/* The closed list of DESIGN.md section 4, in order, and nothing else. */
+	assert_int_equal(sizeof(reasons) / sizeof(reasons[0]), RG_REASON_COUNT);
+	for (int i = 0; i < RG_REASON_COUNT; i++) {
+		assert_string_equal(rg_verdict_reason_name((enum rg_reason)i), reasons[i]);
+		assert_int_equal(rg_verdict_reason_parse(reasons[i], &r), 0);
+		assert_int_equal(r, i);
+		assert_true(rg_verdict_reason_text(r)[0] != '\0');
+	}
+	assert_int_equal(rg_verdict_reason_parse("nonsense", &r), -1);
+	assert_string_equal(rg_verdict_reason_name(RG_REASON_COUNT), "?");
+	assert_int_equal(rg_verdict_class_parse("risky", &c), 0);
+	assert_int_equal(c, RG_CLASS_RISKY);
+	assert_int_equal(rg_verdict_class_parse("Risky", &c), -1);
+	/* Reject codes of DESIGN.md section 7. */
+	assert_string_equal(rg_verdict_reason_dsn(RG_REASON_NO_MAILBOX), "5.1.1");
+	assert_string_equal(rg_verdict_reason_dsn(RG_REASON_NO_DOMAIN), "5.1.2");
+	assert_string_equal(rg_verdict_reason_dsn(RG_REASON_BAD_SYNTAX), "5.1.3");
+	assert_string_equal(rg_verdict_reason_dsn(RG_REASON_NULL_MX), "5.1.10");
+	/* Policy blocks are never undeliverable. */
+	assert_int_equal(rg_verdict_reason_class(RG_REASON_POLICY_BLOCK), RG_CLASS_UNKNOWN);
+	assert_int_equal(rg_verdict_reason_class(RG_REASON_SENDER_REJECTED), RG_CLASS_UNKNOWN);
+}
+
+static void
+test_verdict_state(void **state)
+{
+	struct rg_verdict v;
+	(void)state;
+
+	rg_verdict_init(&v, RG_CLASS_DELIVERABLE, RG_REASON_ACCEPTED);
+	v.v_checked_at = 100;
+	v.v_refresh_at = 200;
+	v.v_expires_at = 300;
+	assert_int_equal(rg_verdict_state_at(&v, 100), RG_STATE_FRESH);
+	assert_int_equal(rg_verdict_state_at(&v, 199), RG_STATE_FRESH);
+	assert_int_equal(rg_verdict_state_at(&v, 200), RG_STATE_STALE);
+	assert_int_equal(rg_verdict_state_at(&v, 299), RG_STATE_STALE);
+	assert_int_equal(rg_verdict_state_at(&v, 300), RG_STATE_EXPIRED);
+}
+
+/* test_verdict_docs - rcptguard(1) lists every reason, so the docs cannot drift. */
+static void
+test_verdict_docs(void **state)
+{
+	const char *dir = getenv("top_builddir");
+	char path[1024], *text;
+	FILE *fp;
+	long len;
+	(void)state;
+
+	assert_non_null(dir);
+	snprintf(path, sizeof(path), "%s/man/rcptguard.1", dir);
+	fp = fopen(path, "r");
+	assert_non_null(fp);
+	fseek(fp, 0, SEEK_END);
+	len = ftell(fp);
+	rewind(fp);
+	text = calloc(1, (size_t)len + 1);
+	assert_int_equal(fread(text, 1, (size_t)len, fp), (size_t)len);
+	fclose(fp);
+	for (int i = 0; i < RG_REASON_COUNT; i++) {
+		char needle[64];
+		snprintf(needle, sizeof(needle), ".B %s\n", rg_verdict_reason_name((enum rg_reason)i));
+		if (strstr(text, needle) == NULL)
+			fail_msg("rcptguard(1) does not document reason %s",
+			    rg_verdict_reason_name((enum rg_reason)i));
+	}
+	free(text);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_verdict_roundtrip),
+		cmocka_unit_test(test_verdict_roundtrip_max),
+		cmocka_unit_test(test_verdict_unknown_version),
+		cmocka_unit_test(test_verdict_damaged),
+		cmocka_unit_test(test_verdict_set_text_sanitizes),
+		cmocka_unit_test(test_verdict_names),
+		cmocka_unit_test(test_verdict_state),
+		cmocka_unit_test(test_verdict_docs),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,78 @@
+#!/bin/sh
+# test.sh - the whole rcptguard test suite on a fresh Debian 12 clone.
+#
+# 1. installs the Debian packages the build and the tests need;
+# 2. builds with -Wall -Wextra -Werror and runs `make check`;
+# 3. builds again with AddressSanitizer and UndefinedBehaviorSanitizer
+#    (LeakSanitizer included) and runs `make check` there;
+# 4. runs the unit tests and the command line under valgrind.
+# Ends with one line "rcptguard: N passed, N failed".
+set -eu
+cd "$(dirname "$0")/.."
+top=$(pwd)
+jobs=$(nproc 2>/dev/null || echo 2)
+
+./scripts/install-deps.sh
+./scripts/bootstrap.sh
+
+passed=0
+failed=0
+
+# count_log FILE - add the automake summary of a make check run to the totals.
+count_log() {
+	p=$(sed -n 's/^# PASS: *//p' "$1" | tail -n 1)
+	f=$(sed -n 's/^# FAIL: *//p' "$1" | tail -n 1)
+	e=$(sed -n 's/^# ERROR: *//p' "$1" | tail -n 1)
+	passed=$((passed + ${p:-0}))
+	failed=$((failed + ${f:-0} + ${e:-0}))
+}
+
+# suite NAME CONFIGURE-ARGS... - configure, build and make check in _build/NAME.
+suite() {
+	name=$1
+	shift
+	echo "==> $name: configure $*"
+	mkdir -p "_build/$name"
+	(
+		cd "_build/$name"
+		"$top/configure" -q "$@"
+		make -s -j"$jobs"
+	)
+	echo "==> $name: make check"
+	rc=0
+	(cd "_build/$name" && make -s -j"$jobs" check) > "_build/$name.check.log" 2>&1 || rc=$?
+	grep -E '^(PASS|FAIL|ERROR|XPASS|SKIP|# )' "_build/$name.check.log" | grep -v '^PASS' || true
+	if [ "$rc" -ne 0 ] && ! grep -q '^# TOTAL' "_build/$name.check.log"; then
+		# The harness itself failed (a build error in a test): show why.
+		tail -n 40 "_build/$name.check.log"
+		failed=$((failed + 1))
+	fi
+	count_log "_build/$name.check.log"
+	if [ "$rc" -ne 0 ]; then
+		# Show the failing cases with their diagnostics.
+		grep -l '^not ok' $(find "_build/$name/tests" -name '*.log') 2>/dev/null |
+		    while read -r log; do
+			echo "---- $log"
+			grep -A8 '^not ok' "$log" | head -n 60
+		done
+	fi
+}
+
+suite dev --enable-werror
+suite asan --enable-werror --enable-sanitizers
+
+echo "==> valgrind"
+vg_rc=0
+./scripts/valgrind-check.sh _build/dev > _build/valgrind.log 2>&1 || vg_rc=$?
+grep -E '^(ok|not ok)' _build/valgrind.log | grep -v '^ok' || true
+vp=$(grep -c '^ok' _build/valgrind.log || true)
+vf=$(grep -c '^not ok' _build/valgrind.log || true)
+passed=$((passed + vp))
+failed=$((failed + vf))
+if [ "$vg_rc" -ne 0 ] && [ "$vf" -eq 0 ]; then
+	tail -n 30 _build/valgrind.log
+	failed=$((failed + 1))
+fi
+
+echo "rcptguard: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]

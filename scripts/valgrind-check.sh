@@ -1,0 +1,51 @@
+#!/bin/sh
+# valgrind-check.sh BUILDDIR - run the unit tests and the command line under
+# valgrind memcheck; print one TAP line per run.
+#
+# Tests that fork children which _exit() while holding a copy of the
+# parent's heap are checked for memory errors but not for leaks: valgrind
+# would report the parent's live blocks as lost in every child. Their leak
+# check is LeakSanitizer's, in the sanitizer build.
+set -u
+build=$1
+top=$(cd "$(dirname "$0")/.." && pwd)
+export top_builddir="$(cd "$build" && pwd)" top_srcdir="$top" CMOCKA_MESSAGE_OUTPUT=STDOUT
+vg="valgrind -q --error-exitcode=99 --child-silent-after-fork=yes"
+full="--leak-check=full --errors-for-leak-kinds=definite,indirect,possible --show-leak-kinds=definite,indirect,possible"
+n=0
+rc_all=0
+
+run() {
+	name=$1
+	shift
+	n=$((n + 1))
+	if "$@" > "$build/vg-$n.log" 2>&1; then
+		echo "ok $n - valgrind $name"
+	else
+		echo "not ok $n - valgrind $name"
+		sed 's/^/#   /' "$build/vg-$n.log" | head -n 40
+		rc_all=1
+	fi
+}
+
+for t in test_address test_verdict test_config test_log test_util; do
+	run "$t" $vg $full "$build/tests/unit/$t"
+done
+for t in test_cache test_cache_procs; do
+	run "$t (memory errors)" $vg --leak-check=no "$build/tests/unit/$t"
+done
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+mkdir "$tmp/state"
+printf '[general]\nstate_dir = %s/state\n' "$tmp" > "$tmp/rg.conf"
+rg="$build/cli/rcptguard"
+run "cli put" $vg $full "$rg" -c "$tmp/rg.conf" cache put a@example.org undeliverable no_mailbox --text x
+run "cli get --json" $vg $full "$rg" -c "$tmp/rg.conf" cache get --json a@example.org
+run "cli list" $vg $full "$rg" -c "$tmp/rg.conf" cache list
+run "cli stats --json" $vg $full "$rg" -c "$tmp/rg.conf" cache stats --json
+run "cli purge" $vg $full "$rg" -c "$tmp/rg.conf" cache purge --expired
+run "cli del" $vg $full "$rg" -c "$tmp/rg.conf" cache del a@example.org
+run "cli config" $vg $full "$rg" -c "$tmp/rg.conf" config
+echo "1..$n"
+exit $rc_all

@@ -1,0 +1,37 @@
+#!/bin/sh
+# test_config_cli.sh - `rcptguard -n` and `rcptguard config`.
+. "$top_srcdir/tests/cli/tap.sh"
+
+RG="$top_builddir/cli/rcptguard"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+printf '[cache]\nttl_undeliverable = 7d\n' > "$tmp/good.conf"
+out=$("$RG" -c "$tmp/good.conf" -n); rc=$?
+is "-n with a good file exits 0" "$rc" 0
+like "-n names the file" "$out" "configuration OK: $tmp/good.conf"
+
+printf '[cache]\nttl_undeliverable = 7d\nttl_risky = forever\n' > "$tmp/bad.conf"
+err=$("$RG" -c "$tmp/bad.conf" -n 2>&1); rc=$?
+is "-n with a bad value exits 4" "$rc" 4
+like "the error names file and line" "$err" "$tmp/bad.conf:3: ttl_risky: \"forever\" is not a duration"
+
+printf '[cache]\nttl_undeliverable = 7d\nno_such_key = 1\n' > "$tmp/unknown.conf"
+err=$("$RG" -c "$tmp/unknown.conf" -n 2>&1); rc=$?
+is "-n with an unknown key exits 4" "$rc" 4
+like "unknown key named with its line" "$err" "unknown.conf:3: unknown key \"no_such_key\""
+
+err=$("$RG" -c "$tmp/absent.conf" -n 2>&1); rc=$?
+is "-c with a missing file exits 4" "$rc" 4
+
+out=$("$RG" -c "$tmp/good.conf" config)
+like "config prints the value in force" "$out" '^ttl_undeliverable = 7d$'
+like "config prints defaults of other keys" "$out" '^ttl_deliverable = 31d$'
+out=$("$RG" -c "$tmp/good.conf" config --defaults)
+like "config --defaults ignores the file" "$out" '^ttl_undeliverable = 3d$'
+
+# The shipped sample configuration is itself valid.
+out=$("$RG" -c "$top_builddir/conf/rcptguard.conf" -n); rc=$?
+is "conf/rcptguard.conf passes -n" "$rc" 0
+
+tap_done
