@@ -6,6 +6,8 @@
 
 #include <stdio.h>
 
+#include <jansson.h>
+
 #include "rcptguard/address.h"
 #include "rcptguard/cache.h"
 #include "rcptguard/config.h"
@@ -39,6 +41,7 @@ int cli_parse_address(struct cli_ctx *ctx, const char *arg, struct rg_address *a
 /* Verdict output: one human line, or one JSON object per line. */
 void cli_print_verdict(struct cli_ctx *ctx, FILE *fp, const char *address,
     const struct rg_verdict *v, enum rg_verdict_state state);
+void cli_json_print(FILE *fp, json_t *o);
 void cli_print_absent(struct cli_ctx *ctx, FILE *fp, const char *address, const char *why);
 
 int cli_cmd_cache(struct cli_ctx *ctx, int argc, char **argv);

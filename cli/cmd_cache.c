@@ -76,44 +76,64 @@ cli_parse_address(struct cli_ctx *ctx, const char *arg, struct rg_address *addr)
 	return 0;
 }
 
+/*
+ * cli_cache_each - the shape of get and del: options, then fn for every
+ * address argument. fn returns a cache status; NOTFOUND makes the exit
+ * code 1, an environment error stops with 3, a bad address gives 2.
+ */
+typedef int (*cli_addr_fn)(struct cli_ctx *ctx, struct rg_cache *c, const struct rg_address *a);
+
 static int
-cli_cache_get(struct cli_ctx *ctx, int argc, char **argv)
+cli_cache_each(struct cli_ctx *ctx, int argc, char **argv, const char *usage, cli_addr_fn fn)
 {
 	struct rg_cache *c;
 	int first, rc = CLI_EXIT_OK;
 
 	if ((first = cli_cache_opts(ctx, argc, argv, NULL, "jh", NULL, NULL)) < 0 || first >= argc) {
-		cli_error("usage: cache get [--json] ADDRESS...");
+		cli_error("usage: %s", usage);
 		return CLI_EXIT_USAGE;
 	}
 	if ((c = cli_cache_open(ctx, RG_CACHE_O_CREATE)) == NULL)
 		return CLI_EXIT_CACHE;
 	for (int i = first; i < argc; i++) {
 		struct rg_address a;
-		struct rg_verdict v;
-		enum rg_verdict_state st;
 		int s;
 
 		if (cli_parse_address(ctx, argv[i], &a) < 0) {
 			rc = CLI_EXIT_USAGE;
 			continue;
 		}
-		s = rg_cache_get(c, a.a_key, &v, &st);
-		if (s == RG_CACHE_OK) {
-			cli_print_verdict(ctx, stdout, a.a_key, &v, st);
-		} else if (s == RG_CACHE_NOTFOUND || s == RG_CACHE_BADRECORD) {
-			cli_print_absent(ctx, stdout, a.a_key,
-			    s == RG_CACHE_NOTFOUND ? "absent" : "unreadable");
-			if (rc == CLI_EXIT_OK)
-				rc = CLI_EXIT_NOTFOUND;
-		} else {
+		s = fn(ctx, c, &a);
+		if (s < 0) {
 			cli_error("%s: %s", a.a_key, rg_cache_strerror(s));
 			rc = CLI_EXIT_CACHE;
 			break;
 		}
+		if (s != RG_CACHE_OK && rc == CLI_EXIT_OK)
+			rc = CLI_EXIT_NOTFOUND;
 	}
 	rg_cache_close(c);
 	return rc;
+}
+
+static int
+cli_get_one(struct cli_ctx *ctx, struct rg_cache *c, const struct rg_address *a)
+{
+	struct rg_verdict v;
+	enum rg_verdict_state st;
+	int s = rg_cache_get(c, a->a_key, &v, &st);
+
+	if (s == RG_CACHE_OK)
+		cli_print_verdict(ctx, stdout, a->a_key, &v, st);
+	else if (s == RG_CACHE_NOTFOUND || s == RG_CACHE_BADRECORD)
+		cli_print_absent(ctx, stdout, a->a_key, s == RG_CACHE_NOTFOUND ? "absent" : "unreadable");
+	return s;
+}
+
+static int
+cli_cache_get(struct cli_ctx *ctx, int argc, char **argv)
+{
+	return cli_cache_each(ctx, argc, argv, "cache get [--json] ADDRESS...", cli_get_one);
 }
 
 struct cli_put_opts {
@@ -264,40 +284,19 @@ cli_cache_put(struct cli_ctx *ctx, int argc, char **argv)
 }
 
 static int
+cli_del_one(struct cli_ctx *ctx, struct rg_cache *c, const struct rg_address *a)
+{
+	int s = rg_cache_del(c, a->a_key);
+
+	if (s == RG_CACHE_OK || s == RG_CACHE_NOTFOUND)
+		cli_print_absent(ctx, stdout, a->a_key, s == RG_CACHE_OK ? "deleted" : "absent");
+	return s;
+}
+
+static int
 cli_cache_del(struct cli_ctx *ctx, int argc, char **argv)
 {
-	struct rg_cache *c;
-	int first, rc = CLI_EXIT_OK;
-
-	if ((first = cli_cache_opts(ctx, argc, argv, NULL, "jh", NULL, NULL)) < 0 || first >= argc) {
-		cli_error("usage: cache del ADDRESS...");
-		return CLI_EXIT_USAGE;
-	}
-	if ((c = cli_cache_open(ctx, RG_CACHE_O_CREATE)) == NULL)
-		return CLI_EXIT_CACHE;
-	for (int i = first; i < argc; i++) {
-		struct rg_address a;
-		int s;
-
-		if (cli_parse_address(ctx, argv[i], &a) < 0) {
-			rc = CLI_EXIT_USAGE;
-			continue;
-		}
-		s = rg_cache_del(c, a.a_key);
-		if (s == RG_CACHE_OK) {
-			cli_print_absent(ctx, stdout, a.a_key, "deleted");
-		} else if (s == RG_CACHE_NOTFOUND) {
-			cli_print_absent(ctx, stdout, a.a_key, "absent");
-			if (rc == CLI_EXIT_OK)
-				rc = CLI_EXIT_NOTFOUND;
-		} else {
-			cli_error("%s: %s", a.a_key, rg_cache_strerror(s));
-			rc = CLI_EXIT_CACHE;
-			break;
-		}
-	}
-	rg_cache_close(c);
-	return rc;
+	return cli_cache_each(ctx, argc, argv, "cache del [--json] ADDRESS...", cli_del_one);
 }
 
 struct cli_list_arg {
@@ -504,7 +503,6 @@ cli_cache_stats(struct cli_ctx *ctx, int argc, char **argv)
 	}
 	if (ctx->json) {
 		json_t *o = json_object(), *cls = json_object(), *state = json_object(), *dbs = json_object();
-		char *out;
 
 		json_object_set_new(o, "path", json_string(st.cs_path));
 		json_object_set_new(o, "map_size", json_integer((json_int_t)st.cs_map_size));
@@ -526,12 +524,7 @@ cli_cache_stats(struct cli_ctx *ctx, int argc, char **argv)
 			    json_integer((json_int_t)st.cs_by_state[i]));
 		json_object_set_new(o, "verdicts_by_state", state);
 		json_object_set_new(o, "unreadable", json_integer((json_int_t)st.cs_bad_records));
-		out = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_PRESERVE_ORDER);
-		if (out != NULL) {
-			printf("%s\n", out);
-			free(out);
-		}
-		json_decref(o);
+		cli_json_print(stdout, o);
 		return CLI_EXIT_OK;
 	}
 	{

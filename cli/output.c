@@ -53,13 +53,26 @@ cli_json_str(const char *s)
 	return j;
 }
 
+/* cli_json_print - one compact ASCII line, then free the object. */
+void
+cli_json_print(FILE *fp, json_t *o)
+{
+	/* JSON_ENSURE_ASCII: whatever the bytes, the line stays one ASCII line. */
+	char *s = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_PRESERVE_ORDER);
+
+	if (s != NULL) {
+		fprintf(fp, "%s\n", s);
+		free(s);
+	}
+	json_decref(o);
+}
+
 void
 cli_print_verdict(struct cli_ctx *ctx, FILE *fp, const char *address,
     const struct rg_verdict *v, enum rg_verdict_state state)
 {
 	if (ctx->json) {
 		json_t *o = json_object();
-		char *s;
 
 		json_object_set_new(o, "address", cli_json_str(address));
 		json_object_set_new(o, "class", json_string(rg_verdict_class_name(v->v_class)));
@@ -74,13 +87,7 @@ cli_print_verdict(struct cli_ctx *ctx, FILE *fp, const char *address,
 		json_object_set_new(o, "state", json_string(rg_verdict_state_name(state)));
 		json_object_set_new(o, "role", json_boolean(v->v_flags & RG_VERDICT_F_ROLE));
 		json_object_set_new(o, "attempts", json_integer(v->v_attempts));
-		/* JSON_ENSURE_ASCII: whatever the bytes, the line stays one ASCII line. */
-		s = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_PRESERVE_ORDER);
-		if (s != NULL) {
-			fprintf(fp, "%s\n", s);
-			free(s);
-		}
-		json_decref(o);
+		cli_json_print(fp, o);
 	} else {
 		char addr[600], text[1100], checked[32], expires[32];
 
@@ -109,16 +116,10 @@ cli_print_absent(struct cli_ctx *ctx, FILE *fp, const char *address, const char 
 {
 	if (ctx->json) {
 		json_t *o = json_object();
-		char *s;
 
 		json_object_set_new(o, "address", cli_json_str(address));
 		json_object_set_new(o, "state", json_string(why));
-		s = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_PRESERVE_ORDER);
-		if (s != NULL) {
-			fprintf(fp, "%s\n", s);
-			free(s);
-		}
-		json_decref(o);
+		cli_json_print(fp, o);
 	} else {
 		char addr[600];
 		fprintf(fp, "%s %s\n", cli_printable(address, addr, sizeof(addr)), why);

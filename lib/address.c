@@ -300,8 +300,12 @@ rg_address_parse_domain(const char *in, size_t len, char *out, size_t outsize,
 		if (flags != NULL)
 			*flags |= RG_ADDR_F_IDN;
 	}
-	if (rg_address_check_ldh(buf, 0, err) < 0)
+	if (rg_address_check_ldh(buf, 0, err) < 0) {
+		/* Offsets in an A-label do not map to the input: point at the domain. */
+		if (utf8)
+			err->e_offset = 0;
 		return -1;
+	}
 	rg_strlower(buf);
 	if (rg_strlcpy(out, buf, outsize) >= outsize)
 		RG_ADDR_FAIL(err, "domain too long", 0);

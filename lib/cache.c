@@ -145,24 +145,6 @@ rg_cache_mono(void)
 	return (int64_t)ts.tv_sec;
 }
 
-/* Common header helpers. */
-static void
-rg_cache_put64(unsigned char *p, int64_t sx)
-{
-	uint64_t x = (uint64_t)sx;
-	for (int i = 0; i < 8; i++)
-		p[i] = (unsigned char)(x >> (8 * i));
-}
-
-static int64_t
-rg_cache_get64(const unsigned char *p)
-{
-	uint64_t x = 0;
-	for (int i = 7; i >= 0; i--)
-		x = (x << 8) | p[i];
-	return (int64_t)x;
-}
-
 /* rg_cache_hdr_expires - expiry from the common header; -1 when it has none. */
 static int
 rg_cache_hdr_expires(const MDB_val *v, int64_t *exp)
@@ -171,7 +153,7 @@ rg_cache_hdr_expires(const MDB_val *v, int64_t *exp)
 
 	if (v->mv_size < RG_CACHE_HDR || p[0] != 'r' || p[1] != 'g' || p[3] == 0)
 		return -1;
-	*exp = rg_cache_get64(p + 4);
+	*exp = rg_get_le64(p + 4);
 	return 0;
 }
 
@@ -924,10 +906,10 @@ rg_cache_lease_encode(unsigned char *p, int64_t expires, uint32_t pid, uint64_t 
 	p[1] = 'g';
 	p[2] = 'l';
 	p[3] = 1;
-	rg_cache_put64(p + 4, expires);
+	rg_put_le64(p + 4, expires);
 	for (int i = 0; i < 4; i++)
 		p[12 + i] = (unsigned char)(pid >> (8 * i));
-	rg_cache_put64(p + 16, (int64_t)token);
+	rg_put_le64(p + 16, (int64_t)token);
 }
 
 static int
@@ -992,7 +974,7 @@ rg_cache_lease_release_fn(struct rg_cache *c, MDB_txn *txn, void *arg)
 		return rc;
 	/* Release only our own lease: an expired one may have been taken over. */
 	if (v.mv_size != RG_LEASE_LEN ||
-	    (uint64_t)rg_cache_get64((const unsigned char *)v.mv_data + 16) != a->token)
+	    (uint64_t)rg_get_le64((const unsigned char *)v.mv_data + 16) != a->token)
 		return MDB_NOTFOUND;
 	return mdb_del(txn, c->c_dbi[RG_DB_LEASES], &a->k, NULL);
 }

@@ -49,6 +49,38 @@ rg_strlower(char *s)
 			*s = (char)(*s - 'A' + 'a');
 }
 
+void
+rg_put_le16(unsigned char *p, uint16_t x)
+{
+	p[0] = (unsigned char)x;
+	p[1] = (unsigned char)(x >> 8);
+}
+
+void
+rg_put_le64(unsigned char *p, int64_t sx)
+{
+	uint64_t x = (uint64_t)sx;
+
+	for (int i = 0; i < 8; i++)
+		p[i] = (unsigned char)(x >> (8 * i));
+}
+
+uint16_t
+rg_get_le16(const unsigned char *p)
+{
+	return (uint16_t)(p[0] | (p[1] << 8));
+}
+
+int64_t
+rg_get_le64(const unsigned char *p)
+{
+	uint64_t x = 0;
+
+	for (int i = 7; i >= 0; i--)
+		x = (x << 8) | p[i];
+	return (int64_t)x;
+}
+
 static rg_clock_fn rg_clock_hook;
 static void *rg_clock_arg;
 
@@ -140,30 +172,35 @@ rg_parse_int(const char *s, int64_t *out)
 	return 0;
 }
 
+/* rg_format_scaled - v in the largest unit that divides it exactly (units largest first). */
+static void
+rg_format_scaled(int64_t v, const char *units, const int64_t *mult, const char *base,
+    char *buf, size_t size)
+{
+	for (size_t i = 0; units[i] != '\0'; i++) {
+		if (v != 0 && v % mult[i] == 0) {
+			snprintf(buf, size, "%" PRId64 "%c", v / mult[i], units[i]);
+			return;
+		}
+	}
+	snprintf(buf, size, "%" PRId64 "%s", v, base);
+}
+
 void
 rg_format_duration(int64_t secs, char *buf, size_t size)
 {
-	if (secs != 0 && secs % 86400 == 0)
-		snprintf(buf, size, "%" PRId64 "d", secs / 86400);
-	else if (secs != 0 && secs % 3600 == 0)
-		snprintf(buf, size, "%" PRId64 "h", secs / 3600);
-	else if (secs != 0 && secs % 60 == 0)
-		snprintf(buf, size, "%" PRId64 "m", secs / 60);
-	else
-		snprintf(buf, size, "%" PRId64 "s", secs);
+	/* Days are the largest unit written: admins think in 7d, not 1w. */
+	static const int64_t mult[] = { 86400, 3600, 60 };
+
+	rg_format_scaled(secs, "dhm", mult, "s", buf, size);
 }
 
 void
 rg_format_size(int64_t bytes, char *buf, size_t size)
 {
-	if (bytes != 0 && bytes % 1073741824 == 0)
-		snprintf(buf, size, "%" PRId64 "G", bytes / 1073741824);
-	else if (bytes != 0 && bytes % 1048576 == 0)
-		snprintf(buf, size, "%" PRId64 "M", bytes / 1048576);
-	else if (bytes != 0 && bytes % 1024 == 0)
-		snprintf(buf, size, "%" PRId64 "k", bytes / 1024);
-	else
-		snprintf(buf, size, "%" PRId64, bytes);
+	static const int64_t mult[] = { 1073741824, 1048576, 1024 };
+
+	rg_format_scaled(bytes, "GMk", mult, "", buf, size);
 }
 
 void

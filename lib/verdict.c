@@ -200,37 +200,6 @@ rg_verdict_set_text(struct rg_verdict *v, const char *text, size_t len)
 	v->v_text[i] = '\0';
 }
 
-/* Little-endian helpers; the format never depends on the host's byte order. */
-static void
-rg_verdict_put16(unsigned char *p, uint16_t x)
-{
-	p[0] = (unsigned char)x;
-	p[1] = (unsigned char)(x >> 8);
-}
-
-static void
-rg_verdict_put64(unsigned char *p, int64_t sx)
-{
-	uint64_t x = (uint64_t)sx;
-	for (int i = 0; i < 8; i++)
-		p[i] = (unsigned char)(x >> (8 * i));
-}
-
-static uint16_t
-rg_verdict_get16(const unsigned char *p)
-{
-	return (uint16_t)(p[0] | (p[1] << 8));
-}
-
-static int64_t
-rg_verdict_get64(const unsigned char *p)
-{
-	uint64_t x = 0;
-	for (int i = 7; i >= 0; i--)
-		x = (x << 8) | p[i];
-	return (int64_t)x;
-}
-
 size_t
 rg_verdict_encode(const struct rg_verdict *v, unsigned char *buf, size_t size)
 {
@@ -246,14 +215,14 @@ rg_verdict_encode(const struct rg_verdict *v, unsigned char *buf, size_t size)
 	p[1] = 'g';
 	p[2] = 'v';
 	p[3] = RG_VERDICT_RECORD_VERSION;
-	rg_verdict_put64(p + 4, v->v_expires_at);
-	rg_verdict_put64(p + 12, v->v_refresh_at);
-	rg_verdict_put64(p + 20, v->v_checked_at);
+	rg_put_le64(p + 4, v->v_expires_at);
+	rg_put_le64(p + 12, v->v_refresh_at);
+	rg_put_le64(p + 20, v->v_checked_at);
 	p[28] = (unsigned char)v->v_class;
 	p[29] = (unsigned char)v->v_reason;
-	rg_verdict_put16(p + 30, (uint16_t)v->v_flags);
-	rg_verdict_put16(p + 32, v->v_code);
-	rg_verdict_put16(p + 34, v->v_attempts);
+	rg_put_le16(p + 30, (uint16_t)v->v_flags);
+	rg_put_le16(p + 32, v->v_code);
+	rg_put_le16(p + 34, v->v_attempts);
 	p += 36;
 	*p++ = (unsigned char)dl;
 	memcpy(p, v->v_dsn, dl);
@@ -261,7 +230,7 @@ rg_verdict_encode(const struct rg_verdict *v, unsigned char *buf, size_t size)
 	*p++ = (unsigned char)ml;
 	memcpy(p, v->v_mx, ml);
 	p += ml;
-	rg_verdict_put16(p, (uint16_t)tl);
+	rg_put_le16(p, (uint16_t)tl);
 	p += 2;
 	memcpy(p, v->v_text, tl);
 	p += tl;
@@ -302,14 +271,14 @@ rg_verdict_decode(const unsigned char *buf, size_t len, struct rg_verdict *v)
 	memset(v, 0, sizeof(*v));
 	if (p[28] >= RG_CLASS_COUNT || p[29] >= RG_REASON_COUNT)
 		return RG_VERDICT_ECORRUPT;
-	v->v_expires_at = rg_verdict_get64(p + 4);
-	v->v_refresh_at = rg_verdict_get64(p + 12);
-	v->v_checked_at = rg_verdict_get64(p + 20);
+	v->v_expires_at = rg_get_le64(p + 4);
+	v->v_refresh_at = rg_get_le64(p + 12);
+	v->v_checked_at = rg_get_le64(p + 20);
 	v->v_class = (enum rg_class)p[28];
 	v->v_reason = (enum rg_reason)p[29];
-	v->v_flags = rg_verdict_get16(p + 30);
-	v->v_code = rg_verdict_get16(p + 32);
-	v->v_attempts = rg_verdict_get16(p + 34);
+	v->v_flags = rg_get_le16(p + 30);
+	v->v_code = rg_get_le16(p + 32);
+	v->v_attempts = rg_get_le16(p + 34);
 	p += 36;
 	sl = *p++;
 	if (rg_verdict_get_str(&p, end, sl, RG_VERDICT_DSN_MAX, v->v_dsn) < 0)
@@ -321,7 +290,7 @@ rg_verdict_decode(const unsigned char *buf, size_t len, struct rg_verdict *v)
 		return RG_VERDICT_ECORRUPT;
 	if (end - p < 2)
 		return RG_VERDICT_ECORRUPT;
-	sl = rg_verdict_get16(p);
+	sl = rg_get_le16(p);
 	p += 2;
 	if (rg_verdict_get_str(&p, end, sl, RG_VERDICT_TEXT_MAX, v->v_text) < 0)
 		return RG_VERDICT_ECORRUPT;

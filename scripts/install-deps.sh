@@ -13,6 +13,7 @@ liblmdb-dev lmdb-utils
 libinih-dev libidn2-dev libjansson-dev
 libcmocka-dev
 python3 valgrind
+clang libclang-rt-14-dev
 "
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -5,7 +5,9 @@
 # 2. builds with -Wall -Wextra -Werror and runs `make check`;
 # 3. builds again with AddressSanitizer and UndefinedBehaviorSanitizer
 #    (LeakSanitizer included) and runs `make check` there;
-# 4. runs the unit tests and the command line under valgrind.
+# 4. runs the unit tests and the command line under valgrind;
+# 5. builds the libFuzzer targets with clang and runs each for
+#    RG_FUZZ_SECONDS (default 30) from the seed corpus.
 # Ends with one line "rcptguard: N passed, N failed".
 set -eu
 cd "$(dirname "$0")/.."
@@ -27,17 +29,34 @@ count_log() {
 	failed=$((failed + ${f:-0} + ${e:-0}))
 }
 
+# tap_stage NAME LOG - count the TAP lines of a stage run by a script.
+tap_stage() {
+	grep -E '^not ok' "$2" || true
+	sp=$(grep -c '^ok' "$2" || true)
+	sf=$(grep -c '^not ok' "$2" || true)
+	passed=$((passed + sp))
+	failed=$((failed + sf))
+	if [ "$3" -ne 0 ] && [ "$sf" -eq 0 ]; then
+		tail -n 30 "$2"
+		failed=$((failed + 1))
+	fi
+}
+
 # suite NAME CONFIGURE-ARGS... - configure, build and make check in _build/NAME.
 suite() {
 	name=$1
 	shift
 	echo "==> $name: configure $*"
 	mkdir -p "_build/$name"
-	(
+	if ! (
 		cd "_build/$name"
 		"$top/configure" -q "$@"
 		make -s -j"$jobs"
-	)
+	) > "_build/$name.build.log" 2>&1; then
+		tail -n 40 "_build/$name.build.log"
+		echo "rcptguard: $passed passed, $((failed + 1)) failed"
+		exit 1
+	fi
 	echo "==> $name: make check"
 	rc=0
 	(cd "_build/$name" && make -s -j"$jobs" check) > "_build/$name.check.log" 2>&1 || rc=$?
@@ -64,13 +83,22 @@ suite asan --enable-werror --enable-sanitizers
 echo "==> valgrind"
 vg_rc=0
 ./scripts/valgrind-check.sh _build/dev > _build/valgrind.log 2>&1 || vg_rc=$?
-grep -E '^(ok|not ok)' _build/valgrind.log | grep -v '^ok' || true
-vp=$(grep -c '^ok' _build/valgrind.log || true)
-vf=$(grep -c '^not ok' _build/valgrind.log || true)
-passed=$((passed + vp))
-failed=$((failed + vf))
-if [ "$vg_rc" -ne 0 ] && [ "$vf" -eq 0 ]; then
-	tail -n 30 _build/valgrind.log
+tap_stage valgrind _build/valgrind.log "$vg_rc"
+
+echo "==> fuzz: ${RG_FUZZ_SECONDS:-30}s per target"
+mkdir -p _build/fuzz
+fz_rc=0
+(
+	cd _build/fuzz
+	[ -f Makefile ] || "$top/configure" -q CC=clang --enable-fuzzers --enable-sanitizers --enable-werror
+	make -s -j"$jobs"
+) > _build/fuzz.build.log 2>&1 || fz_rc=$?
+if [ "$fz_rc" -eq 0 ]; then
+	tests/fuzz/run-fuzz.sh _build/fuzz "${RG_FUZZ_SECONDS:-30}" > _build/fuzz.log 2>&1 || fz_rc=$?
+	cat _build/fuzz.log
+	tap_stage fuzz _build/fuzz.log "$fz_rc"
+else
+	tail -n 30 _build/fuzz.build.log
 	failed=$((failed + 1))
 fi
 

@@ -20,6 +20,12 @@ size_t rg_strlcat(char *dst, const char *src, size_t size);
 /* rg_strlower - ASCII lower-case in place. */
 void rg_strlower(char *s);
 
+/* Little-endian integers for on-disk records, independent of the host. */
+void rg_put_le16(unsigned char *p, uint16_t x);
+void rg_put_le64(unsigned char *p, int64_t x);
+uint16_t rg_get_le16(const unsigned char *p);
+int64_t rg_get_le64(const unsigned char *p);
+
 /*
  * The clock. Everything that compares against "now" asks rg_clock_now(), so
  * tests can move time without sleeping.

@@ -123,6 +123,7 @@ static const struct addr_case addr_cases[] = {
 	    "label too long"),
 	BAD("user@b\xc3\xbc\xff" "cher.example", "invalid UTF-8 in domain"),
 	BAD("user@b\xc3\xbc..example", "empty label in domain"),
+	BAD("user@b\xc3\xbc" "che.mxra)e", "bad character in domain"),	/* found by fuzz_address */
 	/* address literals */
 	BAD("user@[192.0.2.256]", "bad address literal"),
 	BAD("user@[192.0.2.1", "unterminated address literal"),
