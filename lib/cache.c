@@ -20,6 +20,10 @@
  *   A remap needs every transaction of this process closed, so each
  *   transaction holds c_maplock for reading and a remap takes it for writing.
  *
+ *   A handle may be shared by threads for get, put, del, leases and stats;
+ *   sweeping and eviction keep their position in the handle and are meant
+ *   for one thread (the daemon's event loop).
+ *
  * DURABILITY
  *   sync_mode=periodic opens the file MDB_NOSYNC and flushes it at most
  *   sync_interval after a write, and at close. A process crash loses nothing
@@ -86,6 +90,7 @@ struct rg_cache {
 	int64_t			 c_refresh[RG_CLASS_COUNT];
 	int64_t			 c_reason_ttl[RG_REASON_COUNT];
 	int64_t			 c_reason_refresh[RG_REASON_COUNT];
+	int			 c_evicting;		/* make_room is running: no re-entry */
 	uint64_t		 c_grows;
 	uint64_t		 c_evictions;
 	uint64_t		 c_evicted;
@@ -564,9 +569,16 @@ rg_cache_make_room(struct rg_cache *c)
 		return 0;
 	}
 
-	/* At the hard limit: evict with the reserve available for the deletes. */
+	/*
+	 * At the hard limit: evict with the reserve available for the deletes.
+	 * The eviction's own writes may fill the reserve; they must then fail
+	 * rather than start another eviction inside this one.
+	 */
+	if (c->c_evicting)
+		return -1;
 	if (rg_cache_set_mapsize(c, c->c_map_max) != 0)
 		return -1;
+	c->c_evicting = 1;
 	c->c_evictions++;
 	for (int round = 0; round < 1000; round++) {
 		int wrapped = 0;
@@ -594,6 +606,7 @@ rg_cache_make_room(struct rg_cache *c)
 	    c->c_map_max, (unsigned long long)removed);
 	/* Close the reserve again (LMDB keeps the map at least as large as its use). */
 	rg_cache_set_mapsize(c, usable);
+	c->c_evicting = 0;
 	return removed > 0 ? 0 : -1;
 }
 
