@@ -55,6 +55,24 @@ struct rg_config {
 	int64_t		reason_ttl[RG_REASON_COUNT];	/* -1: use the class value */
 	int64_t		reason_refresh[RG_REASON_COUNT];
 
+	/* [dns] */
+	char		dns_servers[RG_CONFIG_PATH_MAX];
+	int64_t		dns_timeout;
+	int64_t		dns_tries;
+	/* [probe] */
+	char		helo_name[256];
+	char		mail_from[RG_CONFIG_PATH_MAX];
+	char		source_addresses[RG_CONFIG_PATH_MAX];
+	char		probe_allow_networks[RG_CONFIG_PATH_MAX];
+	int64_t		connect_timeout;
+	int64_t		greeting_timeout;
+	int64_t		command_timeout;
+	int64_t		session_timeout;
+	int64_t		max_rcpt_per_session;
+	int64_t		max_mx_hosts;
+	int64_t		starttls;		/* bool */
+	int64_t		catch_all_check;	/* bool */
+
 	char		source[RG_CONFIG_PATH_MAX];	/* file it was read from, or "" */
 };
 

@@ -1,0 +1,83 @@
+/*
+ * smtp.h - the probe's SMTP client: one session to one MX address.
+ *
+ * Greeting, EHLO (HELO when EHLO is refused), STARTTLS when offered or when
+ * MAIL FROM is refused with 530, MAIL FROM, one RCPT TO per recipient
+ * (pipelined when the server offers PIPELINING), QUIT. It never sends DATA.
+ * Every recipient must be the wire form of an address that rg_address_parse
+ * accepted; the client refuses to write a command argument that holds a
+ * control byte, whatever the caller passes.
+ */
+#ifndef RG_SMTP_H
+#define RG_SMTP_H
+
+#include <sys/socket.h>
+
+#include <event2/event.h>
+#include <openssl/ssl.h>
+
+#include "rcptguard/classify.h"
+#include "rcptguard/reply.h"
+
+#define RG_SMTP_MAX_RCPT	101	/* max_rcpt_per_session plus the catch-all probe */
+#define RG_SMTP_LINE_MAX	2048	/* longest reply line accepted (RFC 5321: 512) */
+#define RG_SMTP_LINES_MAX	64	/* longest multi-line reply accepted */
+
+enum rg_smtp_status {
+	RG_SMTP_DONE,		/* the dialogue ran to the end (replies may be anything) */
+	RG_SMTP_REFUSED,	/* the server refused the session before RCPT (see stage, reply) */
+	RG_SMTP_CONNECT_FAILED,
+	RG_SMTP_TIMEOUT,
+	RG_SMTP_DROPPED,	/* the server closed the connection mid-dialogue */
+	RG_SMTP_PROTOCOL,	/* unparsable or oversized replies */
+	RG_SMTP_LOCAL_ERROR,	/* a resource or argument problem on our side */
+};
+
+struct rg_smtp_params {
+	const struct sockaddr	*p_addr;
+	socklen_t		 p_addrlen;
+	const struct sockaddr	*p_source;	/* NULL: the kernel chooses */
+	socklen_t		 p_sourcelen;
+	const char		*p_mx_name;	/* for TLS SNI and logs */
+	const char		*p_helo;
+	const char		*p_mail_from;	/* wire form without brackets; "" for <> */
+	const char		*p_rcpts[RG_SMTP_MAX_RCPT];
+	int			 p_nrcpts;
+	int			 p_smtputf8;	/* a recipient needs SMTPUTF8 */
+	SSL_CTX			*p_ssl_ctx;	/* NULL: never STARTTLS */
+	int			 p_connect_timeout;
+	int			 p_greeting_timeout;
+	int			 p_command_timeout;
+	int			 p_session_timeout;
+};
+
+struct rg_smtp_result {
+	enum rg_smtp_status	 s_status;
+	enum rg_smtp_stage	 s_stage;	/* stage reached (failure stage when refused) */
+	struct rg_reply		 s_reply;	/* reply that refused the session, if any */
+	int			 s_nreplies;	/* RCPT replies received */
+	struct rg_reply		 s_rcpt[RG_SMTP_MAX_RCPT];
+	int			 s_tls;		/* the dialogue ran under TLS */
+	int			 s_pipelining;
+	char			 s_error[256];	/* local description of a failure */
+};
+
+struct rg_smtp;
+typedef void (*rg_smtp_cb)(const struct rg_smtp_result *res, void *arg);
+
+/*
+ * rg_smtp_start - begin a session; cb is called exactly once, from the loop,
+ * unless rg_smtp_cancel() comes first. The strings in p must stay valid until
+ * then. Returns NULL when nothing could be started (cb is not called).
+ */
+struct rg_smtp *rg_smtp_start(struct event_base *base, const struct rg_smtp_params *p,
+    rg_smtp_cb cb, void *arg);
+void rg_smtp_cancel(struct rg_smtp *s);
+
+/* rg_smtp_status_name - for logs and tests. */
+const char *rg_smtp_status_name(enum rg_smtp_status st);
+
+/* rg_smtp_ssl_ctx - a client context for opportunistic TLS (no verification). */
+SSL_CTX *rg_smtp_ssl_ctx(void);
+
+#endif /* RG_SMTP_H */
