@@ -19,6 +19,8 @@
 #define CLI_EXIT_USAGE		2
 #define CLI_EXIT_CACHE		3
 #define CLI_EXIT_CONFIG		4
+#define CLI_EXIT_UNDELIVERABLE	5	/* check: at least one address is undeliverable */
+#define CLI_EXIT_UNSURE		6	/* check: none undeliverable, some risky or unknown */
 
 struct cli_ctx {
 	struct rg_config	 cfg;
@@ -42,8 +44,12 @@ int cli_parse_address(struct cli_ctx *ctx, const char *arg, struct rg_address *a
 void cli_print_verdict(struct cli_ctx *ctx, FILE *fp, const char *address,
     const struct rg_verdict *v, enum rg_verdict_state state);
 void cli_json_print(FILE *fp, json_t *o);
+json_t *cli_json_string(const char *s);
+json_t *cli_verdict_json(const char *address, const struct rg_verdict *v,
+    enum rg_verdict_state state);
 void cli_print_absent(struct cli_ctx *ctx, FILE *fp, const char *address, const char *why);
 
 int cli_cmd_cache(struct cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_check(struct cli_ctx *ctx, int argc, char **argv);
 
 #endif /* RG_CLI_H */

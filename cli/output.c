@@ -41,9 +41,9 @@ cli_printable(const char *s, char *buf, size_t size)
 	return buf;
 }
 
-/* cli_json_str - a JSON string; bytes that are not UTF-8 are escaped first. */
-static json_t *
-cli_json_str(const char *s)
+/* cli_json_string - a JSON string; bytes that are not UTF-8 are escaped first. */
+json_t *
+cli_json_string(const char *s)
 {
 	json_t *j = json_string(s);
 	char buf[1100];
@@ -67,27 +67,33 @@ cli_json_print(FILE *fp, json_t *o)
 	json_decref(o);
 }
 
+json_t *
+cli_verdict_json(const char *address, const struct rg_verdict *v, enum rg_verdict_state state)
+{
+	json_t *o = json_object();
+
+	json_object_set_new(o, "address", cli_json_string(address));
+	json_object_set_new(o, "class", json_string(rg_verdict_class_name(v->v_class)));
+	json_object_set_new(o, "reason", json_string(rg_verdict_reason_name(v->v_reason)));
+	json_object_set_new(o, "code", v->v_code ? json_integer(v->v_code) : json_null());
+	json_object_set_new(o, "dsn", v->v_dsn[0] ? cli_json_string(v->v_dsn) : json_null());
+	json_object_set_new(o, "mx", v->v_mx[0] ? cli_json_string(v->v_mx) : json_null());
+	json_object_set_new(o, "text", v->v_text[0] ? cli_json_string(v->v_text) : json_null());
+	json_object_set_new(o, "checked_at", json_integer(v->v_checked_at));
+	json_object_set_new(o, "refresh_at", json_integer(v->v_refresh_at));
+	json_object_set_new(o, "expires_at", json_integer(v->v_expires_at));
+	json_object_set_new(o, "state", json_string(rg_verdict_state_name(state)));
+	json_object_set_new(o, "role", json_boolean(v->v_flags & RG_VERDICT_F_ROLE));
+	json_object_set_new(o, "attempts", json_integer(v->v_attempts));
+	return o;
+}
+
 void
 cli_print_verdict(struct cli_ctx *ctx, FILE *fp, const char *address,
     const struct rg_verdict *v, enum rg_verdict_state state)
 {
 	if (ctx->json) {
-		json_t *o = json_object();
-
-		json_object_set_new(o, "address", cli_json_str(address));
-		json_object_set_new(o, "class", json_string(rg_verdict_class_name(v->v_class)));
-		json_object_set_new(o, "reason", json_string(rg_verdict_reason_name(v->v_reason)));
-		json_object_set_new(o, "code", v->v_code ? json_integer(v->v_code) : json_null());
-		json_object_set_new(o, "dsn", v->v_dsn[0] ? cli_json_str(v->v_dsn) : json_null());
-		json_object_set_new(o, "mx", v->v_mx[0] ? cli_json_str(v->v_mx) : json_null());
-		json_object_set_new(o, "text", v->v_text[0] ? cli_json_str(v->v_text) : json_null());
-		json_object_set_new(o, "checked_at", json_integer(v->v_checked_at));
-		json_object_set_new(o, "refresh_at", json_integer(v->v_refresh_at));
-		json_object_set_new(o, "expires_at", json_integer(v->v_expires_at));
-		json_object_set_new(o, "state", json_string(rg_verdict_state_name(state)));
-		json_object_set_new(o, "role", json_boolean(v->v_flags & RG_VERDICT_F_ROLE));
-		json_object_set_new(o, "attempts", json_integer(v->v_attempts));
-		cli_json_print(fp, o);
+		cli_json_print(fp, cli_verdict_json(address, v, state));
 	} else {
 		char addr[600], text[1100], checked[32], expires[32];
 
@@ -117,7 +123,7 @@ cli_print_absent(struct cli_ctx *ctx, FILE *fp, const char *address, const char 
 	if (ctx->json) {
 		json_t *o = json_object();
 
-		json_object_set_new(o, "address", cli_json_str(address));
+		json_object_set_new(o, "address", cli_json_string(address));
 		json_object_set_new(o, "state", json_string(why));
 		cli_json_print(fp, o);
 	} else {

@@ -33,6 +33,7 @@ cli_usage(FILE *fp)
 	    "  -V        print the version and the linked libraries\n"
 	    "\n"
 	    "commands:\n"
+	    "  check [--wait D] [--no-cache] ADDRESS...  verify addresses now\n"
 	    "  cache get ADDRESS...                 show cached verdicts\n"
 	    "  cache put ADDRESS CLASS REASON [--ttl D] [--code N] [--dsn X.Y.Z]\n"
 	    "            [--mx HOST] [--text TEXT] [--role]\n"
@@ -43,7 +44,8 @@ cli_usage(FILE *fp)
 	    "  config [--defaults]                  print every configuration key\n"
 	    "\n"
 	    "add --json to a command for one JSON object per line.\n"
-	    "exit codes: 0 ok, 1 not found, 2 usage, 3 cache error, 4 configuration error\n",
+	    "exit codes: 0 ok, 1 not found, 2 usage, 3 cache error, 4 configuration error,\n"
+	    "  5 check found an undeliverable address, 6 check found risky or unknown ones\n",
 	    rg_config_default_path);
 }
 
@@ -144,6 +146,8 @@ main(int argc, char **argv)
 	}
 	if (strcmp(argv[optind], "cache") == 0)
 		return cli_cmd_cache(&ctx, argc - optind, argv + optind);
+	if (strcmp(argv[optind], "check") == 0)
+		return cli_cmd_check(&ctx, argc - optind, argv + optind);
 	if (strcmp(argv[optind], "config") == 0)
 		return cli_cmd_config(&ctx, argc - optind, argv + optind);
 	cli_error("unknown command \"%s\"", argv[optind]);

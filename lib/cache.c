@@ -901,6 +901,94 @@ rg_cache_foreach(struct rg_cache *c, rg_cache_visit_fn fn, void *arg)
 }
 
 /*
+ * Domain records: 'r' 'g' 'd' 1, expires_at i64, catch_all u8, catch_all_until
+ * i64, dns_reason u8, dns_until i64, cooldown_until i64, source_index u8.
+ */
+#define RG_DOMAIN_LEN	(RG_CACHE_HDR + 1 + 8 + 1 + 8 + 8 + 1)
+
+struct rg_cache_raw_arg {
+	enum rg_cache_db	 db;
+	MDB_val			 k;
+	MDB_val			 v;
+};
+
+static int
+rg_cache_raw_put_fn(struct rg_cache *c, MDB_txn *txn, void *arg)
+{
+	struct rg_cache_raw_arg *a = arg;
+
+	return mdb_put(txn, c->c_dbi[a->db], &a->k, &a->v, 0);
+}
+
+int
+rg_cache_domain_put(struct rg_cache *c, const char *domain, const struct rg_domain_record *d)
+{
+	unsigned char buf[RG_DOMAIN_LEN], *p = buf;
+	struct rg_cache_raw_arg a = { .db = RG_DB_DOMAINS };
+	int64_t exp = d->d_catch_all_until;
+	int rc;
+
+	if ((rc = rg_cache_key(domain, &a.k)) != RG_CACHE_OK)
+		return rc;
+	if (d->d_dns_until > exp)
+		exp = d->d_dns_until;
+	if (d->d_cooldown_until > exp)
+		exp = d->d_cooldown_until;
+	p[0] = 'r';
+	p[1] = 'g';
+	p[2] = 'd';
+	p[3] = 1;
+	rg_put_le64(p + 4, exp);
+	p += RG_CACHE_HDR;
+	*p++ = d->d_catch_all;
+	rg_put_le64(p, d->d_catch_all_until);
+	p += 8;
+	*p++ = d->d_dns_reason;
+	rg_put_le64(p, d->d_dns_until);
+	p += 8;
+	rg_put_le64(p, d->d_cooldown_until);
+	p += 8;
+	*p++ = d->d_source_index;
+	a.v.mv_data = buf;
+	a.v.mv_size = sizeof(buf);
+	return rg_cache_write(c, rg_cache_raw_put_fn, &a);
+}
+
+int
+rg_cache_domain_get(struct rg_cache *c, const char *domain, struct rg_domain_record *d)
+{
+	MDB_txn *txn;
+	MDB_val k, v;
+	int rc;
+
+	memset(d, 0, sizeof(*d));
+	if ((rc = rg_cache_key(domain, &k)) != RG_CACHE_OK)
+		return rc;
+	if ((rc = rg_cache_rtxn_begin(c, &txn)) != RG_CACHE_OK)
+		return rc;
+	rc = mdb_get(txn, c->c_dbi[RG_DB_DOMAINS], &k, &v);
+	if (rc == 0) {
+		const unsigned char *p = v.mv_data;
+		if (v.mv_size != RG_DOMAIN_LEN || p[0] != 'r' || p[1] != 'g' || p[2] != 'd' || p[3] != 1) {
+			rc = RG_CACHE_BADRECORD;
+		} else {
+			p += RG_CACHE_HDR;
+			d->d_catch_all = p[0] <= RG_CATCH_ALL_YES ? p[0] : RG_CATCH_ALL_UNKNOWN;
+			d->d_catch_all_until = rg_get_le64(p + 1);
+			d->d_dns_reason = p[9] < RG_REASON_COUNT ? p[9] : 0;
+			d->d_dns_until = rg_get_le64(p + 10);
+			d->d_cooldown_until = rg_get_le64(p + 18);
+			d->d_source_index = p[26];
+			rc = RG_CACHE_OK;
+		}
+	} else {
+		rc = rg_cache_status(rc);
+	}
+	rg_cache_rtxn_end(c, txn);
+	return rc;
+}
+
+/*
  * Leases: 'r' 'g' 'l' 1, expires_at i64, pid u32, token u64.
  */
 #define RG_LEASE_LEN	(RG_CACHE_HDR + 4 + 8)

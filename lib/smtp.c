@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/queue.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -49,6 +50,8 @@ enum rg_smtp_state {
 };
 
 struct rg_smtp {
+	TAILQ_ENTRY(rg_smtp)	 s_link;
+	struct rg_smtp_pool	*s_pool;
 	struct event_base	*s_base;
 	struct bufferevent	*s_bev;
 	struct event		*s_timer;	/* phase timeout */
@@ -71,6 +74,14 @@ struct rg_smtp {
 	int			 s_drain;	/* replies still to swallow */
 	int			 s_next_rcpt;	/* next RCPT reply index */
 	int			 s_dead;	/* free on the way out of the callback */
+};
+
+TAILQ_HEAD(rg_smtp_list, rg_smtp);
+
+struct rg_smtp_pool {
+	struct event_base	*sp_base;
+	struct rg_smtp_list	 sp_sessions;
+	int			 sp_count;
 };
 
 static void rg_smtp_on_read(struct bufferevent *bev, void *arg);
@@ -107,6 +118,8 @@ rg_smtp_ssl_ctx(void)
 static void
 rg_smtp_free(struct rg_smtp *s)
 {
+	TAILQ_REMOVE(&s->s_pool->sp_sessions, s, s_link);
+	s->s_pool->sp_count--;
 	if (s->s_bev != NULL)
 		bufferevent_free(s->s_bev);
 	if (s->s_timer != NULL)
@@ -121,6 +134,36 @@ rg_smtp_cancel(struct rg_smtp *s)
 {
 	if (s != NULL)
 		rg_smtp_free(s);
+}
+
+struct rg_smtp_pool *
+rg_smtp_pool_new(struct event_base *base)
+{
+	struct rg_smtp_pool *pool = calloc(1, sizeof(*pool));
+
+	if (pool == NULL)
+		return NULL;
+	pool->sp_base = base;
+	TAILQ_INIT(&pool->sp_sessions);
+	return pool;
+}
+
+void
+rg_smtp_pool_free(struct rg_smtp_pool *pool)
+{
+	struct rg_smtp *s;
+
+	if (pool == NULL)
+		return;
+	while ((s = TAILQ_FIRST(&pool->sp_sessions)) != NULL)
+		rg_smtp_free(s);
+	free(pool);
+}
+
+int
+rg_smtp_pool_count(const struct rg_smtp_pool *pool)
+{
+	return pool->sp_count;
 }
 
 /* rg_smtp_arm - (re)start the phase timer. */
@@ -573,8 +616,9 @@ rg_smtp_on_deadline(evutil_socket_t fd, short what, void *arg)
 }
 
 struct rg_smtp *
-rg_smtp_start(struct event_base *base, const struct rg_smtp_params *p, rg_smtp_cb cb, void *arg)
+rg_smtp_start(struct rg_smtp_pool *pool, const struct rg_smtp_params *p, rg_smtp_cb cb, void *arg)
 {
+	struct event_base *base = pool->sp_base;
 	struct rg_smtp *s;
 	struct timeval tv = { p->p_session_timeout, 0 };
 	evutil_socket_t fd;
@@ -587,6 +631,9 @@ rg_smtp_start(struct event_base *base, const struct rg_smtp_params *p, rg_smtp_c
 			return NULL;
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return NULL;
+	s->s_pool = pool;
+	TAILQ_INSERT_TAIL(&pool->sp_sessions, s, s_link);
+	pool->sp_count++;
 	s->s_base = base;
 	s->s_p = *p;
 	s->s_cb = cb;

@@ -112,6 +112,28 @@ typedef int (*rg_cache_visit_fn)(const char *key, const struct rg_verdict *v, vo
 int rg_cache_foreach(struct rg_cache *c, rg_cache_visit_fn fn, void *arg);
 
 /*
+ * Domain records: what is known of a domain as a whole. Every part has its
+ * own expiry; the record expires with the last of them.
+ */
+enum rg_catch_all {
+	RG_CATCH_ALL_UNKNOWN = 0,
+	RG_CATCH_ALL_NO = 1,
+	RG_CATCH_ALL_YES = 2,
+};
+
+struct rg_domain_record {
+	uint8_t		d_catch_all;		/* enum rg_catch_all */
+	int64_t		d_catch_all_until;
+	uint8_t		d_dns_reason;		/* enum rg_reason decided by DNS; 0: none */
+	int64_t		d_dns_until;
+	int64_t		d_cooldown_until;	/* no probes before this (throttling) */
+	uint8_t		d_source_index;		/* sticky source address, 1-based; 0: none */
+};
+
+int rg_cache_domain_get(struct rg_cache *c, const char *domain, struct rg_domain_record *d);
+int rg_cache_domain_put(struct rg_cache *c, const char *domain, const struct rg_domain_record *d);
+
+/*
  * Leases. acquire is one write transaction (check and set), so across all
  * processes exactly one caller wins a key. A lease dies with its expiry or
  * with its holder process.

@@ -63,14 +63,24 @@ struct rg_smtp_result {
 };
 
 struct rg_smtp;
+struct rg_smtp_pool;
 typedef void (*rg_smtp_cb)(const struct rg_smtp_result *res, void *arg);
 
 /*
- * rg_smtp_start - begin a session; cb is called exactly once, from the loop,
- * unless rg_smtp_cancel() comes first. The strings in p must stay valid until
- * then. Returns NULL when nothing could be started (cb is not called).
+ * A pool owns every session started in it, including those that delivered
+ * their result and linger for the server's 221: freeing the pool closes them.
  */
-struct rg_smtp *rg_smtp_start(struct event_base *base, const struct rg_smtp_params *p,
+struct rg_smtp_pool *rg_smtp_pool_new(struct event_base *base);
+void rg_smtp_pool_free(struct rg_smtp_pool *pool);
+int rg_smtp_pool_count(const struct rg_smtp_pool *pool);
+
+/*
+ * rg_smtp_start - begin a session; cb is called exactly once, from the loop,
+ * unless rg_smtp_cancel() or rg_smtp_pool_free() comes first. The strings in
+ * p must stay valid until then. Returns NULL when nothing could be started
+ * (cb is not called).
+ */
+struct rg_smtp *rg_smtp_start(struct rg_smtp_pool *pool, const struct rg_smtp_params *p,
     rg_smtp_cb cb, void *arg);
 void rg_smtp_cancel(struct rg_smtp *s);
 

@@ -1,0 +1,171 @@
+/*
+ * cmd_check.c - `rcptguard check ADDRESS...`: verify addresses now.
+ *
+ * Every address goes to the engine at once (the prober batches those of
+ * one domain into one session); the loop runs until each has an answer or
+ * --wait has passed. Output keeps the order of the arguments.
+ */
+#include "config.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+#include <jansson.h>
+
+#include "cli.h"
+#include "rcptguard/engine.h"
+#include "rcptguard/log.h"
+#include "rcptguard/util.h"
+
+struct cli_check_item {
+	const char		*input;
+	int			 done;
+	struct rg_answer	 ans;
+};
+
+struct cli_check {
+	struct event_base	*base;
+	struct cli_check_item	*items;
+	int			 nitems;
+	int			 ndone;
+};
+
+struct cli_check_ref {
+	struct cli_check	*chk;
+	int			 index;
+};
+
+static void
+cli_check_on_answer(const struct rg_answer *ans, void *arg)
+{
+	struct cli_check_ref *ref = arg;
+	struct cli_check *chk = ref->chk;
+	struct cli_check_item *it = &chk->items[ref->index];
+
+	if (it->done)
+		return;
+	it->done = 1;
+	it->ans = *ans;
+	if (++chk->ndone == chk->nitems)
+		event_base_loopbreak(chk->base);
+}
+
+static void
+cli_check_print(struct cli_ctx *ctx, const struct cli_check_item *it)
+{
+	const struct rg_answer *a = &it->ans;
+	const struct rg_verdict *v = &a->an_verdict;
+
+	if (ctx->json) {
+		json_t *o = cli_verdict_json(a->an_address, v, a->an_state);
+		json_object_set_new(o, "input", cli_json_string(it->input));
+		json_object_set_new(o, "source", json_string(rg_engine_source_name(a->an_source)));
+		json_object_set_new(o, "elapsed_ms", json_integer(a->an_elapsed_ms));
+		if (a->an_detail[0])
+			json_object_set_new(o, "detail", json_string(a->an_detail));
+		cli_json_print(stdout, o);
+		return;
+	}
+	cli_print_verdict(ctx, stdout, a->an_address, v, a->an_state);
+}
+
+int
+cli_cmd_check(struct cli_ctx *ctx, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "wait", required_argument, NULL, 'w' },
+		{ "no-cache", no_argument, NULL, 'n' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct cli_check chk = { 0 };
+	struct cli_check_ref *refs;
+	struct rg_engine *eng;
+	char err[1200];
+	int64_t wait_ms = 30000;
+	unsigned flags = 0;
+	int ch, rc = CLI_EXIT_OK, any_undeliverable = 0, any_other = 0;
+
+	optind = 0;
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, "jh", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'j':
+			ctx->json = 1;
+			break;
+		case 'w': {
+			int64_t secs;
+			if (rg_parse_duration(optarg, &secs) < 0 || secs > 86400) {
+				cli_error("--wait: \"%s\" is not a duration (like 10s or 2m)", optarg);
+				return CLI_EXIT_USAGE;
+			}
+			wait_ms = secs * 1000;
+			break;
+		}
+		case 'n':
+			flags |= RG_LOOKUP_NO_CACHE;
+			break;
+		default:
+			cli_error("usage: check [--json] [--wait DURATION] [--no-cache] ADDRESS...");
+			return CLI_EXIT_USAGE;
+		}
+	}
+	if (optind >= argc) {
+		cli_error("usage: check [--json] [--wait DURATION] [--no-cache] ADDRESS...");
+		return CLI_EXIT_USAGE;
+	}
+	chk.nitems = argc - optind;
+	chk.items = calloc((size_t)chk.nitems, sizeof(*chk.items));
+	refs = calloc((size_t)chk.nitems, sizeof(*refs));
+	if ((chk.base = event_base_new()) == NULL || chk.items == NULL || refs == NULL) {
+		cli_error("out of memory");
+		free(chk.items);
+		free(refs);
+		if (chk.base)
+			event_base_free(chk.base);
+		return CLI_EXIT_CACHE;
+	}
+	if ((eng = rg_engine_new(chk.base, &ctx->cfg, err, sizeof(err))) == NULL) {
+		cli_error("%s", err);
+		event_base_free(chk.base);
+		free(chk.items);
+		free(refs);
+		return CLI_EXIT_CONFIG;
+	}
+	for (int i = 0; i < chk.nitems; i++) {
+		const char *in = argv[optind + i];
+		chk.items[i].input = in;
+		refs[i].chk = &chk;
+		refs[i].index = i;
+		if (rg_engine_lookup(eng, in, strlen(in), flags, wait_ms, cli_check_on_answer,
+		    &refs[i]) < 0) {
+			cli_error("out of memory");
+			rc = CLI_EXIT_CACHE;
+			break;
+		}
+	}
+	if (rc == CLI_EXIT_OK && chk.ndone < chk.nitems)
+		event_base_dispatch(chk.base);
+	for (int i = 0; i < chk.nitems && rc == CLI_EXIT_OK; i++) {
+		if (!chk.items[i].done)
+			continue;
+		cli_check_print(ctx, &chk.items[i]);
+		if (chk.items[i].ans.an_verdict.v_class == RG_CLASS_UNDELIVERABLE)
+			any_undeliverable = 1;
+		else if (chk.items[i].ans.an_verdict.v_class != RG_CLASS_DELIVERABLE)
+			any_other = 1;
+	}
+	rg_engine_free(eng);
+	event_base_free(chk.base);
+	free(chk.items);
+	free(refs);
+	if (rc != CLI_EXIT_OK)
+		return rc;
+	if (any_undeliverable)
+		return CLI_EXIT_UNDELIVERABLE;
+	return any_other ? CLI_EXIT_UNSURE : CLI_EXIT_OK;
+}

@@ -1,0 +1,71 @@
+/*
+ * engine.h - one lookup for every front-end: address in, verdict out.
+ *
+ * rg_engine_lookup follows DESIGN.md section 5: parse and normalize (bad
+ * syntax answers at once, nothing is probed), then the cache (a fresh
+ * verdict answers; a stale one answers and is refreshed in the background),
+ * then a probe under a lease so that across all processes one probe runs per
+ * address, waiting at most the caller's budget. When the budget runs out
+ * the answer is unknown/in_progress and the probe goes on; its verdict lands
+ * in the cache for the sender's retry.
+ */
+#ifndef RG_ENGINE_H
+#define RG_ENGINE_H
+
+#include <stdint.h>
+
+#include <event2/event.h>
+
+#include "rcptguard/address.h"
+#include "rcptguard/config.h"
+#include "rcptguard/verdict.h"
+
+/* Lookup flags. */
+#define RG_LOOKUP_NO_CACHE	0x01u	/* neither read nor trust the cache: probe now */
+
+enum rg_answer_source {
+	RG_ANSWER_SYNTAX,	/* refused by the parser */
+	RG_ANSWER_STATIC,	/* decided without the cache or the network */
+	RG_ANSWER_CACHE,	/* a cached verdict */
+	RG_ANSWER_PROBE,	/* a probe finished within the budget */
+	RG_ANSWER_PENDING,	/* the budget ran out: unknown/in_progress */
+};
+
+struct rg_answer {
+	char			an_address[RG_ADDR_MAILBOX_MAX + 1];	/* normalized key */
+	struct rg_verdict	an_verdict;
+	enum rg_verdict_state	an_state;
+	enum rg_answer_source	an_source;
+	int			an_cache_status;	/* < 0: the cache failed (fail_mode) */
+	int64_t			an_elapsed_ms;
+	char			an_detail[96];		/* syntax problem, for bad_syntax */
+};
+
+struct rg_engine;
+typedef void (*rg_engine_cb)(const struct rg_answer *ans, void *arg);
+
+/*
+ * rg_engine_new - open the cache (a failure is kept and reported in every
+ * answer, never fatal), the resolver and the prober on base.
+ */
+struct rg_engine *rg_engine_new(struct event_base *base, const struct rg_config *cfg,
+    char *err, size_t errsize);
+void rg_engine_free(struct rg_engine *e);
+
+/*
+ * rg_engine_lookup - look up len bytes of input. cb is called exactly once:
+ * at once for a syntax error or a cache hit, otherwise from the loop within
+ * wait_ms. Returns 0, or -1 when out of memory (cb not called).
+ */
+int rg_engine_lookup(struct rg_engine *e, const char *input, size_t len, unsigned flags,
+    int64_t wait_ms, rg_engine_cb cb, void *arg);
+
+/* rg_engine_busy - probes or waits still running. */
+int rg_engine_busy(const struct rg_engine *e);
+
+/* rg_engine_cache_status - RG_CACHE_OK, or why the cache is unusable. */
+int rg_engine_cache_status(const struct rg_engine *e);
+
+const char *rg_engine_source_name(enum rg_answer_source s);
+
+#endif /* RG_ENGINE_H */

@@ -1,0 +1,339 @@
+/*
+ * engine.c - the lookup pipeline shared by the policy server, the milter
+ * and the command line.
+ *
+ * A waiter is one lookup in flight. It ends when it has answered and its
+ * probe (if it started one) has reported; waiters still alive when the
+ * engine is freed are released with their leases.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <time.h>
+
+#include "rcptguard/cache.h"
+#include "rcptguard/engine.h"
+#include "rcptguard/log.h"
+#include "rcptguard/prober.h"
+#include "rcptguard/util.h"
+
+#define RG_ENGINE_POLL_MS	100	/* re-read the cache while another process probes */
+
+struct rg_waiter {
+	TAILQ_ENTRY(rg_waiter)	 w_link;
+	struct rg_engine	*w_engine;
+	rg_engine_cb		 w_cb;
+	void			*w_arg;
+	struct rg_address	 w_addr;
+	struct event		*w_timer;	/* budget, or the poll tick */
+	int64_t			 w_start_ms;
+	int64_t			 w_deadline_ms;
+	int64_t			 w_start_time;	/* rg_clock_now() at the start */
+	int			 w_answered;
+	int			 w_probing;	/* the prober owes us a callback */
+	int			 w_polling;	/* another process holds the lease */
+	uint64_t		 w_lease;	/* 0: none held */
+};
+
+TAILQ_HEAD(rg_waiters, rg_waiter);
+
+struct rg_engine {
+	struct event_base	*e_base;
+	struct rg_config	 e_cfg;
+	struct rg_cache		*e_cache;
+	int			 e_cache_status;
+	struct rg_prober	*e_prober;
+	struct rg_waiters	 e_waiters;
+	int			 e_nwaiters;
+};
+
+const char *
+rg_engine_source_name(enum rg_answer_source s)
+{
+	switch (s) {
+	case RG_ANSWER_SYNTAX: return "syntax";
+	case RG_ANSWER_STATIC: return "static";
+	case RG_ANSWER_CACHE: return "cache";
+	case RG_ANSWER_PROBE: return "probe";
+	case RG_ANSWER_PENDING: return "pending";
+	}
+	return "?";
+}
+
+static int64_t
+rg_engine_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+struct rg_engine *
+rg_engine_new(struct event_base *base, const struct rg_config *cfg, char *err, size_t errsize)
+{
+	struct rg_engine *e = calloc(1, sizeof(*e));
+	char cerr[1200];
+
+	if (e == NULL) {
+		snprintf(err, errsize, "out of memory");
+		return NULL;
+	}
+	e->e_base = base;
+	e->e_cfg = *cfg;
+	TAILQ_INIT(&e->e_waiters);
+	e->e_cache = rg_cache_open(cfg, RG_CACHE_O_CREATE, &e->e_cache_status, cerr, sizeof(cerr));
+	if (e->e_cache == NULL)
+		rg_log_error("cache unusable, verifying without it: %s (%s)", cerr,
+		    rg_cache_strerror(e->e_cache_status));
+	e->e_prober = rg_prober_new(base, cfg, e->e_cache, err, errsize);
+	if (e->e_prober == NULL) {
+		rg_cache_close(e->e_cache);
+		free(e);
+		return NULL;
+	}
+	return e;
+}
+
+static void
+rg_waiter_free(struct rg_waiter *w)
+{
+	struct rg_engine *e = w->w_engine;
+
+	if (w->w_lease != 0 && e->e_cache != NULL)
+		rg_cache_lease_release(e->e_cache, w->w_addr.a_key, w->w_lease);
+	if (w->w_timer != NULL)
+		event_free(w->w_timer);
+	TAILQ_REMOVE(&e->e_waiters, w, w_link);
+	e->e_nwaiters--;
+	free(w);
+}
+
+void
+rg_engine_free(struct rg_engine *e)
+{
+	struct rg_waiter *w;
+
+	if (e == NULL)
+		return;
+	rg_prober_free(e->e_prober);	/* no more prober callbacks after this */
+	while ((w = TAILQ_FIRST(&e->e_waiters)) != NULL)
+		rg_waiter_free(w);
+	rg_cache_close(e->e_cache);
+	free(e);
+}
+
+int
+rg_engine_busy(const struct rg_engine *e)
+{
+	return e->e_nwaiters;
+}
+
+int
+rg_engine_cache_status(const struct rg_engine *e)
+{
+	return e->e_cache_status;
+}
+
+/* rg_waiter_answer - answer once; the waiter lives on while its probe runs. */
+static void
+rg_waiter_answer(struct rg_waiter *w, const struct rg_verdict *v, enum rg_answer_source src)
+{
+	struct rg_answer ans;
+
+	if (w->w_answered)
+		return;
+	w->w_answered = 1;
+	memset(&ans, 0, sizeof(ans));
+	rg_strlcpy(ans.an_address, w->w_addr.a_key, sizeof(ans.an_address));
+	ans.an_verdict = *v;
+	ans.an_state = rg_verdict_state_at(v, rg_clock_now());
+	ans.an_source = src;
+	ans.an_cache_status = w->w_engine->e_cache_status;
+	ans.an_elapsed_ms = rg_engine_ms() - w->w_start_ms;
+	w->w_cb(&ans, w->w_arg);
+}
+
+static void
+rg_waiter_maybe_free(struct rg_waiter *w)
+{
+	if (w->w_answered && !w->w_probing)
+		rg_waiter_free(w);
+}
+
+/* rg_engine_pending - the verdict of a lookup whose budget ran out. */
+static void
+rg_engine_pending(struct rg_verdict *v)
+{
+	int64_t now = rg_clock_now();
+
+	rg_verdict_init(v, RG_CLASS_UNKNOWN, RG_REASON_IN_PROGRESS);
+	v->v_checked_at = now;
+	v->v_refresh_at = now;
+	v->v_expires_at = now + 1;
+}
+
+static void
+rg_engine_on_probe(const struct rg_address *addr, const struct rg_verdict *v, void *arg)
+{
+	struct rg_waiter *w = arg;
+
+	(void)addr;
+	w->w_probing = 0;
+	if (w->w_lease != 0 && w->w_engine->e_cache != NULL) {
+		rg_cache_lease_release(w->w_engine->e_cache, w->w_addr.a_key, w->w_lease);
+		w->w_lease = 0;
+	}
+	rg_waiter_answer(w, v, RG_ANSWER_PROBE);
+	rg_waiter_maybe_free(w);
+}
+
+static void
+rg_engine_on_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct rg_waiter *w = arg;
+	struct rg_engine *e = w->w_engine;
+	int64_t now_ms = rg_engine_ms();
+	struct rg_verdict v;
+
+	(void)fd;
+	(void)what;
+	if (w->w_polling && e->e_cache != NULL) {
+		enum rg_verdict_state st;
+		/* Another process probes: its verdict appears in the cache. */
+		if (rg_cache_get(e->e_cache, w->w_addr.a_key, &v, &st) == RG_CACHE_OK &&
+		    st != RG_STATE_EXPIRED && v.v_checked_at >= w->w_start_time) {
+			rg_waiter_answer(w, &v, RG_ANSWER_CACHE);
+			rg_waiter_maybe_free(w);
+			return;
+		}
+		if (now_ms < w->w_deadline_ms) {
+			int64_t left = w->w_deadline_ms - now_ms;
+			struct timeval tv = { 0, (left < RG_ENGINE_POLL_MS ? left : RG_ENGINE_POLL_MS) * 1000 };
+			evtimer_add(w->w_timer, &tv);
+			return;
+		}
+	}
+	rg_engine_pending(&v);
+	rg_waiter_answer(w, &v, RG_ANSWER_PENDING);
+	rg_waiter_maybe_free(w);
+}
+
+/* rg_engine_probe - start the probe under a lease, or poll for another process's. */
+static void
+rg_engine_probe(struct rg_waiter *w, unsigned flags)
+{
+	struct rg_engine *e = w->w_engine;
+	int rc = RG_LEASE_WON;
+
+	if (e->e_cache != NULL && !(flags & RG_LOOKUP_NO_CACHE)) {
+		rc = rg_cache_lease_acquire(e->e_cache, w->w_addr.a_key, e->e_cfg.lease_ttl, &w->w_lease);
+		if (rc < 0) {
+			rg_log_error("cache: lease for %s failed: %s", w->w_addr.a_key,
+			    rg_cache_strerror(rc));
+			rc = RG_LEASE_WON;	/* probe anyway; mail must keep flowing */
+			w->w_lease = 0;
+		}
+	}
+	if (rc == RG_LEASE_HELD) {
+		w->w_polling = 1;
+		return;
+	}
+	if (rg_prober_submit(e->e_prober, &w->w_addr, rg_engine_on_probe, w) == 0)
+		w->w_probing = 1;
+}
+
+int
+rg_engine_lookup(struct rg_engine *e, const char *input, size_t len, unsigned flags,
+    int64_t wait_ms, rg_engine_cb cb, void *arg)
+{
+	struct rg_address_error ae;
+	struct rg_waiter *w;
+	struct rg_verdict v;
+	unsigned opts = e->e_cfg.local_part_case == RG_LOCAL_CASE_INSENSITIVE ? RG_ADDR_O_FOLD_LOCAL : 0;
+	int64_t now = rg_clock_now();
+
+	if ((w = calloc(1, sizeof(*w))) == NULL)
+		return -1;
+	w->w_engine = e;
+	w->w_cb = cb;
+	w->w_arg = arg;
+	w->w_start_ms = rg_engine_ms();
+	w->w_deadline_ms = w->w_start_ms + (wait_ms > 0 ? wait_ms : 0);
+	w->w_start_time = now;
+	TAILQ_INSERT_TAIL(&e->e_waiters, w, w_link);
+	e->e_nwaiters++;
+
+	/* 1. Syntax: nothing that fails here is ever probed. */
+	if (rg_address_parse(input, len, opts, &w->w_addr, &ae) < 0) {
+		struct rg_answer ans;
+		memset(&ans, 0, sizeof(ans));
+		rg_log_sanitize(ans.an_address, sizeof(ans.an_address), input,
+		    len < RG_ADDR_MAILBOX_MAX ? len : RG_ADDR_MAILBOX_MAX);
+		rg_verdict_init(&ans.an_verdict, RG_CLASS_UNDELIVERABLE, RG_REASON_BAD_SYNTAX);
+		rg_verdict_set_text(&ans.an_verdict, ae.e_detail, strlen(ae.e_detail));
+		ans.an_verdict.v_checked_at = now;
+		ans.an_verdict.v_refresh_at = ans.an_verdict.v_expires_at = now + 86400;
+		ans.an_state = RG_STATE_FRESH;
+		ans.an_source = RG_ANSWER_SYNTAX;
+		ans.an_cache_status = e->e_cache_status;
+		snprintf(ans.an_detail, sizeof(ans.an_detail), "%s at byte %zu", ae.e_detail,
+		    ae.e_offset);
+		w->w_answered = 1;
+		cb(&ans, arg);
+		rg_waiter_free(w);
+		return 0;
+	}
+	/* 2. Static knowledge: literals and dot-less domains are never probed. */
+	if (w->w_addr.a_flags & (RG_ADDR_F_LITERAL | RG_ADDR_F_NODOT)) {
+		if (w->w_addr.a_flags & RG_ADDR_F_LITERAL) {
+			rg_verdict_init(&v, RG_CLASS_UNKNOWN, RG_REASON_FORBIDDEN_ADDRESS);
+			rg_verdict_set_text(&v, "address literals are not probed", 31);
+		} else {
+			rg_verdict_init(&v, RG_CLASS_UNDELIVERABLE, RG_REASON_NO_DOMAIN);
+			rg_verdict_set_text(&v, "a domain without a dot receives no mail from outside", 52);
+		}
+		v.v_checked_at = now;
+		v.v_refresh_at = v.v_expires_at = now + 86400;
+		rg_waiter_answer(w, &v, RG_ANSWER_STATIC);
+		rg_waiter_free(w);
+		return 0;
+	}
+	/* 3. The cache: fresh answers; stale answers and refreshes. */
+	if (e->e_cache != NULL && !(flags & RG_LOOKUP_NO_CACHE)) {
+		enum rg_verdict_state st;
+		int rc = rg_cache_get(e->e_cache, w->w_addr.a_key, &v, &st);
+		if (rc < 0) {
+			e->e_cache_status = rc;
+			rg_log_error("cache: lookup of %s failed: %s", w->w_addr.a_key,
+			    rg_cache_strerror(rc));
+		} else if (rc == RG_CACHE_OK && st != RG_STATE_EXPIRED) {
+			rg_waiter_answer(w, &v, RG_ANSWER_CACHE);
+			if (st == RG_STATE_STALE) {
+				rg_engine_probe(w, flags);	/* background refresh */
+				w->w_polling = 0;	/* someone else refreshes it: nothing to wait for */
+			}
+			rg_waiter_maybe_free(w);
+			return 0;
+		}
+	}
+	/* 4. Probe, and wait at most the budget. */
+	if ((w->w_timer = evtimer_new(e->e_base, rg_engine_on_timer, w)) == NULL) {
+		rg_waiter_free(w);
+		return -1;
+	}
+	rg_engine_probe(w, flags);
+	{
+		int64_t first = wait_ms > 0 ? wait_ms : 0;
+		struct timeval tv;
+		if (w->w_polling && first > RG_ENGINE_POLL_MS)
+			first = RG_ENGINE_POLL_MS;
+		tv.tv_sec = first / 1000;
+		tv.tv_usec = (first % 1000) * 1000;
+		evtimer_add(w->w_timer, &tv);
+	}
+	return 0;
+}

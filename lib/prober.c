@@ -1,0 +1,600 @@
+/*
+ * prober.c - jobs of one domain: DNS, then SMTP sessions until one answers.
+ *
+ * DESCRIPTION
+ *   A job collects the recipients of one domain submitted in the same turn
+ *   of the loop. When it starts it consults the domain record (a decided
+ *   DNS outcome or a known catch-all answers without a probe), resolves the
+ *   MX, and walks the (host, address) candidates in preference order: a
+ *   refused or timed-out connection, or a 4xx/5xx greeting, moves on to the
+ *   next; anything else ends the walk.
+ *
+ *   The catch-all test (a random local part, once per domain per TTL) is
+ *   sent after the real recipients, so a server that drops the session or
+ *   defers the random address has answered the real ones first.
+ *
+ * SECURITY
+ *   Only addresses that rg_address_parse accepted are submitted; the SMTP
+ *   client checks every argument again before writing. No address on a
+ *   forbidden network is ever connected to.
+ */
+#include "config.h"
+
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <unistd.h>
+
+#include "rcptguard/classify.h"
+#include "rcptguard/dns.h"
+#include "rcptguard/log.h"
+#include "rcptguard/netaddr.h"
+#include "rcptguard/prober.h"
+#include "rcptguard/smtp.h"
+#include "rcptguard/util.h"
+
+#define RG_PROBER_MAX_CANDIDATES	(RG_DNS_MAX_HOSTS * RG_DNS_MAX_ADDRS)
+#define RG_PROBER_MAX_SOURCES		8
+
+struct rg_probe_req {
+	struct rg_address	 r_addr;
+	rg_prober_cb		 r_cb;
+	void			*r_arg;
+	int			 r_done;
+};
+
+struct rg_probe_cand {
+	int			 c_host;
+	int			 c_addr;
+};
+
+struct rg_probe_job {
+	TAILQ_ENTRY(rg_probe_job) j_link;
+	struct rg_prober	*j_pr;
+	char			 j_domain[RG_ADDR_DOMAIN_MAX + 1];
+	struct rg_probe_req	 j_reqs[RG_SMTP_MAX_RCPT];
+	int			 j_nreqs;
+	int			 j_started;
+	int			 j_utf8;
+	struct event		*j_start;
+	struct rg_mx_result	 j_mx;
+	struct rg_probe_cand	 j_cands[RG_PROBER_MAX_CANDIDATES];
+	int			 j_ncands;
+	int			 j_next;
+	int			 j_forbidden;	/* candidates skipped as forbidden */
+	struct rg_smtp		*j_smtp;
+	int			 j_random;	/* the catch-all probe is in this session */
+	char			 j_random_rcpt[RG_ADDR_MAILBOX_MAX + 32];
+	struct rg_domain_record	 j_drec;
+	const char		*j_rcpts[RG_SMTP_MAX_RCPT];
+};
+
+TAILQ_HEAD(rg_probe_jobs, rg_probe_job);
+
+struct rg_prober {
+	struct event_base	*p_base;
+	struct rg_config	 p_cfg;
+	struct rg_cache		*p_cache;
+	struct rg_dns		*p_dns;
+	struct rg_smtp_pool	*p_pool;
+	SSL_CTX			*p_ssl;
+	struct rg_netaddr_list	 p_allow;
+	struct sockaddr_storage	 p_sources[RG_PROBER_MAX_SOURCES];
+	socklen_t		 p_sourcelens[RG_PROBER_MAX_SOURCES];
+	int			 p_nsources;
+	char			 p_helo[256];
+	char			 p_mail_from[RG_CONFIG_PATH_MAX];
+	struct rg_probe_jobs	 p_jobs;
+	int			 p_njobs;
+};
+
+static void rg_prober_try_next(struct rg_probe_job *j);
+
+/* rg_prober_default_helo - this host's name, fully qualified when the resolver knows it. */
+static void
+rg_prober_default_helo(char *buf, size_t size)
+{
+	struct addrinfo hints, *ai = NULL;
+	char host[256];
+
+	if (gethostname(host, sizeof(host)) < 0)
+		rg_strlcpy(host, "localhost", sizeof(host));
+	host[sizeof(host) - 1] = '\0';
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_flags = AI_CANONNAME;
+	if (strchr(host, '.') == NULL && getaddrinfo(host, NULL, &hints, &ai) == 0 && ai != NULL &&
+	    ai->ai_canonname != NULL && strchr(ai->ai_canonname, '.') != NULL)
+		rg_strlcpy(host, ai->ai_canonname, sizeof(host));
+	if (ai != NULL)
+		freeaddrinfo(ai);
+	rg_strlcpy(buf, host, size);
+}
+
+/* rg_prober_sources - parse source_addresses. */
+static int
+rg_prober_sources(struct rg_prober *pr, const char *text, char *err, size_t errsize)
+{
+	char buf[RG_CONFIG_PATH_MAX], *save = NULL, *tok;
+
+	rg_strlcpy(buf, text, sizeof(buf));
+	for (tok = strtok_r(buf, ", \t", &save); tok != NULL; tok = strtok_r(NULL, ", \t", &save)) {
+		struct addrinfo hints, *ai;
+		if (pr->p_nsources >= RG_PROBER_MAX_SOURCES) {
+			snprintf(err, errsize, "source_addresses: more than %d", RG_PROBER_MAX_SOURCES);
+			return -1;
+		}
+		memset(&hints, 0, sizeof(hints));
+		hints.ai_flags = AI_NUMERICHOST;
+		if (getaddrinfo(tok, NULL, &hints, &ai) != 0) {
+			snprintf(err, errsize, "source_addresses: \"%s\" is not an IP address", tok);
+			return -1;
+		}
+		memcpy(&pr->p_sources[pr->p_nsources], ai->ai_addr, ai->ai_addrlen);
+		pr->p_sourcelens[pr->p_nsources++] = ai->ai_addrlen;
+		freeaddrinfo(ai);
+	}
+	return 0;
+}
+
+struct rg_prober *
+rg_prober_new(struct event_base *base, const struct rg_config *cfg, struct rg_cache *cache,
+    char *err, size_t errsize)
+{
+	struct rg_prober *pr = calloc(1, sizeof(*pr));
+	struct rg_address_error ae;
+
+	if (pr == NULL) {
+		snprintf(err, errsize, "out of memory");
+		return NULL;
+	}
+	pr->p_base = base;
+	pr->p_cfg = *cfg;
+	pr->p_cache = cache;
+	TAILQ_INIT(&pr->p_jobs);
+	if (rg_netaddr_parse_list(cfg->probe_allow_networks, &pr->p_allow, err, errsize) < 0 ||
+	    rg_prober_sources(pr, cfg->source_addresses, err, errsize) < 0)
+		goto fail;
+	if (cfg->helo_name[0] != '\0')
+		rg_strlcpy(pr->p_helo, cfg->helo_name, sizeof(pr->p_helo));
+	else
+		rg_prober_default_helo(pr->p_helo, sizeof(pr->p_helo));
+	if (rg_address_parse_domain(pr->p_helo, strlen(pr->p_helo), pr->p_helo, sizeof(pr->p_helo),
+	    NULL, &ae) < 0) {
+		snprintf(err, errsize, "helo_name: \"%s\" is not a host name: %s", pr->p_helo,
+		    ae.e_detail);
+		goto fail;
+	}
+	if (strcmp(cfg->mail_from, "<>") == 0) {
+		pr->p_mail_from[0] = '\0';
+	} else {
+		struct rg_address a;
+		char def[RG_CONFIG_PATH_MAX];
+		const char *from = cfg->mail_from;
+		if (from[0] == '\0') {
+			snprintf(def, sizeof(def), "postmaster@%s", pr->p_helo);
+			from = def;
+		}
+		if (rg_address_parse(from, strlen(from), 0, &a, &ae) < 0) {
+			snprintf(err, errsize, "mail_from: \"%s\" is not an address: %s", from,
+			    ae.e_detail);
+			goto fail;
+		}
+		rg_strlcpy(pr->p_mail_from, a.a_mailbox, sizeof(pr->p_mail_from));
+	}
+	if ((pr->p_dns = rg_dns_new(base, cfg, err, errsize)) == NULL)
+		goto fail;
+	if ((pr->p_pool = rg_smtp_pool_new(base)) == NULL) {
+		snprintf(err, errsize, "out of memory");
+		goto fail;
+	}
+	if (cfg->starttls && (pr->p_ssl = rg_smtp_ssl_ctx()) == NULL) {
+		snprintf(err, errsize, "cannot create a TLS context");
+		goto fail;
+	}
+	return pr;
+fail:
+	rg_dns_free(pr->p_dns);
+	rg_smtp_pool_free(pr->p_pool);
+	free(pr);
+	return NULL;
+}
+
+static void
+rg_prober_job_free(struct rg_probe_job *j)
+{
+	TAILQ_REMOVE(&j->j_pr->p_jobs, j, j_link);
+	j->j_pr->p_njobs--;
+	if (j->j_smtp != NULL)
+		rg_smtp_cancel(j->j_smtp);
+	if (j->j_start != NULL)
+		event_free(j->j_start);
+	free(j);
+}
+
+void
+rg_prober_free(struct rg_prober *pr)
+{
+	struct rg_probe_job *j;
+
+	if (pr == NULL)
+		return;
+	while ((j = TAILQ_FIRST(&pr->p_jobs)) != NULL)
+		rg_prober_job_free(j);
+	/* After the jobs: DNS callbacks of cancelled jobs are not delivered. */
+	rg_dns_free(pr->p_dns);
+	rg_smtp_pool_free(pr->p_pool);	/* sessions still saying goodbye */
+	if (pr->p_ssl != NULL)
+		SSL_CTX_free(pr->p_ssl);
+	free(pr);
+}
+
+int
+rg_prober_active(const struct rg_prober *pr)
+{
+	return pr->p_njobs;
+}
+
+/* rg_prober_store - stamp, cache and report one verdict. */
+static void
+rg_prober_report(struct rg_probe_job *j, int i, struct rg_verdict *v)
+{
+	struct rg_probe_req *r = &j->j_reqs[i];
+
+	if (r->r_done)
+		return;
+	r->r_done = 1;
+	if (j->j_pr->p_cache != NULL) {
+		int rc;
+		rg_cache_stamp(j->j_pr->p_cache, v, 0);
+		rc = rg_cache_put(j->j_pr->p_cache, r->r_addr.a_key, v);
+		if (rc != RG_CACHE_OK)
+			rg_log_error("cache: cannot store the verdict of %s: %s", r->r_addr.a_key,
+			    rg_cache_strerror(rc));
+	} else {
+		v->v_checked_at = rg_clock_now();
+	}
+	r->r_cb(&r->r_addr, v, r->r_arg);
+}
+
+/* rg_prober_verdict - a verdict from a class, a reason and an optional reply. */
+static void
+rg_prober_verdict(struct rg_verdict *v, enum rg_class c, enum rg_reason reason,
+    const struct rg_reply *r, const char *mx)
+{
+	rg_verdict_init(v, c, reason);
+	v->v_attempts = 1;
+	if (r != NULL && r->r_code != 0) {
+		v->v_code = (uint16_t)r->r_code;
+		rg_strlcpy(v->v_dsn, r->r_dsn, sizeof(v->v_dsn));
+		rg_verdict_set_text(v, r->r_text, strlen(r->r_text));
+	}
+	if (mx != NULL)
+		rg_strlcpy(v->v_mx, mx, sizeof(v->v_mx));
+}
+
+/* rg_prober_finish_all - every open recipient gets the same verdict; the job ends. */
+static void
+rg_prober_finish_all(struct rg_probe_job *j, enum rg_class c, enum rg_reason reason,
+    const struct rg_reply *r, const char *mx, const char *why)
+{
+	for (int i = 0; i < j->j_nreqs; i++) {
+		struct rg_verdict v;
+		if (j->j_reqs[i].r_done)
+			continue;
+		rg_prober_verdict(&v, c, reason, r, mx);
+		if ((r == NULL || r->r_code == 0) && why != NULL)
+			rg_verdict_set_text(&v, why, strlen(why));
+		rg_prober_report(j, i, &v);
+	}
+	rg_prober_job_free(j);
+}
+
+/* rg_prober_domain_save - store the domain record, if there is a cache. */
+static void
+rg_prober_domain_save(struct rg_probe_job *j)
+{
+	if (j->j_pr->p_cache != NULL)
+		rg_cache_domain_put(j->j_pr->p_cache, j->j_domain, &j->j_drec);
+}
+
+static const char *
+rg_prober_cand_host(const struct rg_probe_job *j, int k)
+{
+	return j->j_mx.m_hosts[j->j_cands[k].c_host].h_name;
+}
+
+/* rg_prober_on_smtp - the end of one session. */
+static void
+rg_prober_on_smtp(const struct rg_smtp_result *res, void *arg)
+{
+	struct rg_probe_job *j = arg;
+	const char *mx = rg_prober_cand_host(j, j->j_next - 1);
+	struct rg_classification cl;
+	int catch_all = 0, nreal = 0;
+
+	j->j_smtp = NULL;
+	rg_log_debug("probe %s via %s: %s stage=%s replies=%d %s", j->j_domain, mx,
+	    rg_smtp_status_name(res->s_status), rg_classify_stage_name(res->s_stage),
+	    res->s_nreplies, res->s_error);
+
+	switch (res->s_status) {
+	case RG_SMTP_CONNECT_FAILED:
+	case RG_SMTP_TIMEOUT:
+		if (res->s_stage == RG_STAGE_GREETING || res->s_status == RG_SMTP_CONNECT_FAILED) {
+			/* A dead or silent host: try the next one. */
+			if (j->j_next < j->j_ncands) {
+				rg_prober_try_next(j);
+				return;
+			}
+			rg_prober_finish_all(j, RG_CLASS_UNKNOWN,
+			    res->s_status == RG_SMTP_TIMEOUT ? RG_REASON_TIMEOUT : RG_REASON_CONNECT_FAILED,
+			    NULL, mx, res->s_error);
+			return;
+		}
+		break;	/* a timeout mid-dialogue: keep what was answered */
+	case RG_SMTP_REFUSED:
+		rg_classify_reply(res->s_stage, &res->s_reply, &cl);
+		if (res->s_stage == RG_STAGE_GREETING && j->j_next < j->j_ncands) {
+			/* A 4xx or 5xx greeting moves on to the next host. */
+			rg_prober_try_next(j);
+			return;
+		}
+		if (res->s_stage != RG_STAGE_RCPT) {
+			rg_prober_finish_all(j, cl.c_class, cl.c_reason, &res->s_reply, mx, NULL);
+			return;
+		}
+		break;	/* 421 in the middle of the RCPTs */
+	case RG_SMTP_DONE:
+	case RG_SMTP_DROPPED:
+	case RG_SMTP_PROTOCOL:
+	case RG_SMTP_LOCAL_ERROR:
+		if (res->s_status != RG_SMTP_DONE && res->s_stage != RG_STAGE_RCPT) {
+			rg_prober_finish_all(j, RG_CLASS_UNKNOWN, RG_REASON_PROTOCOL_ERROR, NULL, mx,
+			    res->s_error);
+			return;
+		}
+		break;
+	}
+
+	/* The catch-all probe, when its reply came: accepted means catch-all. */
+	for (int i = 0; i < j->j_nreqs; i++)
+		if (!j->j_reqs[i].r_done)
+			nreal++;
+	if (j->j_random && res->s_nreplies > nreal) {
+		const struct rg_reply *rr = &res->s_rcpt[nreal];
+		int64_t now = rg_clock_now();
+		if (rr->r_code / 100 == 2 || rr->r_code / 100 == 5) {
+			catch_all = rr->r_code / 100 == 2;
+			j->j_drec.d_catch_all = catch_all ? RG_CATCH_ALL_YES : RG_CATCH_ALL_NO;
+			j->j_drec.d_catch_all_until = now + j->j_pr->p_cfg.ttl[RG_CLASS_RISKY];
+			rg_prober_domain_save(j);
+		}
+	} else if (j->j_drec.d_catch_all == RG_CATCH_ALL_YES) {
+		catch_all = 1;
+	}
+
+	/* Each real recipient, in the order sent. */
+	for (int i = 0, k = 0; i < j->j_nreqs; i++) {
+		struct rg_verdict v;
+		if (j->j_reqs[i].r_done)
+			continue;
+		if (k < res->s_nreplies) {
+			const struct rg_reply *rr = &res->s_rcpt[k];
+			rg_classify_reply(RG_STAGE_RCPT, rr, &cl);
+			if (cl.c_class == RG_CLASS_DELIVERABLE && catch_all)
+				rg_prober_verdict(&v, RG_CLASS_RISKY, RG_REASON_CATCH_ALL, rr, mx);
+			else
+				rg_prober_verdict(&v, cl.c_class, cl.c_reason, rr, mx);
+		} else if (res->s_status == RG_SMTP_REFUSED) {
+			/* 421 before this recipient's turn: the server is throttling. */
+			rg_classify_reply(RG_STAGE_RCPT, &res->s_reply, &cl);
+			rg_prober_verdict(&v, cl.c_class, cl.c_reason, &res->s_reply, mx);
+		} else {
+			rg_prober_verdict(&v, RG_CLASS_UNKNOWN,
+			    res->s_status == RG_SMTP_TIMEOUT ? RG_REASON_TIMEOUT : RG_REASON_PROTOCOL_ERROR,
+			    NULL, mx);
+			rg_verdict_set_text(&v, res->s_error, strlen(res->s_error));
+		}
+		k++;
+		rg_prober_report(j, i, &v);
+	}
+	rg_prober_job_free(j);
+}
+
+/* rg_prober_random_rcpt - a local part nobody has, at the job's domain; -1 if too long. */
+static int
+rg_prober_random_rcpt(struct rg_probe_job *j)
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char rnd[8];
+	char local[32];
+
+	arc4random_buf(rnd, sizeof(rnd));
+	memcpy(local, "rg-", 3);
+	for (size_t i = 0; i < sizeof(rnd); i++) {
+		local[3 + 2 * i] = hex[rnd[i] >> 4];
+		local[4 + 2 * i] = hex[rnd[i] & 15];
+	}
+	local[3 + 2 * sizeof(rnd)] = '\0';
+	snprintf(j->j_random_rcpt, sizeof(j->j_random_rcpt), "%s@%s", local, j->j_domain);
+	return strlen(j->j_random_rcpt) <= RG_ADDR_MAILBOX_MAX ? 0 : -1;
+}
+
+/* rg_prober_try_next - start a session with the next candidate address. */
+static void
+rg_prober_try_next(struct rg_probe_job *j)
+{
+	struct rg_prober *pr = j->j_pr;
+	struct rg_smtp_params p;
+	const struct rg_mx_host *h;
+	int k = j->j_next++, n = 0;
+
+	h = &j->j_mx.m_hosts[j->j_cands[k].c_host];
+	memset(&p, 0, sizeof(p));
+	p.p_addr = (const struct sockaddr *)&h->h_addrs[j->j_cands[k].c_addr];
+	p.p_addrlen = h->h_addrlens[j->j_cands[k].c_addr];
+	if (pr->p_nsources > 0) {
+		/* Sticky per domain, so a greylisting server sees the same client again. */
+		int si = j->j_drec.d_source_index;
+		if (si < 1 || si > pr->p_nsources) {
+			uint32_t hash = 5381;
+			for (const char *c = j->j_domain; *c; c++)
+				hash = hash * 33 + (unsigned char)*c;
+			si = (int)(hash % (uint32_t)pr->p_nsources) + 1;
+			j->j_drec.d_source_index = (uint8_t)si;
+		}
+		p.p_source = (const struct sockaddr *)&pr->p_sources[si - 1];
+		p.p_sourcelen = pr->p_sourcelens[si - 1];
+	}
+	p.p_mx_name = h->h_name;
+	p.p_helo = pr->p_helo;
+	p.p_mail_from = pr->p_mail_from;
+	for (int i = 0; i < j->j_nreqs; i++)
+		if (!j->j_reqs[i].r_done)
+			p.p_rcpts[n++] = j->j_reqs[i].r_addr.a_mailbox;
+	j->j_random = 0;
+	if (pr->p_cfg.catch_all_check && j->j_drec.d_catch_all == RG_CATCH_ALL_UNKNOWN &&
+	    n < RG_SMTP_MAX_RCPT && rg_prober_random_rcpt(j) == 0) {
+		p.p_rcpts[n++] = j->j_random_rcpt;
+		j->j_random = 1;
+	}
+	p.p_nrcpts = n;
+	p.p_smtputf8 = j->j_utf8;
+	p.p_ssl_ctx = pr->p_ssl;
+	p.p_connect_timeout = (int)pr->p_cfg.connect_timeout;
+	p.p_greeting_timeout = (int)pr->p_cfg.greeting_timeout;
+	p.p_command_timeout = (int)pr->p_cfg.command_timeout;
+	p.p_session_timeout = (int)pr->p_cfg.session_timeout;
+	j->j_smtp = rg_smtp_start(pr->p_pool, &p, rg_prober_on_smtp, j);
+	if (j->j_smtp == NULL)
+		rg_prober_finish_all(j, RG_CLASS_UNKNOWN, RG_REASON_PROTOCOL_ERROR, NULL, h->h_name,
+		    "cannot start an SMTP session");
+}
+
+static void
+rg_prober_on_mx(const struct rg_mx_result *res, void *arg)
+{
+	struct rg_probe_job *j = arg;
+	struct rg_prober *pr = j->j_pr;
+	int64_t now = rg_clock_now();
+	enum rg_reason dns_reason = 0;
+
+	j->j_mx = *res;
+	switch (res->m_status) {
+	case RG_DNS_NXDOMAIN:
+		dns_reason = RG_REASON_NO_DOMAIN;
+		break;
+	case RG_DNS_NULL_MX:
+		dns_reason = RG_REASON_NULL_MX;
+		break;
+	case RG_DNS_NO_HOST:
+		dns_reason = RG_REASON_NO_MAIL_HOST;
+		break;
+	case RG_DNS_TEMPFAIL:
+		rg_prober_finish_all(j, RG_CLASS_UNKNOWN, RG_REASON_DNS_ERROR, NULL, NULL, res->m_error);
+		return;
+	case RG_DNS_OK:
+		break;
+	}
+	if (dns_reason != 0) {
+		/* Every address of the domain shares this answer for the DNS TTL. */
+		int64_t ttl = res->m_ttl > 0 ? res->m_ttl : 300;
+		if (ttl > pr->p_cfg.ttl[RG_CLASS_UNDELIVERABLE])
+			ttl = pr->p_cfg.ttl[RG_CLASS_UNDELIVERABLE];
+		j->j_drec.d_dns_reason = (uint8_t)dns_reason;
+		j->j_drec.d_dns_until = now + ttl;
+		rg_prober_domain_save(j);
+		rg_prober_finish_all(j, RG_CLASS_UNDELIVERABLE, dns_reason, NULL, NULL,
+		    res->m_error[0] ? res->m_error : NULL);
+		return;
+	}
+	for (int h = 0; h < res->m_nhosts && h < pr->p_cfg.max_mx_hosts; h++) {
+		for (int a = 0; a < res->m_hosts[h].h_naddrs; a++) {
+			const struct sockaddr *sa = (const struct sockaddr *)&res->m_hosts[h].h_addrs[a];
+			char ip[64];
+			if (rg_netaddr_forbidden(sa, &pr->p_allow)) {
+				rg_netaddr_format(sa, ip, sizeof(ip));
+				rg_log_warn("probe %s: MX %s has forbidden address %s, skipped", j->j_domain,
+				    res->m_hosts[h].h_name, ip);
+				j->j_forbidden++;
+				continue;
+			}
+			j->j_cands[j->j_ncands].c_host = h;
+			j->j_cands[j->j_ncands++].c_addr = a;
+		}
+	}
+	if (j->j_ncands == 0) {
+		rg_prober_finish_all(j, RG_CLASS_UNKNOWN, RG_REASON_FORBIDDEN_ADDRESS, NULL,
+		    res->m_nhosts > 0 ? res->m_hosts[0].h_name : NULL,
+		    "every mail host is on a network that is never probed");
+		return;
+	}
+	rg_prober_try_next(j);
+}
+
+/* rg_prober_start - the job's turn: domain knowledge, then DNS. */
+static void
+rg_prober_start(evutil_socket_t fd, short what, void *arg)
+{
+	struct rg_probe_job *j = arg;
+	struct rg_prober *pr = j->j_pr;
+	int64_t now = rg_clock_now();
+
+	(void)fd;
+	(void)what;
+	j->j_started = 1;
+	if (pr->p_cache != NULL && rg_cache_domain_get(pr->p_cache, j->j_domain, &j->j_drec) !=
+	    RG_CACHE_OK)
+		memset(&j->j_drec, 0, sizeof(j->j_drec));
+	if (j->j_drec.d_catch_all_until <= now)
+		j->j_drec.d_catch_all = RG_CATCH_ALL_UNKNOWN;
+	if (j->j_drec.d_dns_reason != 0 && j->j_drec.d_dns_until > now) {
+		rg_prober_finish_all(j, RG_CLASS_UNDELIVERABLE, (enum rg_reason)j->j_drec.d_dns_reason,
+		    NULL, NULL, NULL);
+		return;
+	}
+	j->j_drec.d_dns_reason = 0;
+	if (j->j_drec.d_catch_all == RG_CATCH_ALL_YES) {
+		rg_prober_finish_all(j, RG_CLASS_RISKY, RG_REASON_CATCH_ALL, NULL, NULL,
+		    "the domain accepts every address");
+		return;
+	}
+	if (rg_dns_lookup_mx(pr->p_dns, j->j_domain, rg_prober_on_mx, j) < 0)
+		rg_prober_finish_all(j, RG_CLASS_UNKNOWN, RG_REASON_DNS_ERROR, NULL, NULL,
+		    "cannot start the DNS lookup");
+}
+
+int
+rg_prober_submit(struct rg_prober *pr, const struct rg_address *addr, rg_prober_cb cb, void *arg)
+{
+	struct rg_probe_job *j;
+	struct timeval now = { 0, 0 };
+
+	/* Join a job of the same domain that has not started and has room. */
+	TAILQ_FOREACH(j, &pr->p_jobs, j_link)
+		if (!j->j_started && strcmp(j->j_domain, addr->a_domain) == 0 &&
+		    j->j_nreqs < pr->p_cfg.max_rcpt_per_session)
+			break;
+	if (j == NULL) {
+		if ((j = calloc(1, sizeof(*j))) == NULL)
+			return -1;
+		j->j_pr = pr;
+		rg_strlcpy(j->j_domain, addr->a_domain, sizeof(j->j_domain));
+		if ((j->j_start = evtimer_new(pr->p_base, rg_prober_start, j)) == NULL) {
+			free(j);
+			return -1;
+		}
+		TAILQ_INSERT_TAIL(&pr->p_jobs, j, j_link);
+		pr->p_njobs++;
+		evtimer_add(j->j_start, &now);
+	}
+	j->j_reqs[j->j_nreqs].r_addr = *addr;
+	j->j_reqs[j->j_nreqs].r_cb = cb;
+	j->j_reqs[j->j_nreqs].r_arg = arg;
+	j->j_nreqs++;
+	if (addr->a_flags & RG_ADDR_F_UTF8_LOCAL)
+		j->j_utf8 = 1;
+	return 0;
+}

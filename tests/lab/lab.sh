@@ -1,0 +1,173 @@
+# lab.sh - a lab of real mail servers in a network namespace, for the tests.
+#
+# Source it, call lab_up, run commands with lab_exec, and lab_down runs on
+# exit whatever happens. Everything listens on loopback addresses inside
+# the namespace (127.0.0.x on its own lo); nothing leaves it.
+#
+#   127.0.0.1      dnsmasq serving the .test zone (the namespace's resolver)
+#   127.0.0.1:5300 a scripted resolver answering SERVFAIL (for servfail.test)
+#   127.0.0.10     Postfix "honest": known mailboxes, 550 5.1.1 for the rest
+#   127.0.0.11     Postfix "catch-all": accepts every address of its domain
+#   127.0.0.20-28  scripted servers (smtpd.py), one behaviour each
+#   127.0.0.9      nothing: a dead MX
+
+LAB_DIR=
+LAB_NS=
+LAB_PF_DIRS=
+
+lab_log() { printf '# lab: %s\n' "$*"; }
+
+lab_down() {
+	set +e
+	for d in $LAB_PF_DIRS; do
+		ip netns exec "$LAB_NS" postfix -c "$d" stop >/dev/null 2>&1
+	done
+	if [ -n "$LAB_NS" ] && ip netns list | grep -qw "$LAB_NS"; then
+		for pid in $(ip netns pids "$LAB_NS" 2>/dev/null); do
+			kill "$pid" 2>/dev/null
+		done
+		sleep 0.3
+		for pid in $(ip netns pids "$LAB_NS" 2>/dev/null); do
+			kill -9 "$pid" 2>/dev/null
+		done
+		ip netns del "$LAB_NS"
+	fi
+	[ -n "$LAB_NS" ] && rm -rf "/etc/netns/$LAB_NS"
+	[ -n "$LAB_DIR" ] && [ -z "${LAB_KEEP:-}" ] && rm -rf "$LAB_DIR"
+}
+
+lab_exec() { ip netns exec "$LAB_NS" "$@"; }
+
+# lab_postfix NAME IP DOMAINS MAPLINES... - a Postfix instance with virtual mailboxes.
+lab_postfix() {
+	name=$1 ip=$2 domains=$3
+	shift 3
+	d="$LAB_DIR/postfix-$name"
+	mkdir -p "$d/queue" "$d/data" "$d/mail"
+	chown postfix:postfix "$d/data" "$d/mail"
+	: > "$d/vmailbox"
+	for line in "$@"; do
+		printf '%s\n' "$line" >> "$d/vmailbox"
+	done
+	cat > "$d/main.cf" <<CF
+compatibility_level = 3.6
+queue_directory = $d/queue
+data_directory = $d/data
+mail_owner = postfix
+setgid_group = postdrop
+myhostname = mx.$name.test
+mydestination =
+inet_interfaces = $ip
+inet_protocols = ipv4
+mynetworks = 127.0.0.1/32
+virtual_mailbox_domains = $domains
+virtual_mailbox_maps = texthash:$d/vmailbox
+virtual_mailbox_base = $d/mail
+virtual_uid_maps = static:$(id -u postfix)
+virtual_gid_maps = static:$(id -g postfix)
+maillog_file = $d/maillog
+maillog_file_prefixes = $d
+smtpd_banner = \$myhostname ESMTP
+alias_maps =
+alias_database =
+biff = no
+smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
+CF
+	# No chroot: the instance lives in a temporary directory.
+	sed -E 's/^([a-z][^ \t]*[ \t]+(inet|unix|unix-dgram|fifo|pass)[ \t]+[^ \t]+[ \t]+[^ \t]+[ \t]+)y/\1n/' \
+	    /usr/share/postfix/master.cf.dist > "$d/master.cf"
+	lab_exec ip addr add "$ip/8" dev lo 2>/dev/null || true
+	if ! lab_exec postfix -c "$d" start >/dev/null 2>&1; then
+		lab_log "postfix $name failed to start"
+		cat "$d/maillog" 2>/dev/null
+		return 1
+	fi
+	LAB_PF_DIRS="$LAB_PF_DIRS $d"
+}
+
+# lab_wait_port IP PORT - until something listens (bounded: 10 s).
+lab_wait_port() {
+	for _ in $(seq 1 100); do
+		if lab_exec /usr/bin/python3 -c "import socket,sys; socket.create_connection(('$1', $2), 0.2)" \
+		    2>/dev/null; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	lab_log "nothing listens on $1:$2"
+	return 1
+}
+
+lab_up() {
+	LAB_DIR=$(mktemp -d /tmp/rg-lab-XXXXXX)
+	chmod 755 "$LAB_DIR"
+	LAB_NS="rglab$$"
+	trap lab_down EXIT
+	trap 'exit 130' INT TERM
+	ip netns add "$LAB_NS" || return 1
+	lab_exec ip link set lo up
+	for i in 9 10 11 20 21 22 23 24 25 26 27 28; do
+		lab_exec ip addr add "127.0.0.$i/8" dev lo 2>/dev/null || true
+	done
+	mkdir -p "/etc/netns/$LAB_NS"
+	echo "nameserver 127.0.0.1" > "/etc/netns/$LAB_NS/resolv.conf"
+
+	cat > "$LAB_DIR/dnsmasq.conf" <<DNS
+no-resolv
+no-hosts
+no-poll
+listen-address=127.0.0.1
+bind-interfaces
+port=53
+local=/test/
+server=/servfail.test/127.0.0.1#5300
+mx-host=honest.test,mx.honest.test,10
+host-record=mx.honest.test,127.0.0.10
+mx-host=catchall.test,mx.catchall.test,10
+host-record=mx.catchall.test,127.0.0.11
+dns-rr=nullmx.test,15,000000
+host-record=implicit.test,127.0.0.10
+mx-host=backup.test,mx1.backup.test,10
+mx-host=backup.test,mx2.backup.test,20
+host-record=mx1.backup.test,127.0.0.9
+host-record=mx2.backup.test,127.0.0.10
+mx-host=forbidden.test,mx.forbidden.test,10
+host-record=mx.forbidden.test,192.0.2.25
+mx-host=nohost.test,mx.nohost.test,10
+mx-host=s252.test,mx.s252.test,10
+host-record=mx.s252.test,127.0.0.20
+mx-host=full.test,mx.full.test,10
+host-record=mx.full.test,127.0.0.21
+mx-host=dnsbl.test,mx.dnsbl.test,10
+host-record=mx.dnsbl.test,127.0.0.22
+mx-host=ehlo502.test,mx.ehlo502.test,10
+host-record=mx.ehlo502.test,127.0.0.23
+mx-host=tarpit.test,mx.tarpit.test,10
+host-record=mx.tarpit.test,127.0.0.24
+mx-host=slow.test,mx.slow.test,10
+host-record=mx.slow.test,127.0.0.25
+mx-host=multiline.test,mx.multiline.test,10
+host-record=mx.multiline.test,127.0.0.26
+mx-host=throttle.test,mx.throttle.test,10
+host-record=mx.throttle.test,127.0.0.27
+mx-host=hangup.test,mx.hangup.test,10
+host-record=mx.hangup.test,127.0.0.28
+DNS
+	lab_exec dnsmasq --keep-in-foreground --conf-file="$LAB_DIR/dnsmasq.conf" \
+	    --pid-file="$LAB_DIR/dnsmasq.pid" --log-facility="$LAB_DIR/dnsmasq.log" \
+	    --user=root >/dev/null 2>&1 &
+	lab_exec /usr/bin/python3 "$LAB_TOOLS/dns_servfail.py" 127.0.0.1 5300 >/dev/null 2>&1 &
+	mkdir -p "$LAB_DIR/record"
+	lab_exec /usr/bin/python3 "$LAB_TOOLS/smtpd.py" --record "$LAB_DIR/record" \
+	    127.0.0.20:rcpt252 127.0.0.21:full552 127.0.0.22:dnsbl 127.0.0.23:ehlo502 \
+	    127.0.0.24:tarpit 127.0.0.25:slowgreet 127.0.0.26:multiline \
+	    127.0.0.27:421after2 127.0.0.28:hangup >/dev/null 2>&1 &
+
+	lab_postfix honest 127.0.0.10 "honest.test implicit.test backup.test" \
+	    "alice@honest.test x" "bob@honest.test x" "carol@implicit.test x" \
+	    "dave@backup.test x" || return 1
+	lab_postfix catchall 127.0.0.11 "catchall.test" "@catchall.test x" || return 1
+
+	lab_wait_port 127.0.0.1 53 && lab_wait_port 127.0.0.10 25 && lab_wait_port 127.0.0.11 25 &&
+	    lab_wait_port 127.0.0.20 25
+}

@@ -1,0 +1,147 @@
+#!/bin/sh
+# test_lab.sh - `rcptguard check --json` against the lab: real Postfix
+# servers, a real DNS server and scripted servers, one case per behaviour.
+# Needs root (network namespaces); the lab is torn down on any exit.
+. "$top_srcdir/tests/cli/tap.sh"
+LAB_TOOLS="$top_srcdir/tests/lab"
+. "$LAB_TOOLS/lab.sh"
+
+RG="$top_builddir/cli/rcptguard"
+PY=/usr/bin/python3
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "Bail out! the lab needs root for network namespaces"
+	exit 1
+fi
+if ! lab_up; then
+	echo "Bail out! the lab did not start"
+	exit 1
+fi
+
+mkdir -p "$LAB_DIR/state"
+cat > "$LAB_DIR/rg.conf" <<CONF
+[general]
+state_dir = $LAB_DIR/state
+[probe]
+helo_name = probe.lab.test
+mail_from = postmaster@probe.lab.test
+probe_allow_networks = 127.0.0.0/8
+connect_timeout = 2s
+greeting_timeout = 4s
+command_timeout = 4s
+session_timeout = 15s
+[dns]
+dns_timeout = 2s
+dns_tries = 1
+CONF
+
+# verdict ADDRESS [OPTIONS] - "class/reason" from check --json, fresh from the network.
+verdict() {
+	a=$1
+	shift
+	lab_exec "$RG" -c "$LAB_DIR/rg.conf" check --json --no-cache --wait 20s "$@" "$a" \
+	    2>>"$LAB_DIR/stderr.log" |
+	    "$PY" -c 'import json,sys
+o=json.loads(sys.stdin.readline())
+print(o["class"] + "/" + o["reason"])' 2>/dev/null
+}
+
+expect() {
+	is "$1: $2" "$(verdict "$2")" "$3"
+}
+
+# Real Postfix, honest
+expect "honest postfix, known mailbox" alice@honest.test deliverable/accepted
+# The first probe of a domain carries the catch-all test: a random local part.
+is "the first session of a domain tests catch-all" \
+    "$(grep -c 'RCPT from.*<rg-[0-9a-f]*@honest.test>: Recipient address rejected' \
+    "$LAB_DIR/postfix-honest/maillog")" 1
+expect "honest postfix, unknown mailbox" ghost@honest.test undeliverable/no_mailbox
+expect "honest postfix, case folded" Alice@HONEST.test deliverable/accepted
+# Real Postfix, catch-all
+expect "catch-all postfix" anyone@catchall.test risky/catch_all
+# DNS
+expect "NXDOMAIN" user@nosuchdomain.test undeliverable/no_domain
+expect "null MX (RFC 7505)" user@nullmx.test undeliverable/null_mx
+expect "implicit MX from the A record" carol@implicit.test deliverable/accepted
+expect "implicit MX, unknown mailbox" ghost@implicit.test undeliverable/no_mailbox
+expect "dead first MX, live backup" dave@backup.test deliverable/accepted
+expect "SERVFAIL" user@servfail.test unknown/dns_error
+expect "MX on a forbidden address" user@forbidden.test unknown/forbidden_address
+expect "MX host that does not resolve" user@nohost.test undeliverable/no_mail_host
+# Scripted servers
+expect "252 to RCPT" user@s252.test risky/ambiguous_252
+expect "552 mailbox full" user@full.test risky/mailbox_full
+expect "550 5.7.1 DNSBL block is never undeliverable" user@dnsbl.test unknown/policy_block
+expect "502 to EHLO falls back to HELO" user@ehlo502.test deliverable/accepted
+expect "no greeting (tarpit)" user@tarpit.test unknown/timeout
+expect "slow greeting within the timeout" user@slow.test deliverable/accepted
+expect "multi-line replies, accepted" user@multiline.test deliverable/accepted
+expect "multi-line replies, unknown user" ghost@multiline.test undeliverable/no_mailbox
+expect "hang-up after RCPT keeps the answer" user@hangup.test deliverable/accepted
+expect "literal address is not probed" "user@[127.0.0.10]" unknown/forbidden_address
+expect "bad syntax is not probed" "a..b@honest.test" undeliverable/bad_syntax
+
+# 421 after two RCPTs: one session of four recipients; the first two are
+# answered, the rest throttled, never undeliverable.
+out=$(lab_exec "$RG" -c "$LAB_DIR/rg.conf" check --json --no-cache --wait 20s \
+    a1@throttle.test a2@throttle.test a3@throttle.test a4@throttle.test)
+got=$(printf '%s\n' "$out" | "$PY" -c 'import json,sys
+print(" ".join(json.loads(l)["class"] + "/" + json.loads(l)["reason"] for l in sys.stdin))')
+is "421 after two RCPTs" "$got" \
+    "deliverable/accepted deliverable/accepted unknown/throttled unknown/throttled"
+sessions=$(grep -c '^MAIL FROM' "$LAB_DIR/record/127.0.0.27.log")
+is "four recipients of one domain share one session" "$sessions" 1
+
+# Batching: several recipients of one domain in one session.
+: > "$LAB_DIR/record/127.0.0.20.log"
+lab_exec "$RG" -c "$LAB_DIR/rg.conf" check --json --no-cache --wait 20s \
+    a@s252.test b@s252.test c@s252.test >/dev/null
+is "three recipients, one MAIL FROM" "$(grep -c '^MAIL FROM' "$LAB_DIR/record/127.0.0.20.log")" 1
+# The domain's catch-all answer is known from the first s252.test probe:
+# the random recipient is not sent again within its TTL.
+is "three RCPTs: the catch-all probe is not repeated" \
+    "$(grep -c '^RCPT TO' "$LAB_DIR/record/127.0.0.20.log")" 3
+is "no random recipient in the second session" \
+    "$(grep -c '^RCPT TO:<rg-' "$LAB_DIR/record/127.0.0.20.log")" 0
+is "the probe never sends DATA" "$(cat "$LAB_DIR"/record/*.log | grep -c 'DATA')" 0
+like "EHLO carries the configured name" "$(head -n 1 "$LAB_DIR/record/127.0.0.20.log")" \
+    '^EHLO probe\.lab\.test$'
+like "MAIL FROM is the configured sender" "$(grep -m1 '^MAIL FROM' "$LAB_DIR/record/127.0.0.20.log")" \
+    '^MAIL FROM:<postmaster@probe\.lab\.test>$'
+
+# Injection: CRLF and SMTP commands inside an address never reach a server.
+: > "$LAB_DIR/record/127.0.0.20.log"
+evil=$(printf 'x@s252.test>\r\nRCPT TO:<victim@s252.test')
+out=$(lab_exec "$RG" -c "$LAB_DIR/rg.conf" check --json --no-cache --wait 10s "$evil" \
+    "$(printf 'x\r\nDATA@s252.test')" "$(printf 'x@s252.test\nQUIT')")
+is "injected addresses are bad syntax" \
+    "$(printf '%s\n' "$out" | "$PY" -c 'import json,sys
+print(" ".join(json.loads(l)["reason"] for l in sys.stdin))')" "bad_syntax bad_syntax bad_syntax"
+is "nothing of them reached the server" "$(wc -c < "$LAB_DIR/record/127.0.0.20.log" | tr -d ' ')" 0
+
+# Cache: a probed verdict answers the next lookup from the cache.
+lab_exec "$RG" -c "$LAB_DIR/rg.conf" check --json --wait 20s bob@honest.test >/dev/null
+out=$(lab_exec "$RG" -c "$LAB_DIR/rg.conf" check --json --wait 20s bob@honest.test)
+is "second lookup comes from the cache" \
+    "$(printf '%s\n' "$out" | "$PY" -c 'import json,sys; print(json.loads(sys.stdin.readline())["source"])')" cache
+out=$(lab_exec "$RG" -c "$LAB_DIR/rg.conf" cache get --json bob@honest.test)
+like "the verdict names the MX" "$out" '"mx":"mx.honest.test"'
+
+# Catch-all is remembered per domain: the next address needs no probe.
+lab_exec "$RG" -c "$LAB_DIR/rg.conf" check --json --wait 20s first@catchall.test >/dev/null
+before=$(grep -c 'connect from' "$LAB_DIR/postfix-catchall/maillog")
+out=$(lab_exec "$RG" -c "$LAB_DIR/rg.conf" check --json --wait 20s second@catchall.test)
+after=$(grep -c 'connect from' "$LAB_DIR/postfix-catchall/maillog")
+like "catch-all domain answers later addresses" "$out" '"reason":"catch_all"'
+is "without another connection" "$after" "$before"
+
+# Exit codes of check.
+lab_exec "$RG" -c "$LAB_DIR/rg.conf" check --wait 20s alice@honest.test >/dev/null
+is "check exits 0 when all are deliverable" "$?" 0
+lab_exec "$RG" -c "$LAB_DIR/rg.conf" check --wait 20s alice@honest.test ghost@honest.test >/dev/null
+is "check exits 5 with an undeliverable one" "$?" 5
+lab_exec "$RG" -c "$LAB_DIR/rg.conf" check --wait 20s alice@honest.test user@s252.test >/dev/null
+is "check exits 6 with a risky one" "$?" 6
+
+tap_done
