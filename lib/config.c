@@ -142,6 +142,16 @@ static const struct rg_config_key rg_config_table[] = {
 	{ "probe", "catch_all_check", RG_CFG_BOOL, RG_OFF(catch_all_check),
 	  "yes", 0, 1, NULL,
 	  "probe a random local part once per domain to detect catch-all domains" },
+
+	{ "lists", "providers_file", RG_CFG_STRING, RG_OFF(providers_file),
+	  RG_SYSCONFDIR "/rcptguard/providers.conf", 0, RG_CONFIG_PATH_MAX, NULL,
+	  "MX host suffixes and how far their answers can be trusted" },
+	{ "lists", "disposable_domains_file", RG_CFG_STRING, RG_OFF(disposable_domains_file),
+	  RG_SYSCONFDIR "/rcptguard/disposable_domains", 0, RG_CONFIG_PATH_MAX, NULL,
+	  "domains of throwaway address services, one per line" },
+	{ "lists", "role_accounts_file", RG_CFG_STRING, RG_OFF(role_accounts_file),
+	  RG_SYSCONFDIR "/rcptguard/role_accounts", 0, RG_CONFIG_PATH_MAX, NULL,
+	  "local parts that name a role, one per line" },
 };
 
 const struct rg_config_key *

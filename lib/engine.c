@@ -16,6 +16,7 @@
 
 #include "rcptguard/cache.h"
 #include "rcptguard/engine.h"
+#include "rcptguard/knowledge.h"
 #include "rcptguard/log.h"
 #include "rcptguard/prober.h"
 #include "rcptguard/util.h"
@@ -46,6 +47,7 @@ struct rg_engine {
 	struct rg_cache		*e_cache;
 	int			 e_cache_status;
 	struct rg_prober	*e_prober;
+	struct rg_knowledge	*e_know;
 	struct rg_waiters	 e_waiters;
 	int			 e_nwaiters;
 };
@@ -89,8 +91,9 @@ rg_engine_new(struct event_base *base, const struct rg_config *cfg, char *err, s
 	if (e->e_cache == NULL)
 		rg_log_error("cache unusable, verifying without it: %s (%s)", cerr,
 		    rg_cache_strerror(e->e_cache_status));
-	e->e_prober = rg_prober_new(base, cfg, e->e_cache, err, errsize);
-	if (e->e_prober == NULL) {
+	if ((e->e_know = rg_knowledge_load(cfg, err, errsize)) == NULL ||
+	    (e->e_prober = rg_prober_new(base, cfg, e->e_cache, e->e_know, err, errsize)) == NULL) {
+		rg_knowledge_free(e->e_know);
 		rg_cache_close(e->e_cache);
 		free(e);
 		return NULL;
@@ -123,6 +126,7 @@ rg_engine_free(struct rg_engine *e)
 	while ((w = TAILQ_FIRST(&e->e_waiters)) != NULL)
 		rg_waiter_free(w);
 	rg_cache_close(e->e_cache);
+	rg_knowledge_free(e->e_know);
 	free(e);
 }
 
@@ -150,6 +154,8 @@ rg_waiter_answer(struct rg_waiter *w, const struct rg_verdict *v, enum rg_answer
 	memset(&ans, 0, sizeof(ans));
 	rg_strlcpy(ans.an_address, w->w_addr.a_key, sizeof(ans.an_address));
 	ans.an_verdict = *v;
+	if (rg_knowledge_role(w->w_engine->e_know, w->w_addr.a_local))
+		ans.an_verdict.v_flags |= RG_VERDICT_F_ROLE;
 	ans.an_state = rg_verdict_state_at(v, rg_clock_now());
 	ans.an_source = src;
 	ans.an_cache_status = w->w_engine->e_cache_status;
@@ -296,6 +302,15 @@ rg_engine_lookup(struct rg_engine *e, const char *input, size_t len, unsigned fl
 			rg_verdict_init(&v, RG_CLASS_UNDELIVERABLE, RG_REASON_NO_DOMAIN);
 			rg_verdict_set_text(&v, "a domain without a dot receives no mail from outside", 52);
 		}
+		v.v_checked_at = now;
+		v.v_refresh_at = v.v_expires_at = now + 86400;
+		rg_waiter_answer(w, &v, RG_ANSWER_STATIC);
+		rg_waiter_free(w);
+		return 0;
+	}
+	if (rg_knowledge_disposable(e->e_know, w->w_addr.a_domain)) {
+		rg_verdict_init(&v, RG_CLASS_RISKY, RG_REASON_DISPOSABLE);
+		rg_verdict_set_text(&v, "a disposable address service", 28);
 		v.v_checked_at = now;
 		v.v_refresh_at = v.v_expires_at = now + 86400;
 		rg_waiter_answer(w, &v, RG_ANSWER_STATIC);

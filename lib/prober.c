@@ -29,6 +29,7 @@
 
 #include "rcptguard/classify.h"
 #include "rcptguard/dns.h"
+#include "rcptguard/knowledge.h"
 #include "rcptguard/log.h"
 #include "rcptguard/netaddr.h"
 #include "rcptguard/prober.h"
@@ -66,6 +67,7 @@ struct rg_probe_job {
 	int			 j_forbidden;	/* candidates skipped as forbidden */
 	struct rg_smtp		*j_smtp;
 	int			 j_random;	/* the catch-all probe is in this session */
+	int			 j_unreliable;	/* provider rule: a 250 proves little */
 	char			 j_random_rcpt[RG_ADDR_MAILBOX_MAX + 32];
 	struct rg_domain_record	 j_drec;
 	const char		*j_rcpts[RG_SMTP_MAX_RCPT];
@@ -77,6 +79,7 @@ struct rg_prober {
 	struct event_base	*p_base;
 	struct rg_config	 p_cfg;
 	struct rg_cache		*p_cache;
+	const struct rg_knowledge *p_know;
 	struct rg_dns		*p_dns;
 	struct rg_smtp_pool	*p_pool;
 	SSL_CTX			*p_ssl;
@@ -140,7 +143,7 @@ rg_prober_sources(struct rg_prober *pr, const char *text, char *err, size_t errs
 
 struct rg_prober *
 rg_prober_new(struct event_base *base, const struct rg_config *cfg, struct rg_cache *cache,
-    char *err, size_t errsize)
+    const struct rg_knowledge *know, char *err, size_t errsize)
 {
 	struct rg_prober *pr = calloc(1, sizeof(*pr));
 	struct rg_address_error ae;
@@ -152,6 +155,7 @@ rg_prober_new(struct event_base *base, const struct rg_config *cfg, struct rg_ca
 	pr->p_base = base;
 	pr->p_cfg = *cfg;
 	pr->p_cache = cache;
+	pr->p_know = know;
 	TAILQ_INIT(&pr->p_jobs);
 	if (rg_netaddr_parse_list(cfg->probe_allow_networks, &pr->p_allow, err, errsize) < 0 ||
 	    rg_prober_sources(pr, cfg->source_addresses, err, errsize) < 0)
@@ -245,6 +249,8 @@ rg_prober_report(struct rg_probe_job *j, int i, struct rg_verdict *v)
 	if (r->r_done)
 		return;
 	r->r_done = 1;
+	if (j->j_pr->p_know != NULL && rg_knowledge_role(j->j_pr->p_know, r->r_addr.a_local))
+		v->v_flags |= RG_VERDICT_F_ROLE;
 	if (j->j_pr->p_cache != NULL) {
 		int rc;
 		rg_cache_stamp(j->j_pr->p_cache, v, 0);
@@ -385,6 +391,8 @@ rg_prober_on_smtp(const struct rg_smtp_result *res, void *arg)
 			rg_classify_reply(RG_STAGE_RCPT, rr, &cl);
 			if (cl.c_class == RG_CLASS_DELIVERABLE && catch_all)
 				rg_prober_verdict(&v, RG_CLASS_RISKY, RG_REASON_CATCH_ALL, rr, mx);
+			else if (cl.c_class == RG_CLASS_DELIVERABLE && j->j_unreliable)
+				rg_prober_verdict(&v, RG_CLASS_RISKY, RG_REASON_ACCEPT_ALL_PROVIDER, rr, mx);
 			else
 				rg_prober_verdict(&v, cl.c_class, cl.c_reason, rr, mx);
 		} else if (res->s_status == RG_SMTP_REFUSED) {
@@ -509,6 +517,21 @@ rg_prober_on_mx(const struct rg_mx_result *res, void *arg)
 		rg_prober_finish_all(j, RG_CLASS_UNDELIVERABLE, dns_reason, NULL, NULL,
 		    res->m_error[0] ? res->m_error : NULL);
 		return;
+	}
+	if (pr->p_know != NULL && res->m_nhosts > 0) {
+		/* The provider of the preferred MX decides how far a probe can be trusted. */
+		enum rg_provider prov = rg_knowledge_provider(pr->p_know, res->m_hosts[0].h_name);
+		if (prov == RG_PROVIDER_ACCEPT_ALL) {
+			rg_prober_finish_all(j, RG_CLASS_RISKY, RG_REASON_ACCEPT_ALL_PROVIDER, NULL,
+			    res->m_hosts[0].h_name, "the provider accepts every address at RCPT time");
+			return;
+		}
+		if (prov == RG_PROVIDER_SKIP) {
+			rg_prober_finish_all(j, RG_CLASS_UNKNOWN, RG_REASON_POLICY_BLOCK, NULL,
+			    res->m_hosts[0].h_name, "provider rule: never probed");
+			return;
+		}
+		j->j_unreliable = prov == RG_PROVIDER_UNRELIABLE_250;
 	}
 	for (int h = 0; h < res->m_nhosts && h < pr->p_cfg.max_mx_hosts; h++) {
 		for (int a = 0; a < res->m_hosts[h].h_naddrs; a++) {

@@ -72,6 +72,10 @@ struct rg_config {
 	int64_t		max_mx_hosts;
 	int64_t		starttls;		/* bool */
 	int64_t		catch_all_check;	/* bool */
+	/* [lists] */
+	char		providers_file[RG_CONFIG_PATH_MAX];
+	char		disposable_domains_file[RG_CONFIG_PATH_MAX];
+	char		role_accounts_file[RG_CONFIG_PATH_MAX];
 
 	char		source[RG_CONFIG_PATH_MAX];	/* file it was read from, or "" */
 };

@@ -16,6 +16,7 @@
 #include "rcptguard/address.h"
 #include "rcptguard/cache.h"
 #include "rcptguard/config.h"
+#include "rcptguard/knowledge.h"
 #include "rcptguard/verdict.h"
 
 struct rg_prober;
@@ -23,9 +24,9 @@ struct rg_prober;
 typedef void (*rg_prober_cb)(const struct rg_address *addr, const struct rg_verdict *v,
     void *arg);
 
-/* rg_prober_new - cache may be NULL (verdicts are then only reported). */
+/* rg_prober_new - cache may be NULL (verdicts are then only reported); know may be NULL. */
 struct rg_prober *rg_prober_new(struct event_base *base, const struct rg_config *cfg,
-    struct rg_cache *cache, char *err, size_t errsize);
+    struct rg_cache *cache, const struct rg_knowledge *know, char *err, size_t errsize);
 /* rg_prober_free - cancel every probe; pending callbacks are not called. */
 void rg_prober_free(struct rg_prober *pr);
 

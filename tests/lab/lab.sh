@@ -8,6 +8,7 @@
 #   127.0.0.1:5300 a scripted resolver answering SERVFAIL (for servfail.test)
 #   127.0.0.10     Postfix "honest": known mailboxes, 550 5.1.1 for the rest
 #   127.0.0.11     Postfix "catch-all": accepts every address of its domain
+#   127.0.0.12     Postfix "tls": demands STARTTLS (self-signed certificate)
 #   127.0.0.20-28  scripted servers (smtpd.py), one behaviour each
 #   127.0.0.9      nothing: a dead MX
 
@@ -38,7 +39,8 @@ lab_down() {
 
 lab_exec() { ip netns exec "$LAB_NS" "$@"; }
 
-# lab_postfix NAME IP DOMAINS MAPLINES... - a Postfix instance with virtual mailboxes.
+# lab_postfix NAME IP DOMAINS MAPLINES... - a Postfix instance with virtual
+# mailboxes. Extra main.cf lines come from $LAB_PF_EXTRA.
 lab_postfix() {
 	name=$1 ip=$2 domains=$3
 	shift 3
@@ -72,6 +74,7 @@ alias_maps =
 alias_database =
 biff = no
 smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
+${LAB_PF_EXTRA:-}
 CF
 	# No chroot: the instance lives in a temporary directory.
 	sed -E 's/^([a-z][^ \t]*[ \t]+(inet|unix|unix-dgram|fifo|pass)[ \t]+[^ \t]+[ \t]+[^ \t]+[ \t]+)y/\1n/' \
@@ -106,7 +109,7 @@ lab_up() {
 	trap 'exit 130' INT TERM
 	ip netns add "$LAB_NS" || return 1
 	lab_exec ip link set lo up
-	for i in 9 10 11 20 21 22 23 24 25 26 27 28; do
+	for i in 9 10 11 12 20 21 22 23 24 25 26 27 28; do
 		lab_exec ip addr add "127.0.0.$i/8" dev lo 2>/dev/null || true
 	done
 	mkdir -p "/etc/netns/$LAB_NS"
@@ -125,6 +128,12 @@ mx-host=honest.test,mx.honest.test,10
 host-record=mx.honest.test,127.0.0.10
 mx-host=catchall.test,mx.catchall.test,10
 host-record=mx.catchall.test,127.0.0.11
+mx-host=tls.test,mx.tls.test,10
+host-record=mx.tls.test,127.0.0.12
+mx-host=yahoo.test,mta5.am0.yahoodns.net,10
+host-record=mta5.am0.yahoodns.net,127.0.0.10
+mx-host=msft.test,eur.olc.protection.outlook.com,10
+host-record=eur.olc.protection.outlook.com,127.0.0.10
 dns-rr=nullmx.test,15,000000
 host-record=implicit.test,127.0.0.10
 mx-host=backup.test,mx1.backup.test,10
@@ -163,11 +172,21 @@ DNS
 	    127.0.0.24:tarpit 127.0.0.25:slowgreet 127.0.0.26:multiline \
 	    127.0.0.27:421after2 127.0.0.28:hangup >/dev/null 2>&1 &
 
-	lab_postfix honest 127.0.0.10 "honest.test implicit.test backup.test" \
-	    "alice@honest.test x" "bob@honest.test x" "carol@implicit.test x" \
-	    "dave@backup.test x" || return 1
+	lab_postfix honest 127.0.0.10 "honest.test implicit.test backup.test yahoo.test msft.test" \
+	    "alice@honest.test x" "bob@honest.test x" "postmaster@honest.test x" \
+	    "carol@implicit.test x" "dave@backup.test x" "frank@msft.test x" \
+	    "anyone@yahoo.test x" || return 1
 	lab_postfix catchall 127.0.0.11 "catchall.test" "@catchall.test x" || return 1
+	openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=mx.tls.test" \
+	    -keyout "$LAB_DIR/tls.key" -out "$LAB_DIR/tls.crt" >/dev/null 2>&1 || return 1
+	LAB_PF_EXTRA="smtpd_tls_cert_file = $LAB_DIR/tls.crt
+smtpd_tls_key_file = $LAB_DIR/tls.key
+smtpd_tls_security_level = encrypt
+smtpd_tls_loglevel = 1"
+	lab_postfix tls 127.0.0.12 "tls.test" "erin@tls.test x" || return 1
+	LAB_PF_EXTRA=
 
 	lab_wait_port 127.0.0.1 53 && lab_wait_port 127.0.0.10 25 && lab_wait_port 127.0.0.11 25 &&
+	    lab_wait_port 127.0.0.12 25 &&
 	    lab_wait_port 127.0.0.20 25
 }

@@ -33,6 +33,10 @@ session_timeout = 15s
 [dns]
 dns_timeout = 2s
 dns_tries = 1
+[lists]
+providers_file = $top_srcdir/conf/providers.conf
+disposable_domains_file = $top_srcdir/conf/disposable_domains
+role_accounts_file = $top_srcdir/conf/role_accounts
 CONF
 
 # verdict ADDRESS [OPTIONS] - "class/reason" from check --json, fresh from the network.
@@ -60,6 +64,14 @@ expect "honest postfix, unknown mailbox" ghost@honest.test undeliverable/no_mail
 expect "honest postfix, case folded" Alice@HONEST.test deliverable/accepted
 # Real Postfix, catch-all
 expect "catch-all postfix" anyone@catchall.test risky/catch_all
+# Real Postfix demanding STARTTLS
+expect "STARTTLS-required postfix, known mailbox" erin@tls.test deliverable/accepted
+expect "STARTTLS-required postfix, unknown mailbox" ghost@tls.test undeliverable/no_mailbox
+like "the probe used TLS" "$(cat "$LAB_DIR/postfix-tls/maillog")" 'TLS connection established from'
+sed 's/^starttls = .*//' "$LAB_DIR/rg.conf" > "$LAB_DIR/notls.conf"
+printf '[probe]\nstarttls = no\n' >> "$LAB_DIR/notls.conf"
+out=$(lab_exec "$RG" -c "$LAB_DIR/notls.conf" check --json --no-cache --wait 20s erin@tls.test 2>&1)
+like "without STARTTLS the verdict is tls_required" "$out" '"class":"unknown","reason":"tls_required"'
 # DNS
 expect "NXDOMAIN" user@nosuchdomain.test undeliverable/no_domain
 expect "null MX (RFC 7505)" user@nullmx.test undeliverable/null_mx
@@ -69,6 +81,17 @@ expect "dead first MX, live backup" dave@backup.test deliverable/accepted
 expect "SERVFAIL" user@servfail.test unknown/dns_error
 expect "MX on a forbidden address" user@forbidden.test unknown/forbidden_address
 expect "MX host that does not resolve" user@nohost.test undeliverable/no_mail_host
+# Static knowledge and provider rules
+expect "disposable domain, no probe" someone@mailinator.com risky/disposable
+expect "subdomain of a disposable domain" someone@eu.yopmail.com risky/disposable
+out=$(lab_exec "$RG" -c "$LAB_DIR/rg.conf" check --json --no-cache --wait 20s postmaster@honest.test)
+like "a role account is deliverable and flagged" "$out" '"class":"deliverable".*"role":true'
+before=$(grep -c 'connect from' "$LAB_DIR/postfix-honest/maillog")
+expect "accept-all provider (yahoodns.net), no probe" anyone@yahoo.test risky/accept_all_provider
+is "the accept-all provider was not connected to" \
+    "$(grep -c 'connect from' "$LAB_DIR/postfix-honest/maillog")" "$before"
+expect "unreliable-250 provider: 250 becomes risky" frank@msft.test risky/accept_all_provider
+expect "unreliable-250 provider: 550 still counts" ghost@msft.test undeliverable/no_mailbox
 # Scripted servers
 expect "252 to RCPT" user@s252.test risky/ambiguous_252
 expect "552 mailbox full" user@full.test risky/mailbox_full
