@@ -142,6 +142,12 @@ static const struct rg_config_key rg_config_table[] = {
 	{ "probe", "catch_all_check", RG_CFG_BOOL, RG_OFF(catch_all_check),
 	  "yes", 0, 1, NULL,
 	  "probe a random local part once per domain to detect catch-all domains" },
+	{ "probe", "greylist_retry_delay", RG_CFG_DURATION, RG_OFF(greylist_retry_delay),
+	  "5m", 1, RG_DAY, NULL,
+	  "first re-probe after greylisting; each further one waits twice as long" },
+	{ "probe", "greylist_max_retries", RG_CFG_INT, RG_OFF(greylist_max_retries),
+	  "4", 0, 20, NULL,
+	  "re-probes of a greylisted recipient before it stays unknown" },
 
 	{ "lists", "providers_file", RG_CFG_STRING, RG_OFF(providers_file),
 	  RG_SYSCONFDIR "/rcptguard/providers.conf", 0, RG_CONFIG_PATH_MAX, NULL,

@@ -207,15 +207,20 @@ rg_engine_on_timer(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (w->w_polling && e->e_cache != NULL) {
+	if ((w->w_polling || now_ms >= w->w_deadline_ms) && e->e_cache != NULL) {
 		enum rg_verdict_state st;
-		/* Another process probes: its verdict appears in the cache. */
+		/*
+		 * Another process probes, or ours left an interim verdict (greylisted,
+		 * waiting for its re-probe): a verdict newer than this lookup answers.
+		 */
 		if (rg_cache_get(e->e_cache, w->w_addr.a_key, &v, &st) == RG_CACHE_OK &&
 		    st != RG_STATE_EXPIRED && v.v_checked_at >= w->w_start_time) {
 			rg_waiter_answer(w, &v, RG_ANSWER_CACHE);
 			rg_waiter_maybe_free(w);
 			return;
 		}
+	}
+	if (w->w_polling && e->e_cache != NULL) {
 		if (now_ms < w->w_deadline_ms) {
 			int64_t left = w->w_deadline_ms - now_ms;
 			struct timeval tv = { 0, (left < RG_ENGINE_POLL_MS ? left : RG_ENGINE_POLL_MS) * 1000 };

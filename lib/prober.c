@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "rcptguard/classify.h"
@@ -44,7 +45,17 @@ struct rg_probe_req {
 	rg_prober_cb		 r_cb;
 	void			*r_arg;
 	int			 r_done;
+	int			 r_attempt;	/* 1 for the first probe */
 };
+
+/* A greylisted recipient waiting for its re-probe. */
+struct rg_probe_retry {
+	TAILQ_ENTRY(rg_probe_retry) t_link;
+	struct rg_prober	*t_pr;
+	struct rg_probe_req	 t_req;
+	struct event		*t_timer;
+};
+TAILQ_HEAD(rg_probe_retries, rg_probe_retry);
 
 struct rg_probe_cand {
 	int			 c_host;
@@ -91,6 +102,8 @@ struct rg_prober {
 	char			 p_mail_from[RG_CONFIG_PATH_MAX];
 	struct rg_probe_jobs	 p_jobs;
 	int			 p_njobs;
+	struct rg_probe_retries	 p_retries;
+	int			 p_nretries;
 };
 
 static void rg_prober_try_next(struct rg_probe_job *j);
@@ -157,6 +170,7 @@ rg_prober_new(struct event_base *base, const struct rg_config *cfg, struct rg_ca
 	pr->p_cache = cache;
 	pr->p_know = know;
 	TAILQ_INIT(&pr->p_jobs);
+	TAILQ_INIT(&pr->p_retries);
 	if (rg_netaddr_parse_list(cfg->probe_allow_networks, &pr->p_allow, err, errsize) < 0 ||
 	    rg_prober_sources(pr, cfg->source_addresses, err, errsize) < 0)
 		goto fail;
@@ -217,15 +231,27 @@ rg_prober_job_free(struct rg_probe_job *j)
 	free(j);
 }
 
+static void
+rg_prober_retry_free(struct rg_probe_retry *t)
+{
+	TAILQ_REMOVE(&t->t_pr->p_retries, t, t_link);
+	t->t_pr->p_nretries--;
+	event_free(t->t_timer);
+	free(t);
+}
+
 void
 rg_prober_free(struct rg_prober *pr)
 {
 	struct rg_probe_job *j;
+	struct rg_probe_retry *t;
 
 	if (pr == NULL)
 		return;
 	while ((j = TAILQ_FIRST(&pr->p_jobs)) != NULL)
 		rg_prober_job_free(j);
+	while ((t = TAILQ_FIRST(&pr->p_retries)) != NULL)
+		rg_prober_retry_free(t);
 	/* After the jobs: DNS callbacks of cancelled jobs are not delivered. */
 	rg_dns_free(pr->p_dns);
 	rg_smtp_pool_free(pr->p_pool);	/* sessions still saying goodbye */
@@ -237,7 +263,59 @@ rg_prober_free(struct rg_prober *pr)
 int
 rg_prober_active(const struct rg_prober *pr)
 {
-	return pr->p_njobs;
+	return pr->p_njobs + pr->p_nretries;
+}
+
+static int rg_prober_enqueue(struct rg_prober *pr, const struct rg_probe_req *req);
+
+static void
+rg_prober_on_retry(evutil_socket_t fd, short what, void *arg)
+{
+	struct rg_probe_retry *t = arg;
+	struct rg_prober *pr = t->t_pr;
+	struct rg_probe_req req = t->t_req;
+
+	(void)fd;
+	(void)what;
+	rg_prober_retry_free(t);
+	if (rg_prober_enqueue(pr, &req) < 0) {
+		struct rg_verdict v;
+		rg_verdict_init(&v, RG_CLASS_UNKNOWN, RG_REASON_GREYLISTED);
+		v.v_attempts = (uint16_t)req.r_attempt;
+		req.r_cb(&req.r_addr, &v, req.r_arg);
+	}
+}
+
+/*
+ * rg_prober_schedule_retry - a greylisted recipient is probed again after
+ * greylist_retry_delay, doubled at each attempt. 0 when scheduled.
+ */
+static int
+rg_prober_schedule_retry(struct rg_prober *pr, const struct rg_probe_req *req)
+{
+	struct rg_probe_retry *t;
+	struct timeval tv;
+	int64_t delay;
+
+	if (req->r_attempt > pr->p_cfg.greylist_max_retries)
+		return -1;
+	if ((t = calloc(1, sizeof(*t))) == NULL)
+		return -1;
+	if ((t->t_timer = evtimer_new(pr->p_base, rg_prober_on_retry, t)) == NULL) {
+		free(t);
+		return -1;
+	}
+	t->t_pr = pr;
+	t->t_req = *req;
+	t->t_req.r_done = 0;
+	t->t_req.r_attempt = req->r_attempt + 1;
+	delay = pr->p_cfg.greylist_retry_delay << (req->r_attempt - 1 < 16 ? req->r_attempt - 1 : 16);
+	tv.tv_sec = (time_t)delay;
+	tv.tv_usec = 0;
+	TAILQ_INSERT_TAIL(&pr->p_retries, t, t_link);
+	pr->p_nretries++;
+	evtimer_add(t->t_timer, &tv);
+	return 0;
 }
 
 /* rg_prober_store - stamp, cache and report one verdict. */
@@ -249,6 +327,7 @@ rg_prober_report(struct rg_probe_job *j, int i, struct rg_verdict *v)
 	if (r->r_done)
 		return;
 	r->r_done = 1;
+	v->v_attempts = (uint16_t)r->r_attempt;
 	if (j->j_pr->p_know != NULL && rg_knowledge_role(j->j_pr->p_know, r->r_addr.a_local))
 		v->v_flags |= RG_VERDICT_F_ROLE;
 	if (j->j_pr->p_cache != NULL) {
@@ -261,6 +340,12 @@ rg_prober_report(struct rg_probe_job *j, int i, struct rg_verdict *v)
 	} else {
 		v->v_checked_at = rg_clock_now();
 	}
+	/*
+	 * Greylisted: the interim verdict is in the cache; the caller hears
+	 * the verdict of the re-probe, unless no re-probe can be scheduled.
+	 */
+	if (v->v_reason == RG_REASON_GREYLISTED && rg_prober_schedule_retry(j->j_pr, r) == 0)
+		return;
 	r->r_cb(&r->r_addr, v, r->r_arg);
 }
 
@@ -452,6 +537,7 @@ rg_prober_try_next(struct rg_probe_job *j)
 				hash = hash * 33 + (unsigned char)*c;
 			si = (int)(hash % (uint32_t)pr->p_nsources) + 1;
 			j->j_drec.d_source_index = (uint8_t)si;
+			rg_prober_domain_save(j);
 		}
 		p.p_source = (const struct sockaddr *)&pr->p_sources[si - 1];
 		p.p_sourcelen = pr->p_sourcelens[si - 1];
@@ -589,11 +675,13 @@ rg_prober_start(evutil_socket_t fd, short what, void *arg)
 		    "cannot start the DNS lookup");
 }
 
-int
-rg_prober_submit(struct rg_prober *pr, const struct rg_address *addr, rg_prober_cb cb, void *arg)
+/* rg_prober_enqueue - add a request to an unstarted job of its domain, or a new one. */
+static int
+rg_prober_enqueue(struct rg_prober *pr, const struct rg_probe_req *req)
 {
 	struct rg_probe_job *j;
 	struct timeval now = { 0, 0 };
+	const struct rg_address *addr = &req->r_addr;
 
 	/* Join a job of the same domain that has not started and has room. */
 	TAILQ_FOREACH(j, &pr->p_jobs, j_link)
@@ -613,11 +701,23 @@ rg_prober_submit(struct rg_prober *pr, const struct rg_address *addr, rg_prober_
 		pr->p_njobs++;
 		evtimer_add(j->j_start, &now);
 	}
-	j->j_reqs[j->j_nreqs].r_addr = *addr;
-	j->j_reqs[j->j_nreqs].r_cb = cb;
-	j->j_reqs[j->j_nreqs].r_arg = arg;
+	j->j_reqs[j->j_nreqs] = *req;
+	j->j_reqs[j->j_nreqs].r_done = 0;
 	j->j_nreqs++;
 	if (addr->a_flags & RG_ADDR_F_UTF8_LOCAL)
 		j->j_utf8 = 1;
 	return 0;
+}
+
+int
+rg_prober_submit(struct rg_prober *pr, const struct rg_address *addr, rg_prober_cb cb, void *arg)
+{
+	struct rg_probe_req req;
+
+	memset(&req, 0, sizeof(req));
+	req.r_addr = *addr;
+	req.r_cb = cb;
+	req.r_arg = arg;
+	req.r_attempt = 1;
+	return rg_prober_enqueue(pr, &req);
 }

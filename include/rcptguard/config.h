@@ -72,6 +72,8 @@ struct rg_config {
 	int64_t		max_mx_hosts;
 	int64_t		starttls;		/* bool */
 	int64_t		catch_all_check;	/* bool */
+	int64_t		greylist_retry_delay;
+	int64_t		greylist_max_retries;
 	/* [lists] */
 	char		providers_file[RG_CONFIG_PATH_MAX];
 	char		disposable_domains_file[RG_CONFIG_PATH_MAX];

@@ -9,6 +9,8 @@
 #   127.0.0.10     Postfix "honest": known mailboxes, 550 5.1.1 for the rest
 #   127.0.0.11     Postfix "catch-all": accepts every address of its domain
 #   127.0.0.12     Postfix "tls": demands STARTTLS (self-signed certificate)
+#   127.0.0.13     Postfix "grey": greylists through postgrey (2 s delay)
+#   127.0.0.1:10023 postgrey
 #   127.0.0.20-28  scripted servers (smtpd.py), one behaviour each
 #   127.0.0.9      nothing: a dead MX
 
@@ -109,7 +111,7 @@ lab_up() {
 	trap 'exit 130' INT TERM
 	ip netns add "$LAB_NS" || return 1
 	lab_exec ip link set lo up
-	for i in 9 10 11 12 20 21 22 23 24 25 26 27 28; do
+	for i in 9 10 11 12 13 20 21 22 23 24 25 26 27 28; do
 		lab_exec ip addr add "127.0.0.$i/8" dev lo 2>/dev/null || true
 	done
 	mkdir -p "/etc/netns/$LAB_NS"
@@ -130,6 +132,8 @@ mx-host=catchall.test,mx.catchall.test,10
 host-record=mx.catchall.test,127.0.0.11
 mx-host=tls.test,mx.tls.test,10
 host-record=mx.tls.test,127.0.0.12
+mx-host=grey.test,mx.grey.test,10
+host-record=mx.grey.test,127.0.0.13
 mx-host=yahoo.test,mta5.am0.yahoodns.net,10
 host-record=mta5.am0.yahoodns.net,127.0.0.10
 mx-host=msft.test,eur.olc.protection.outlook.com,10
@@ -184,9 +188,18 @@ smtpd_tls_key_file = $LAB_DIR/tls.key
 smtpd_tls_security_level = encrypt
 smtpd_tls_loglevel = 1"
 	lab_postfix tls 127.0.0.12 "tls.test" "erin@tls.test x" || return 1
+	mkdir -p "$LAB_DIR/postgrey"
+	chown postgrey "$LAB_DIR/postgrey"
+	lab_exec postgrey --inet=127.0.0.1:10023 --delay=2 --dbdir="$LAB_DIR/postgrey" \
+	    --pidfile="$LAB_DIR/postgrey/postgrey.pid" --auto-whitelist-clients=0 \
+	    --greylist-text="Greylisted, please try again later" \
+	    > "$LAB_DIR/postgrey.log" 2>&1 &
+	lab_wait_port 127.0.0.1 10023 || return 1
+	LAB_PF_EXTRA="smtpd_recipient_restrictions = reject_unauth_destination, check_policy_service inet:127.0.0.1:10023"
+	lab_postfix grey 127.0.0.13 "grey.test" "gina@grey.test x" "hank@grey.test x" || return 1
 	LAB_PF_EXTRA=
 
 	lab_wait_port 127.0.0.1 53 && lab_wait_port 127.0.0.10 25 && lab_wait_port 127.0.0.11 25 &&
-	    lab_wait_port 127.0.0.12 25 &&
+	    lab_wait_port 127.0.0.12 25 && lab_wait_port 127.0.0.13 25 &&
 	    lab_wait_port 127.0.0.20 25
 }

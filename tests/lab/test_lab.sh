@@ -30,6 +30,8 @@ connect_timeout = 2s
 greeting_timeout = 4s
 command_timeout = 4s
 session_timeout = 15s
+greylist_retry_delay = 3s
+greylist_max_retries = 3
 [dns]
 dns_timeout = 2s
 dns_tries = 1
@@ -72,6 +74,18 @@ sed 's/^starttls = .*//' "$LAB_DIR/rg.conf" > "$LAB_DIR/notls.conf"
 printf '[probe]\nstarttls = no\n' >> "$LAB_DIR/notls.conf"
 out=$(lab_exec "$RG" -c "$LAB_DIR/notls.conf" check --json --no-cache --wait 20s erin@tls.test 2>&1)
 like "without STARTTLS the verdict is tls_required" "$out" '"class":"unknown","reason":"tls_required"'
+# Real Postfix behind postgrey: the first probe is greylisted, the prober
+# re-probes on its own after greylist_retry_delay and check waits for it.
+out=$(lab_exec "$RG" -c "$LAB_DIR/rg.conf" check --json --no-cache --wait 30s gina@grey.test 2>&1)
+like "greylisted mailbox: deliverable after the re-probe" "$out" '"class":"deliverable","reason":"accepted"'
+like "it took a second attempt" "$out" '"attempts":2'
+like "postgrey greylisted the first probe" "$(cat "$LAB_DIR/postfix-grey/maillog")" \
+    'reject: RCPT from .*450 4\.2\.0 <gina@grey\.test>: Recipient address rejected: Greylisted'
+out=$(lab_exec "$RG" -c "$LAB_DIR/rg.conf" check --json --no-cache --wait 30s ghost@grey.test 2>&1)
+like "greylisted unknown mailbox: undeliverable after the re-probe" "$out" \
+    '"class":"undeliverable","reason":"no_mailbox"'
+out=$(lab_exec "$RG" -c "$LAB_DIR/rg.conf" check --json --no-cache --wait 1s hank@grey.test 2>&1)
+like "within a short wait a greylisted mailbox is unknown, never undeliverable" "$out" '"class":"unknown"'
 # DNS
 expect "NXDOMAIN" user@nosuchdomain.test undeliverable/no_domain
 expect "null MX (RFC 7505)" user@nullmx.test undeliverable/null_mx
