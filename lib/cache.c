@@ -902,9 +902,10 @@ rg_cache_foreach(struct rg_cache *c, rg_cache_visit_fn fn, void *arg)
 
 /*
  * Domain records: 'r' 'g' 'd' 1, expires_at i64, catch_all u8, catch_all_until
- * i64, dns_reason u8, dns_until i64, cooldown_until i64, source_index u8.
+ * i64, dns_reason u8, dns_until i64, cooldown_until i64, source_index u8,
+ * cooldown_level u8.
  */
-#define RG_DOMAIN_LEN	(RG_CACHE_HDR + 1 + 8 + 1 + 8 + 8 + 1)
+#define RG_DOMAIN_LEN	(RG_CACHE_HDR + 1 + 8 + 1 + 8 + 8 + 1 + 1)
 
 struct rg_cache_raw_arg {
 	enum rg_cache_db	 db;
@@ -949,6 +950,7 @@ rg_cache_domain_put(struct rg_cache *c, const char *domain, const struct rg_doma
 	rg_put_le64(p, d->d_cooldown_until);
 	p += 8;
 	*p++ = d->d_source_index;
+	*p++ = d->d_cooldown_level;
 	a.v.mv_data = buf;
 	a.v.mv_size = sizeof(buf);
 	return rg_cache_write(c, rg_cache_raw_put_fn, &a);
@@ -979,6 +981,7 @@ rg_cache_domain_get(struct rg_cache *c, const char *domain, struct rg_domain_rec
 			d->d_dns_until = rg_get_le64(p + 10);
 			d->d_cooldown_until = rg_get_le64(p + 18);
 			d->d_source_index = p[26];
+			d->d_cooldown_level = p[27];
 			rc = RG_CACHE_OK;
 		}
 	} else {
@@ -1021,29 +1024,49 @@ rg_cache_lease_live(const MDB_val *v, int64_t now)
 	return !rg_cache_pred_expired(NULL, v, &dummy);
 }
 
+/* rg_cache_lease_try - inside a write transaction: take key unless a live lease holds it. */
 static int
-rg_cache_lease_acquire_fn(struct rg_cache *c, MDB_txn *txn, void *arg)
+rg_cache_lease_try(struct rg_cache *c, MDB_txn *txn, MDB_val *k, int64_t ttl, uint64_t token,
+    int *won)
 {
-	struct rg_cache_lease_arg *a = arg;
 	unsigned char buf[RG_LEASE_LEN];
 	MDB_val v;
 	int64_t now = rg_clock_now();
 	int rc;
 
-	rc = mdb_get(txn, c->c_dbi[RG_DB_LEASES], &a->k, &v);
-	if (rc == 0 && rg_cache_lease_live(&v, now)) {
-		a->result = RG_LEASE_HELD;
+	*won = 0;
+	rc = mdb_get(txn, c->c_dbi[RG_DB_LEASES], k, &v);
+	if (rc == 0 && rg_cache_lease_live(&v, now))
 		return 0;
-	}
 	if (rc != 0 && rc != MDB_NOTFOUND)
 		return rc;
-	rg_cache_lease_encode(buf, now + a->ttl, (uint32_t)getpid(), a->token);
+	rg_cache_lease_encode(buf, now + ttl, (uint32_t)getpid(), token);
 	v.mv_data = buf;
 	v.mv_size = sizeof(buf);
-	if ((rc = mdb_put(txn, c->c_dbi[RG_DB_LEASES], &a->k, &v, 0)) != 0)
+	if ((rc = mdb_put(txn, c->c_dbi[RG_DB_LEASES], k, &v, 0)) != 0)
 		return rc;
-	a->result = RG_LEASE_WON;
+	*won = 1;
 	return 0;
+}
+
+static int
+rg_cache_lease_acquire_fn(struct rg_cache *c, MDB_txn *txn, void *arg)
+{
+	struct rg_cache_lease_arg *a = arg;
+	int won, rc;
+
+	if ((rc = rg_cache_lease_try(c, txn, &a->k, a->ttl, a->token, &won)) != 0)
+		return rc;
+	a->result = won ? RG_LEASE_WON : RG_LEASE_HELD;
+	return 0;
+}
+
+/* rg_cache_new_token - unique per process and call; the pid keeps processes apart. */
+static uint64_t
+rg_cache_new_token(struct rg_cache *c)
+{
+	return ((uint64_t)(uint32_t)getpid() << 32) |
+	    (uint32_t)__atomic_add_fetch(&c->c_lease_seq, 1, __ATOMIC_RELAXED);
 }
 
 int
@@ -1054,9 +1077,7 @@ rg_cache_lease_acquire(struct rg_cache *c, const char *key, int64_t ttl, uint64_
 
 	if ((rc = rg_cache_key(key, &a.k)) != RG_CACHE_OK)
 		return rc;
-	/* Unique per process and call; pid in the high bits keeps processes apart. */
-	a.token = ((uint64_t)(uint32_t)getpid() << 32) |
-	    (uint32_t)__atomic_add_fetch(&c->c_lease_seq, 1, __ATOMIC_RELAXED);
+	a.token = rg_cache_new_token(c);
 	if ((rc = rg_cache_write(c, rg_cache_lease_acquire_fn, &a)) != RG_CACHE_OK)
 		return rc;
 	if (a.result == RG_LEASE_WON && token != NULL)
@@ -1089,6 +1110,149 @@ rg_cache_lease_release(struct rg_cache *c, const char *key, uint64_t token)
 	if ((rc = rg_cache_key(key, &a.k)) != RG_CACHE_OK)
 		return rc;
 	return rg_cache_write(c, rg_cache_lease_release_fn, &a);
+}
+
+struct rg_cache_slot_arg {
+	const char	*prefix;
+	int		 nslots;
+	int64_t		 ttl;
+	uint64_t	 token;
+	int		 slot;
+};
+
+static void
+rg_cache_slot_key(char *buf, size_t size, const char *prefix, int slot)
+{
+	snprintf(buf, size, "%s#%d", prefix, slot);
+}
+
+static int
+rg_cache_slot_acquire_fn(struct rg_cache *c, MDB_txn *txn, void *arg)
+{
+	struct rg_cache_slot_arg *a = arg;
+	char key[RG_CACHE_KEY_MAX + 1];
+
+	a->slot = -1;
+	for (int i = 0; i < a->nslots; i++) {
+		MDB_val k;
+		int won, rc;
+
+		rg_cache_slot_key(key, sizeof(key), a->prefix, i);
+		k.mv_data = key;
+		k.mv_size = strlen(key);
+		if ((rc = rg_cache_lease_try(c, txn, &k, a->ttl, a->token, &won)) != 0)
+			return rc;
+		if (won) {
+			a->slot = i;
+			return 0;
+		}
+	}
+	return 0;
+}
+
+int
+rg_cache_slot_acquire(struct rg_cache *c, const char *prefix, int nslots, int64_t ttl, int *slot,
+    uint64_t *token)
+{
+	struct rg_cache_slot_arg a = { .prefix = prefix, .nslots = nslots, .ttl = ttl };
+	int rc;
+
+	if (strlen(prefix) + 8 > RG_CACHE_KEY_MAX || nslots < 1)
+		return RG_CACHE_EINVAL;
+	a.token = rg_cache_new_token(c);
+	if ((rc = rg_cache_write(c, rg_cache_slot_acquire_fn, &a)) != RG_CACHE_OK)
+		return rc;
+	if (a.slot < 0)
+		return RG_LEASE_HELD;
+	*slot = a.slot;
+	*token = a.token;
+	return RG_LEASE_WON;
+}
+
+int
+rg_cache_slot_release(struct rg_cache *c, const char *prefix, int slot, uint64_t token)
+{
+	char key[RG_CACHE_KEY_MAX + 1];
+
+	rg_cache_slot_key(key, sizeof(key), prefix, slot);
+	return rg_cache_lease_release(c, key, token);
+}
+
+/*
+ * Token buckets: 'r' 'g' 'b' 1, expires_at i64, tokens (thousandths) i64,
+ * updated (ms since the epoch) i64.
+ */
+#define RG_BUCKET_LEN	(RG_CACHE_HDR + 16)
+
+struct rg_cache_bucket_arg {
+	MDB_val		 k;
+	int64_t		 rate;		/* tokens per minute */
+	int64_t		 burst;
+	int64_t		 now_ms;
+	int64_t		 wait_ms;
+	int		 taken;
+};
+
+static int
+rg_cache_bucket_fn(struct rg_cache *c, MDB_txn *txn, void *arg)
+{
+	struct rg_cache_bucket_arg *a = arg;
+	unsigned char buf[RG_BUCKET_LEN];
+	int64_t tokens = a->burst * 1000, cap = a->burst * 1000;
+	MDB_val v;
+	int rc;
+
+	rc = mdb_get(txn, c->c_dbi[RG_DB_LIMITS], &a->k, &v);
+	if (rc == 0 && v.mv_size == RG_BUCKET_LEN && ((unsigned char *)v.mv_data)[2] == 'b') {
+		const unsigned char *p = v.mv_data;
+		int64_t last = rg_get_le64(p + 20), elapsed = a->now_ms - last;
+		tokens = rg_get_le64(p + 12);
+		if (elapsed > 0)
+			tokens += elapsed * a->rate / 60;	/* thousandths per ms = rate/60 */
+		if (tokens > cap)
+			tokens = cap;
+	} else if (rc != 0 && rc != MDB_NOTFOUND) {
+		return rc;
+	}
+	if (tokens >= 1000) {
+		tokens -= 1000;
+		a->taken = 1;
+	} else {
+		a->taken = 0;
+		a->wait_ms = a->rate > 0 ? ((1000 - tokens) * 60 + a->rate - 1) / a->rate : 60000;
+	}
+	buf[0] = 'r';
+	buf[1] = 'g';
+	buf[2] = 'b';
+	buf[3] = 1;
+	/* Expires when it would be full again: a full bucket needs no record. */
+	rg_put_le64(buf + 4, a->now_ms / 1000 + (a->rate > 0 ? (cap - tokens) * 60 / a->rate / 1000 : 0) + 1);
+	rg_put_le64(buf + 12, tokens);
+	rg_put_le64(buf + 20, a->now_ms);
+	v.mv_data = buf;
+	v.mv_size = sizeof(buf);
+	return mdb_put(txn, c->c_dbi[RG_DB_LIMITS], &a->k, &v, 0);
+}
+
+int
+rg_cache_bucket_take(struct rg_cache *c, const char *key, int64_t rate_per_min, int64_t burst,
+    int64_t *wait_ms)
+{
+	struct rg_cache_bucket_arg a = { .rate = rate_per_min, .burst = burst };
+	struct timespec ts;
+	int rc;
+
+	if ((rc = rg_cache_key(key, &a.k)) != RG_CACHE_OK)
+		return rc;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	/* The injectable clock moves buckets in tests; real time gives milliseconds. */
+	a.now_ms = rg_clock_now() * 1000 + (ts.tv_nsec / 1000000);
+	if ((rc = rg_cache_write(c, rg_cache_bucket_fn, &a)) != RG_CACHE_OK)
+		return rc;
+	if (a.taken)
+		return RG_CACHE_OK;
+	*wait_ms = a.wait_ms;
+	return RG_CACHE_NOTFOUND;
 }
 
 static int

@@ -82,6 +82,12 @@ struct rg_probe_job {
 	char			 j_random_rcpt[RG_ADDR_MAILBOX_MAX + 32];
 	struct rg_domain_record	 j_drec;
 	const char		*j_rcpts[RG_SMTP_MAX_RCPT];
+	/* concurrency slots held for the current session */
+	int			 j_gslot;
+	uint64_t		 j_gtoken;
+	int			 j_mslot;
+	uint64_t		 j_mtoken;
+	char			 j_mprefix[80];
 };
 
 TAILQ_HEAD(rg_probe_jobs, rg_probe_job);
@@ -219,9 +225,26 @@ fail:
 	return NULL;
 }
 
+/* rg_prober_release_slots - give back the session's concurrency slots. */
+static void
+rg_prober_release_slots(struct rg_probe_job *j)
+{
+	struct rg_cache *c = j->j_pr->p_cache;
+
+	if (c == NULL)
+		return;
+	if (j->j_gslot >= 0 && j->j_gtoken != 0)
+		rg_cache_slot_release(c, "g", j->j_gslot, j->j_gtoken);
+	if (j->j_mslot >= 0 && j->j_mtoken != 0)
+		rg_cache_slot_release(c, j->j_mprefix, j->j_mslot, j->j_mtoken);
+	j->j_gslot = j->j_mslot = -1;
+	j->j_gtoken = j->j_mtoken = 0;
+}
+
 static void
 rg_prober_job_free(struct rg_probe_job *j)
 {
+	rg_prober_release_slots(j);
 	TAILQ_REMOVE(&j->j_pr->p_jobs, j, j_link);
 	j->j_pr->p_njobs--;
 	if (j->j_smtp != NULL)
@@ -396,6 +419,28 @@ rg_prober_cand_host(const struct rg_probe_job *j, int k)
 	return j->j_mx.m_hosts[j->j_cands[k].c_host].h_name;
 }
 
+/*
+ * rg_prober_cooldown - the domain throttled us: no probes for
+ * throttle_cooldown, doubled for each consecutive throttling (at most 64x).
+ */
+static void
+rg_prober_cooldown(struct rg_probe_job *j)
+{
+	int64_t now = rg_clock_now();
+	int level = j->j_drec.d_cooldown_level;
+
+	/* Consecutive: the last pause ended less than one pause ago. */
+	if (j->j_drec.d_cooldown_until + (j->j_pr->p_cfg.throttle_cooldown << level) < now)
+		level = 0;
+	if (level < 6)
+		level++;
+	j->j_drec.d_cooldown_level = (uint8_t)level;
+	j->j_drec.d_cooldown_until = now + (j->j_pr->p_cfg.throttle_cooldown << (level - 1));
+	rg_log_warn("probe %s: throttled by the server, pausing probes for %llds", j->j_domain,
+	    (long long)(j->j_pr->p_cfg.throttle_cooldown << (level - 1)));
+	rg_prober_domain_save(j);
+}
+
 /* rg_prober_on_smtp - the end of one session. */
 static void
 rg_prober_on_smtp(const struct rg_smtp_result *res, void *arg)
@@ -406,6 +451,7 @@ rg_prober_on_smtp(const struct rg_smtp_result *res, void *arg)
 	int catch_all = 0, nreal = 0;
 
 	j->j_smtp = NULL;
+	rg_prober_release_slots(j);
 	rg_log_debug("probe %s via %s: %s stage=%s replies=%d %s", j->j_domain, mx,
 	    rg_smtp_status_name(res->s_status), rg_classify_stage_name(res->s_stage),
 	    res->s_nreplies, res->s_error);
@@ -427,6 +473,8 @@ rg_prober_on_smtp(const struct rg_smtp_result *res, void *arg)
 		break;	/* a timeout mid-dialogue: keep what was answered */
 	case RG_SMTP_REFUSED:
 		rg_classify_reply(res->s_stage, &res->s_reply, &cl);
+		if (cl.c_reason == RG_REASON_THROTTLED)
+			rg_prober_cooldown(j);
 		if (res->s_stage == RG_STAGE_GREETING && j->j_next < j->j_ncands) {
 			/* A 4xx or 5xx greeting moves on to the next host. */
 			rg_prober_try_next(j);
@@ -464,6 +512,15 @@ rg_prober_on_smtp(const struct rg_smtp_result *res, void *arg)
 		}
 	} else if (j->j_drec.d_catch_all == RG_CATCH_ALL_YES) {
 		catch_all = 1;
+	}
+
+	/* A throttling reply to any RCPT pauses the domain, too. */
+	for (int k = 0; k < res->s_nreplies && res->s_status != RG_SMTP_REFUSED; k++) {
+		rg_classify_reply(RG_STAGE_RCPT, &res->s_rcpt[k], &cl);
+		if (cl.c_reason == RG_REASON_THROTTLED) {
+			rg_prober_cooldown(j);
+			break;
+		}
 	}
 
 	/* Each real recipient, in the order sent. */
@@ -515,6 +572,48 @@ rg_prober_random_rcpt(struct rg_probe_job *j)
 	return strlen(j->j_random_rcpt) <= RG_ADDR_MAILBOX_MAX ? 0 : -1;
 }
 
+/* rg_prober_on_wait - a slot may have come free: try again. */
+static void
+rg_prober_on_wait(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	rg_prober_try_next(arg);
+}
+
+/*
+ * rg_prober_slots - take a global and a per-MX-address slot for candidate
+ * k. 1 when both are held; 0 when the job must wait (a timer is armed).
+ */
+static int
+rg_prober_slots(struct rg_probe_job *j, const struct sockaddr *sa)
+{
+	struct rg_prober *pr = j->j_pr;
+	struct timeval tv = { 0, 100000 };
+	char ip[64];
+	int rc;
+
+	if (pr->p_cache == NULL)
+		return 1;
+	rg_netaddr_format(sa, ip, sizeof(ip));
+	snprintf(j->j_mprefix, sizeof(j->j_mprefix), "m:%s", ip);
+	rc = rg_cache_slot_acquire(pr->p_cache, "g", (int)pr->p_cfg.global_concurrency,
+	    pr->p_cfg.session_timeout + 30, &j->j_gslot, &j->j_gtoken);
+	if (rc == RG_LEASE_WON) {
+		rc = rg_cache_slot_acquire(pr->p_cache, j->j_mprefix, (int)pr->p_cfg.mx_concurrency,
+		    pr->p_cfg.session_timeout + 30, &j->j_mslot, &j->j_mtoken);
+		if (rc == RG_LEASE_WON)
+			return 1;
+	}
+	if (rc < 0)
+		return 1;	/* a broken cache must not stop verification */
+	rg_prober_release_slots(j);
+	/* Every slot is busy: look again shortly (the job timer is free by now). */
+	event_assign(j->j_start, pr->p_base, -1, 0, rg_prober_on_wait, j);
+	evtimer_add(j->j_start, &tv);
+	return 0;
+}
+
 /* rg_prober_try_next - start a session with the next candidate address. */
 static void
 rg_prober_try_next(struct rg_probe_job *j)
@@ -522,9 +621,12 @@ rg_prober_try_next(struct rg_probe_job *j)
 	struct rg_prober *pr = j->j_pr;
 	struct rg_smtp_params p;
 	const struct rg_mx_host *h;
-	int k = j->j_next++, n = 0;
+	int k = j->j_next, n = 0;
 
 	h = &j->j_mx.m_hosts[j->j_cands[k].c_host];
+	if (!rg_prober_slots(j, (const struct sockaddr *)&h->h_addrs[j->j_cands[k].c_addr]))
+		return;
+	j->j_next++;
 	memset(&p, 0, sizeof(p));
 	p.p_addr = (const struct sockaddr *)&h->h_addrs[j->j_cands[k].c_addr];
 	p.p_addrlen = h->h_addrlens[j->j_cands[k].c_addr];
@@ -653,10 +755,28 @@ rg_prober_start(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	j->j_started = 1;
 	if (pr->p_cache != NULL && rg_cache_domain_get(pr->p_cache, j->j_domain, &j->j_drec) !=
 	    RG_CACHE_OK)
 		memset(&j->j_drec, 0, sizeof(j->j_drec));
+	if (j->j_drec.d_cooldown_until > now) {
+		j->j_started = 1;
+		rg_prober_finish_all(j, RG_CLASS_UNKNOWN, RG_REASON_THROTTLED, NULL, NULL,
+		    "the domain throttled earlier probes; pausing");
+		return;
+	}
+	if (pr->p_cache != NULL && j->j_drec.d_dns_reason == 0) {
+		/* The domain's share of sessions; until a token comes, others may join. */
+		char key[RG_ADDR_DOMAIN_MAX + 8];
+		int64_t wait_ms = 0;
+		snprintf(key, sizeof(key), "b:%s", j->j_domain);
+		if (rg_cache_bucket_take(pr->p_cache, key, pr->p_cfg.domain_rate,
+		    pr->p_cfg.domain_burst, &wait_ms) == RG_CACHE_NOTFOUND) {
+			struct timeval tv = { wait_ms / 1000, (wait_ms % 1000) * 1000 };
+			evtimer_add(j->j_start, &tv);
+			return;
+		}
+	}
+	j->j_started = 1;
 	if (j->j_drec.d_catch_all_until <= now)
 		j->j_drec.d_catch_all = RG_CATCH_ALL_UNKNOWN;
 	if (j->j_drec.d_dns_reason != 0 && j->j_drec.d_dns_until > now) {
@@ -692,6 +812,7 @@ rg_prober_enqueue(struct rg_prober *pr, const struct rg_probe_req *req)
 		if ((j = calloc(1, sizeof(*j))) == NULL)
 			return -1;
 		j->j_pr = pr;
+		j->j_gslot = j->j_mslot = -1;
 		rg_strlcpy(j->j_domain, addr->a_domain, sizeof(j->j_domain));
 		if ((j->j_start = evtimer_new(pr->p_base, rg_prober_start, j)) == NULL) {
 			free(j);

@@ -127,6 +127,7 @@ struct rg_domain_record {
 	uint8_t		d_dns_reason;		/* enum rg_reason decided by DNS; 0: none */
 	int64_t		d_dns_until;
 	int64_t		d_cooldown_until;	/* no probes before this (throttling) */
+	uint8_t		d_cooldown_level;	/* consecutive throttlings: the backoff exponent */
 	uint8_t		d_source_index;		/* sticky source address, 1-based; 0: none */
 };
 
@@ -140,6 +141,23 @@ int rg_cache_domain_put(struct rg_cache *c, const char *domain, const struct rg_
  */
 int rg_cache_lease_acquire(struct rg_cache *c, const char *key, int64_t ttl, uint64_t *token);
 int rg_cache_lease_release(struct rg_cache *c, const char *key, uint64_t token);
+
+/*
+ * Concurrency slots: nslots leases named "prefix#0" .. "prefix#N-1", taken
+ * in one write transaction. RG_LEASE_WON with *slot and *token set, or
+ * RG_LEASE_HELD when every slot is taken by a live holder.
+ */
+int rg_cache_slot_acquire(struct rg_cache *c, const char *prefix, int nslots, int64_t ttl,
+    int *slot, uint64_t *token);
+int rg_cache_slot_release(struct rg_cache *c, const char *prefix, int slot, uint64_t token);
+
+/*
+ * rg_cache_bucket_take - a token bucket shared by every process: rate tokens
+ * per minute, at most burst stored. RG_CACHE_OK when a token was taken;
+ * RG_CACHE_NOTFOUND when none is left, with *wait_ms until the next one.
+ */
+int rg_cache_bucket_take(struct rg_cache *c, const char *key, int64_t rate_per_min,
+    int64_t burst, int64_t *wait_ms);
 
 /*
  * rg_cache_sweep - examine at most one batch (sweep_batch records) of each

@@ -74,6 +74,12 @@ struct rg_config {
 	int64_t		catch_all_check;	/* bool */
 	int64_t		greylist_retry_delay;
 	int64_t		greylist_max_retries;
+	/* [limits] */
+	int64_t		domain_rate;
+	int64_t		domain_burst;
+	int64_t		mx_concurrency;
+	int64_t		global_concurrency;
+	int64_t		throttle_cooldown;
 	/* [lists] */
 	char		providers_file[RG_CONFIG_PATH_MAX];
 	char		disposable_domains_file[RG_CONFIG_PATH_MAX];

@@ -32,6 +32,9 @@ command_timeout = 4s
 session_timeout = 15s
 greylist_retry_delay = 3s
 greylist_max_retries = 3
+[limits]
+domain_rate = 600
+domain_burst = 100
 [dns]
 dns_timeout = 2s
 dns_tries = 1
@@ -129,6 +132,18 @@ is "421 after two RCPTs" "$got" \
     "deliverable/accepted deliverable/accepted unknown/throttled unknown/throttled"
 sessions=$(grep -c '^MAIL FROM' "$LAB_DIR/record/127.0.0.27.log")
 is "four recipients of one domain share one session" "$sessions" 1
+# After the 421 the domain cools down: no new session, the answer is throttled.
+expect "a throttling domain is paused" a5@throttle.test unknown/throttled
+is "no session during the pause" "$(grep -c '^MAIL FROM' "$LAB_DIR/record/127.0.0.27.log")" 1
+
+# The per-domain rate, shared through the cache: one session a minute.
+sed 's/^domain_rate = .*/domain_rate = 1/; s/^domain_burst = .*/domain_burst = 1/' \
+    "$LAB_DIR/rg.conf" > "$LAB_DIR/slow.conf"
+: > "$LAB_DIR/record/127.0.0.21.log"
+lab_exec "$RG" -c "$LAB_DIR/slow.conf" check --json --no-cache --wait 10s r1@full.test >/dev/null 2>&1
+out=$(lab_exec "$RG" -c "$LAB_DIR/slow.conf" check --json --no-cache --wait 2s r2@full.test 2>&1)
+like "over the domain rate the probe waits: unknown" "$out" '"class":"unknown","reason":"in_progress"'
+is "only one session within the minute" "$(grep -c '^MAIL FROM' "$LAB_DIR/record/127.0.0.21.log")" 1
 
 # Batching: several recipients of one domain in one session.
 : > "$LAB_DIR/record/127.0.0.20.log"

@@ -443,6 +443,82 @@ test_cache_unreadable(void **state)
 	assert_int_equal(WEXITSTATUS(wst), 0);
 }
 
+static void
+test_cache_slots(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t tok[4];
+	int slot[4], seen = 0;
+
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(rg_cache_slot_acquire(f->cache, "m:192.0.2.1", 3, 60, &slot[i], &tok[i]),
+		    RG_LEASE_WON);
+		seen |= 1 << slot[i];
+	}
+	assert_int_equal(seen, 7);	/* three different slots */
+	assert_int_equal(rg_cache_slot_acquire(f->cache, "m:192.0.2.1", 3, 60, &slot[3], &tok[3]),
+	    RG_LEASE_HELD);
+	/* Another address has its own slots. */
+	assert_int_equal(rg_cache_slot_acquire(f->cache, "m:192.0.2.2", 3, 60, &slot[3], &tok[3]),
+	    RG_LEASE_WON);
+	assert_int_equal(rg_cache_slot_release(f->cache, "m:192.0.2.1", slot[1], tok[1]), RG_CACHE_OK);
+	assert_int_equal(rg_cache_slot_acquire(f->cache, "m:192.0.2.1", 3, 60, &slot[3], &tok[3]),
+	    RG_LEASE_WON);
+	assert_int_equal(slot[3], slot[1]);
+	/* Slots expire like leases. */
+	testutil_now += 61;
+	assert_int_equal(rg_cache_slot_acquire(f->cache, "m:192.0.2.1", 3, 60, &slot[0], &tok[0]),
+	    RG_LEASE_WON);
+}
+
+static void
+test_cache_bucket(void **state)
+{
+	struct fixture *f = *state;
+	int64_t wait = 0;
+
+	/* 60 per minute, burst 3: three at once, then one per second. */
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(rg_cache_bucket_take(f->cache, "b:example.org", 60, 3, &wait), RG_CACHE_OK);
+	assert_int_equal(rg_cache_bucket_take(f->cache, "b:example.org", 60, 3, &wait),
+	    RG_CACHE_NOTFOUND);
+	assert_true(wait > 0 && wait <= 1000);
+	/* Another domain has its own bucket. */
+	assert_int_equal(rg_cache_bucket_take(f->cache, "b:example.net", 60, 3, &wait), RG_CACHE_OK);
+	testutil_now += 2;
+	assert_int_equal(rg_cache_bucket_take(f->cache, "b:example.org", 60, 3, &wait), RG_CACHE_OK);
+	/* A long pause refills to the burst, not beyond. */
+	testutil_now += 3600;
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(rg_cache_bucket_take(f->cache, "b:example.org", 60, 3, &wait), RG_CACHE_OK);
+	assert_int_equal(rg_cache_bucket_take(f->cache, "b:example.org", 60, 3, &wait),
+	    RG_CACHE_NOTFOUND);
+	/* One per minute: the wait says so. */
+	assert_int_equal(rg_cache_bucket_take(f->cache, "b:slow.example", 1, 1, &wait), RG_CACHE_OK);
+	assert_int_equal(rg_cache_bucket_take(f->cache, "b:slow.example", 1, 1, &wait),
+	    RG_CACHE_NOTFOUND);
+	assert_true(wait > 50000 && wait <= 60000);
+}
+
+static void
+test_cache_domain_record(void **state)
+{
+	struct fixture *f = *state;
+	struct rg_domain_record d = { 0 }, got;
+
+	d.d_catch_all = RG_CATCH_ALL_YES;
+	d.d_catch_all_until = testutil_now + 100;
+	d.d_dns_reason = RG_REASON_NULL_MX;
+	d.d_dns_until = testutil_now + 50;
+	d.d_cooldown_until = testutil_now + 600;
+	d.d_cooldown_level = 3;
+	d.d_source_index = 2;
+	assert_int_equal(rg_cache_domain_put(f->cache, "example.org", &d), RG_CACHE_OK);
+	assert_int_equal(rg_cache_domain_get(f->cache, "example.org", &got), RG_CACHE_OK);
+	assert_memory_equal(&got, &d, sizeof(d));
+	assert_int_equal(rg_cache_domain_get(f->cache, "example.net", &got), RG_CACHE_NOTFOUND);
+}
+
 static int
 count_visit(const char *key, const struct rg_verdict *v, void *arg)
 {
@@ -489,6 +565,9 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_cache_missing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cache_unreadable, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cache_foreach, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cache_slots, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cache_bucket, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cache_domain_record, setup, teardown),
 	};
 	rg_log_set_level(RG_LOG_ERROR);
 	return cmocka_run_group_tests(tests, NULL, NULL);
