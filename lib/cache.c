@@ -957,6 +957,52 @@ rg_cache_domain_put(struct rg_cache *c, const char *domain, const struct rg_doma
 }
 
 int
+rg_cache_raw_put(struct rg_cache *c, enum rg_cache_db db, const char *key, const void *val,
+    size_t len)
+{
+	struct rg_cache_raw_arg a = { .db = db };
+	int rc;
+
+	if ((unsigned)db >= RG_DB_COUNT || len < RG_CACHE_HDR)
+		return RG_CACHE_EINVAL;
+	if ((rc = rg_cache_key(key, &a.k)) != RG_CACHE_OK)
+		return rc;
+	a.v.mv_data = (void *)(uintptr_t)val;
+	a.v.mv_size = len;
+	return rg_cache_write(c, rg_cache_raw_put_fn, &a);
+}
+
+int
+rg_cache_raw_get(struct rg_cache *c, enum rg_cache_db db, const char *key, void *buf,
+    size_t size, size_t *len)
+{
+	MDB_txn *txn;
+	MDB_val k, v;
+	int rc;
+
+	if ((unsigned)db >= RG_DB_COUNT)
+		return RG_CACHE_EINVAL;
+	if ((rc = rg_cache_key(key, &k)) != RG_CACHE_OK)
+		return rc;
+	if ((rc = rg_cache_rtxn_begin(c, &txn)) != RG_CACHE_OK)
+		return rc;
+	rc = mdb_get(txn, c->c_dbi[db], &k, &v);
+	if (rc == 0) {
+		if (v.mv_size > size) {
+			rc = RG_CACHE_BADRECORD;
+		} else {
+			memcpy(buf, v.mv_data, v.mv_size);
+			*len = v.mv_size;
+			rc = RG_CACHE_OK;
+		}
+	} else {
+		rc = rg_cache_status(rc);
+	}
+	rg_cache_rtxn_end(c, txn);
+	return rc;
+}
+
+int
 rg_cache_domain_get(struct rg_cache *c, const char *domain, struct rg_domain_record *d)
 {
 	MDB_txn *txn;

@@ -669,10 +669,39 @@ rg_prober_try_next(struct rg_probe_job *j)
 		    "cannot start an SMTP session");
 }
 
+static void rg_prober_use_mx(struct rg_probe_job *j, const struct rg_mx_result *res);
+
+/* rg_prober_mx_key - where a domain's MX data is cached. */
+static void
+rg_prober_mx_key(const struct rg_probe_job *j, char *buf, size_t size)
+{
+	snprintf(buf, size, "mx:%s", j->j_domain);
+}
+
 static void
 rg_prober_on_mx(const struct rg_mx_result *res, void *arg)
 {
 	struct rg_probe_job *j = arg;
+	struct rg_prober *pr = j->j_pr;
+
+	if (res->m_status == RG_DNS_OK && pr->p_cache != NULL && res->m_ttl > 0) {
+		/* Reuse the hosts and addresses for their DNS TTL (bounded by ttl_unknown). */
+		unsigned char buf[RG_DNS_RECORD_MAX];
+		char key[RG_ADDR_DOMAIN_MAX + 8];
+		int64_t ttl = res->m_ttl < pr->p_cfg.ttl[RG_CLASS_UNKNOWN] ? res->m_ttl :
+		    pr->p_cfg.ttl[RG_CLASS_UNKNOWN];
+		size_t n = rg_dns_record_encode(res, rg_clock_now() + ttl, buf, sizeof(buf));
+		rg_prober_mx_key(j, key, sizeof(key));
+		if (n > 0)
+			rg_cache_raw_put(pr->p_cache, RG_DB_DOMAINS, key, buf, n);
+	}
+	rg_prober_use_mx(j, res);
+}
+
+/* rg_prober_use_mx - DNS has spoken (fresh or cached): decide or connect. */
+static void
+rg_prober_use_mx(struct rg_probe_job *j, const struct rg_mx_result *res)
+{
 	struct rg_prober *pr = j->j_pr;
 	int64_t now = rg_clock_now();
 	enum rg_reason dns_reason = 0;
@@ -789,6 +818,23 @@ rg_prober_start(evutil_socket_t fd, short what, void *arg)
 		rg_prober_finish_all(j, RG_CLASS_RISKY, RG_REASON_CATCH_ALL, NULL, NULL,
 		    "the domain accepts every address");
 		return;
+	}
+	if (pr->p_cache != NULL) {
+		unsigned char buf[RG_DNS_RECORD_MAX];
+		char key[RG_ADDR_DOMAIN_MAX + 8];
+		struct rg_mx_result *mx = &j->j_mx;
+		size_t len = 0;
+		int64_t exp;
+
+		rg_prober_mx_key(j, key, sizeof(key));
+		if (rg_cache_raw_get(pr->p_cache, RG_DB_DOMAINS, key, buf, sizeof(buf), &len) ==
+		    RG_CACHE_OK && len >= 12 && (exp = rg_get_le64(buf + 4)) > now &&
+		    rg_dns_record_decode(buf, len, mx) == 0) {
+			/* Within the DNS TTL: no lookup. The copy keeps j_mx stable. */
+			struct rg_mx_result copy = *mx;
+			rg_prober_use_mx(j, &copy);
+			return;
+		}
 	}
 	if (rg_dns_lookup_mx(pr->p_dns, j->j_domain, rg_prober_on_mx, j) < 0)
 		rg_prober_finish_all(j, RG_CLASS_UNKNOWN, RG_REASON_DNS_ERROR, NULL, NULL,

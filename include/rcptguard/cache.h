@@ -132,6 +132,16 @@ struct rg_domain_record {
 };
 
 int rg_cache_domain_get(struct rg_cache *c, const char *domain, struct rg_domain_record *d);
+
+/*
+ * Raw records of the domains database under their own keys (the prober keeps
+ * MX data there as "mx:<domain>"). The value must start with the common
+ * header; get copies at most size bytes and reports the length.
+ */
+int rg_cache_raw_put(struct rg_cache *c, enum rg_cache_db db, const char *key,
+    const void *val, size_t len);
+int rg_cache_raw_get(struct rg_cache *c, enum rg_cache_db db, const char *key,
+    void *buf, size_t size, size_t *len);
 int rg_cache_domain_put(struct rg_cache *c, const char *domain, const struct rg_domain_record *d);
 
 /*

@@ -65,4 +65,15 @@ int rg_dns_lookup_mx(struct rg_dns *dns, const char *domain, rg_dns_mx_cb cb, vo
 
 const char *rg_dns_status_name(enum rg_dns_status s);
 
+/*
+ * MX data as a cache record (common header 'r' 'g' 'm' 1, expires_at), so a
+ * domain's hosts and addresses are reused for their DNS TTL. encode returns
+ * the length (0 when buf is too small); decode refuses anything malformed.
+ */
+#define RG_DNS_RECORD_MAX	(12 + 2 + RG_DNS_MAX_HOSTS * (2 + 1 + RG_DNS_NAME_MAX + 1 + \
+				 RG_DNS_MAX_ADDRS * 17))
+size_t rg_dns_record_encode(const struct rg_mx_result *res, int64_t expires_at,
+    unsigned char *buf, size_t size);
+int rg_dns_record_decode(const unsigned char *buf, size_t len, struct rg_mx_result *res);
+
 #endif /* RG_DNS_H */

@@ -121,6 +121,8 @@ lab_up() {
 no-resolv
 no-hosts
 no-poll
+log-queries
+local-ttl=300
 listen-address=127.0.0.1
 bind-interfaces
 port=53

@@ -188,6 +188,11 @@ after=$(grep -c 'connect from' "$LAB_DIR/postfix-catchall/maillog")
 like "catch-all domain answers later addresses" "$out" '"reason":"catch_all"'
 is "without another connection" "$after" "$before"
 
+# MX data is cached for its DNS TTL: the next probe of the domain asks no MX.
+before=$(grep -c 'query\[MX\] implicit.test' "$LAB_DIR/dnsmasq.log")
+expect "a later probe of a resolved domain" carol@implicit.test deliverable/accepted
+is "reuses its cached MX data" "$(grep -c 'query\[MX\] implicit.test' "$LAB_DIR/dnsmasq.log")" "$before"
+
 # Exit codes of check.
 lab_exec "$RG" -c "$LAB_DIR/rg.conf" check --wait 20s alice@honest.test >/dev/null
 is "check exits 0 when all are deliverable" "$?" 0
