@@ -57,6 +57,12 @@
 #define RG_CACHE_HDR		12		/* common record header */
 #define RG_CACHE_PAGE		4096
 
+/*
+ * This process's pid, set at open: a lease of our own is alive without a
+ * kill(2) per check (a child that forks must open its own handle anyway).
+ */
+static pid_t rg_cache_self_pid;
+
 static const char *const rg_cache_db_names[RG_DB_COUNT] = {
 	[RG_DB_VERDICTS] = "verdicts",
 	[RG_DB_DOMAINS] = "domains",
@@ -425,7 +431,7 @@ rg_cache_pred_expired(const MDB_val *k, const MDB_val *v, void *arg)
 		return 1;
 	if (p[2] == 'l' && v->mv_size >= RG_CACHE_HDR + 12) {
 		pid_t pid = (pid_t)(p[12] | (p[13] << 8) | (p[14] << 16) | ((uint32_t)p[15] << 24));
-		if (pid > 0 && kill(pid, 0) < 0 && errno == ESRCH)
+		if (pid > 0 && pid != rg_cache_self_pid && kill(pid, 0) < 0 && errno == ESRCH)
 			return 1;
 	}
 	return 0;
@@ -628,6 +634,7 @@ rg_cache_open(const struct rg_config *cfg, unsigned flags, int *status, char *er
 	}
 	pthread_rwlock_init(&c->c_maplock, NULL);
 	pthread_mutex_init(&c->c_poollock, NULL);
+	rg_cache_self_pid = getpid();
 	c->c_flags = flags;
 	c->c_map_max = (size_t)cfg->map_size_max;
 	c->c_map_max -= c->c_map_max % RG_CACHE_PAGE;
@@ -1086,7 +1093,7 @@ rg_cache_lease_try(struct rg_cache *c, MDB_txn *txn, MDB_val *k, int64_t ttl, ui
 		return 0;
 	if (rc != 0 && rc != MDB_NOTFOUND)
 		return rc;
-	rg_cache_lease_encode(buf, now + ttl, (uint32_t)getpid(), token);
+	rg_cache_lease_encode(buf, now + ttl, (uint32_t)rg_cache_self_pid, token);
 	v.mv_data = buf;
 	v.mv_size = sizeof(buf);
 	if ((rc = mdb_put(txn, c->c_dbi[RG_DB_LEASES], k, &v, 0)) != 0)
@@ -1111,7 +1118,7 @@ rg_cache_lease_acquire_fn(struct rg_cache *c, MDB_txn *txn, void *arg)
 static uint64_t
 rg_cache_new_token(struct rg_cache *c)
 {
-	return ((uint64_t)(uint32_t)getpid() << 32) |
+	return ((uint64_t)(uint32_t)rg_cache_self_pid << 32) |
 	    (uint32_t)__atomic_add_fetch(&c->c_lease_seq, 1, __ATOMIC_RELAXED);
 }
 
@@ -1159,11 +1166,13 @@ rg_cache_lease_release(struct rg_cache *c, const char *key, uint64_t token)
 }
 
 struct rg_cache_slot_arg {
-	const char	*prefix;
-	int		 nslots;
-	int64_t		 ttl;
-	uint64_t	 token;
-	int		 slot;
+	const char *const	*prefixes;
+	const int		*nslots;
+	int			*slots;
+	int			 n;
+	int64_t			 ttl;
+	uint64_t		 token;
+	int			 won;
 };
 
 static void
@@ -1173,55 +1182,122 @@ rg_cache_slot_key(char *buf, size_t size, const char *prefix, int slot)
 }
 
 static int
-rg_cache_slot_acquire_fn(struct rg_cache *c, MDB_txn *txn, void *arg)
+rg_cache_slots_acquire_fn(struct rg_cache *c, MDB_txn *txn, void *arg)
 {
 	struct rg_cache_slot_arg *a = arg;
 	char key[RG_CACHE_KEY_MAX + 1];
 
-	a->slot = -1;
-	for (int i = 0; i < a->nslots; i++) {
-		MDB_val k;
-		int won, rc;
+	a->won = 0;
+	for (int p = 0; p < a->n; p++) {
+		int nslots = a->nslots[p];
 
-		rg_cache_slot_key(key, sizeof(key), a->prefix, i);
-		k.mv_data = key;
-		k.mv_size = strlen(key);
-		if ((rc = rg_cache_lease_try(c, txn, &k, a->ttl, a->token, &won)) != 0)
-			return rc;
-		if (won) {
-			a->slot = i;
-			return 0;
+		a->slots[p] = -1;
+		/* Start where the token points, so busy slots are not all checked first. */
+		for (int k = 0, start = (int)(a->token % (uint64_t)nslots); k < nslots; k++) {
+			int i = (start + k) % nslots;
+			MDB_val kv;
+			int won, rc;
+
+			rg_cache_slot_key(key, sizeof(key), a->prefixes[p], i);
+			kv.mv_data = key;
+			kv.mv_size = strlen(key);
+			if ((rc = rg_cache_lease_try(c, txn, &kv, a->ttl, a->token, &won)) != 0)
+				return rc;
+			if (won) {
+				a->slots[p] = i;
+				break;
+			}
 		}
+		if (a->slots[p] < 0)
+			return MDB_NOTFOUND;	/* all or nothing: abort what this took */
 	}
+	a->won = 1;
 	return 0;
+}
+
+int
+rg_cache_slots_acquire(struct rg_cache *c, const char *const *prefixes, const int *nslots, int n,
+    int64_t ttl, int *slots, uint64_t *token)
+{
+	struct rg_cache_slot_arg a = {
+		.prefixes = prefixes, .nslots = nslots, .slots = slots, .n = n, .ttl = ttl
+	};
+	int rc;
+
+	if (n < 1 || n > RG_CACHE_SLOT_POOLS)
+		return RG_CACHE_EINVAL;
+	for (int p = 0; p < n; p++)
+		if (strlen(prefixes[p]) + 8 > RG_CACHE_KEY_MAX || nslots[p] < 1)
+			return RG_CACHE_EINVAL;
+	a.token = rg_cache_new_token(c);
+	rc = rg_cache_write(c, rg_cache_slots_acquire_fn, &a);
+	if (rc == RG_CACHE_NOTFOUND)
+		return RG_LEASE_HELD;
+	if (rc != RG_CACHE_OK)
+		return rc;
+	*token = a.token;
+	return RG_LEASE_WON;
 }
 
 int
 rg_cache_slot_acquire(struct rg_cache *c, const char *prefix, int nslots, int64_t ttl, int *slot,
     uint64_t *token)
 {
-	struct rg_cache_slot_arg a = { .prefix = prefix, .nslots = nslots, .ttl = ttl };
-	int rc;
+	return rg_cache_slots_acquire(c, &prefix, &nslots, 1, ttl, slot, token);
+}
 
-	if (strlen(prefix) + 8 > RG_CACHE_KEY_MAX || nslots < 1)
-		return RG_CACHE_EINVAL;
-	a.token = rg_cache_new_token(c);
-	if ((rc = rg_cache_write(c, rg_cache_slot_acquire_fn, &a)) != RG_CACHE_OK)
-		return rc;
-	if (a.slot < 0)
-		return RG_LEASE_HELD;
-	*slot = a.slot;
-	*token = a.token;
-	return RG_LEASE_WON;
+struct rg_cache_slot_rel_arg {
+	const char *const	*prefixes;
+	const int		*slots;
+	int			 n;
+	uint64_t		 token;
+	int			 released;
+};
+
+static int
+rg_cache_slots_release_fn(struct rg_cache *c, MDB_txn *txn, void *arg)
+{
+	struct rg_cache_slot_rel_arg *a = arg;
+	char key[RG_CACHE_KEY_MAX + 1];
+
+	a->released = 0;
+	for (int p = 0; p < a->n; p++) {
+		MDB_val k, v;
+		int rc;
+
+		if (a->slots[p] < 0)
+			continue;
+		rg_cache_slot_key(key, sizeof(key), a->prefixes[p], a->slots[p]);
+		k.mv_data = key;
+		k.mv_size = strlen(key);
+		if ((rc = mdb_get(txn, c->c_dbi[RG_DB_LEASES], &k, &v)) == MDB_NOTFOUND)
+			continue;
+		if (rc != 0)
+			return rc;
+		/* Only our own: an expired slot may have been taken over. */
+		if (v.mv_size != RG_LEASE_LEN ||
+		    (uint64_t)rg_get_le64((const unsigned char *)v.mv_data + 16) != a->token)
+			continue;
+		if ((rc = mdb_del(txn, c->c_dbi[RG_DB_LEASES], &k, NULL)) != 0)
+			return rc;
+		a->released++;
+	}
+	return a->released > 0 ? 0 : MDB_NOTFOUND;
+}
+
+int
+rg_cache_slots_release(struct rg_cache *c, const char *const *prefixes, const int *slots, int n,
+    uint64_t token)
+{
+	struct rg_cache_slot_rel_arg a = { .prefixes = prefixes, .slots = slots, .n = n, .token = token };
+
+	return rg_cache_write(c, rg_cache_slots_release_fn, &a);
 }
 
 int
 rg_cache_slot_release(struct rg_cache *c, const char *prefix, int slot, uint64_t token)
 {
-	char key[RG_CACHE_KEY_MAX + 1];
-
-	rg_cache_slot_key(key, sizeof(key), prefix, slot);
-	return rg_cache_lease_release(c, key, token);
+	return rg_cache_slots_release(c, &prefix, &slot, 1, token);
 }
 
 /*

@@ -82,11 +82,9 @@ struct rg_probe_job {
 	char			 j_random_rcpt[RG_ADDR_MAILBOX_MAX + 32];
 	struct rg_domain_record	 j_drec;
 	const char		*j_rcpts[RG_SMTP_MAX_RCPT];
-	/* concurrency slots held for the current session */
-	int			 j_gslot;
-	uint64_t		 j_gtoken;
-	int			 j_mslot;
-	uint64_t		 j_mtoken;
+	/* concurrency slots held for the current session: global, per MX address */
+	int			 j_slots[2];
+	uint64_t		 j_slot_token;	/* 0: none held */
 	char			 j_mprefix[80];
 };
 
@@ -230,15 +228,12 @@ static void
 rg_prober_release_slots(struct rg_probe_job *j)
 {
 	struct rg_cache *c = j->j_pr->p_cache;
+	const char *prefixes[2] = { "g", j->j_mprefix };
 
-	if (c == NULL)
+	if (c == NULL || j->j_slot_token == 0)
 		return;
-	if (j->j_gslot >= 0 && j->j_gtoken != 0)
-		rg_cache_slot_release(c, "g", j->j_gslot, j->j_gtoken);
-	if (j->j_mslot >= 0 && j->j_mtoken != 0)
-		rg_cache_slot_release(c, j->j_mprefix, j->j_mslot, j->j_mtoken);
-	j->j_gslot = j->j_mslot = -1;
-	j->j_gtoken = j->j_mtoken = 0;
+	rg_cache_slots_release(c, prefixes, j->j_slots, 2, j->j_slot_token);
+	j->j_slot_token = 0;
 }
 
 static void
@@ -597,17 +592,17 @@ rg_prober_slots(struct rg_probe_job *j, const struct sockaddr *sa)
 		return 1;
 	rg_netaddr_format(sa, ip, sizeof(ip));
 	snprintf(j->j_mprefix, sizeof(j->j_mprefix), "m:%s", ip);
-	rc = rg_cache_slot_acquire(pr->p_cache, "g", (int)pr->p_cfg.global_concurrency,
-	    pr->p_cfg.session_timeout + 30, &j->j_gslot, &j->j_gtoken);
-	if (rc == RG_LEASE_WON) {
-		rc = rg_cache_slot_acquire(pr->p_cache, j->j_mprefix, (int)pr->p_cfg.mx_concurrency,
-		    pr->p_cfg.session_timeout + 30, &j->j_mslot, &j->j_mtoken);
-		if (rc == RG_LEASE_WON)
-			return 1;
+	{
+		const char *prefixes[2] = { "g", j->j_mprefix };
+		int nslots[2] = { (int)pr->p_cfg.global_concurrency, (int)pr->p_cfg.mx_concurrency };
+		rc = rg_cache_slots_acquire(pr->p_cache, prefixes, nslots, 2,
+		    pr->p_cfg.session_timeout + 30, j->j_slots, &j->j_slot_token);
 	}
+	if (rc == RG_LEASE_WON)
+		return 1;
+	j->j_slot_token = 0;
 	if (rc < 0)
 		return 1;	/* a broken cache must not stop verification */
-	rg_prober_release_slots(j);
 	/* Every slot is busy: look again shortly (the job timer is free by now). */
 	event_assign(j->j_start, pr->p_base, -1, 0, rg_prober_on_wait, j);
 	evtimer_add(j->j_start, &tv);
@@ -858,7 +853,6 @@ rg_prober_enqueue(struct rg_prober *pr, const struct rg_probe_req *req)
 		if ((j = calloc(1, sizeof(*j))) == NULL)
 			return -1;
 		j->j_pr = pr;
-		j->j_gslot = j->j_mslot = -1;
 		rg_strlcpy(j->j_domain, addr->a_domain, sizeof(j->j_domain));
 		if ((j->j_start = evtimer_new(pr->p_base, rg_prober_start, j)) == NULL) {
 			free(j);

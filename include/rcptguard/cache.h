@@ -162,6 +162,16 @@ int rg_cache_slot_acquire(struct rg_cache *c, const char *prefix, int nslots, in
 int rg_cache_slot_release(struct rg_cache *c, const char *prefix, int slot, uint64_t token);
 
 /*
+ * The same for n pools at once, in one write transaction: either a slot in
+ * every pool (RG_LEASE_WON, one token for all) or none (RG_LEASE_HELD).
+ */
+#define RG_CACHE_SLOT_POOLS	4
+int rg_cache_slots_acquire(struct rg_cache *c, const char *const *prefixes, const int *nslots,
+    int n, int64_t ttl, int *slots, uint64_t *token);
+int rg_cache_slots_release(struct rg_cache *c, const char *const *prefixes, const int *slots,
+    int n, uint64_t token);
+
+/*
  * rg_cache_bucket_take - a token bucket shared by every process: rate tokens
  * per minute, at most burst stored. RG_CACHE_OK when a token was taken;
  * RG_CACHE_NOTFOUND when none is left, with *wait_ms until the next one.

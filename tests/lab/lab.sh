@@ -13,6 +13,7 @@
 #   127.0.0.1:10023 postgrey
 #   127.0.0.20-28  scripted servers (smtpd.py), one behaviour each
 #   127.0.0.9      nothing: a dead MX
+#   127.0.0.30     Postfix's smtp-sink, for the benchmarks (started by them)
 
 LAB_DIR=
 LAB_NS=
@@ -111,7 +112,7 @@ lab_up() {
 	trap 'exit 130' INT TERM
 	ip netns add "$LAB_NS" || return 1
 	lab_exec ip link set lo up
-	for i in 9 10 11 12 13 20 21 22 23 24 25 26 27 28; do
+	for i in 9 10 11 12 13 20 21 22 23 24 25 26 27 28 30; do
 		lab_exec ip addr add "127.0.0.$i/8" dev lo 2>/dev/null || true
 	done
 	mkdir -p "/etc/netns/$LAB_NS"
@@ -134,6 +135,8 @@ mx-host=catchall.test,mx.catchall.test,10
 host-record=mx.catchall.test,127.0.0.11
 mx-host=tls.test,mx.tls.test,10
 host-record=mx.tls.test,127.0.0.12
+mx-host=sink.test,mx.sink.test,10
+host-record=mx.sink.test,127.0.0.30
 mx-host=grey.test,mx.grey.test,10
 host-record=mx.grey.test,127.0.0.13
 mx-host=yahoo.test,mta5.am0.yahoodns.net,10
