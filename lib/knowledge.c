@@ -180,7 +180,8 @@ rg_knowledge_read(const char *path, enum rg_knowledge_kind kind, struct rg_knowl
 		}
 	}
 	fclose(fp);
-	qsort(l->l_items, l->l_n, sizeof(*l->l_items), rg_knowledge_cmp);
+	if (l->l_n > 1)
+		qsort(l->l_items, l->l_n, sizeof(*l->l_items), rg_knowledge_cmp);
 	return 0;
 fail:
 	fclose(fp);

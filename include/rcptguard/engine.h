@@ -68,4 +68,21 @@ int rg_engine_cache_status(const struct rg_engine *e);
 
 const char *rg_engine_source_name(enum rg_answer_source s);
 
+/*
+ * The engine on its own thread, for callers that block (the milter's
+ * threads). Requests cross over through a locked queue and an eventfd; each
+ * caller waits on its own condition variable, never longer than its budget
+ * plus a grace second. When the engine cannot answer (stopping, out of
+ * memory) the answer is unknown/in_progress, so mail follows fail_mode.
+ */
+struct rg_engine_thread;
+
+struct rg_engine_thread *rg_engine_thread_start(const struct rg_config *cfg, char *err,
+    size_t errsize);
+/* rg_engine_thread_lookup - blocking lookup; 0 with ans filled, -1 when not answered. */
+int rg_engine_thread_lookup(struct rg_engine_thread *t, const char *input, size_t len,
+    unsigned flags, int64_t wait_ms, struct rg_answer *ans);
+/* rg_engine_thread_stop - answer the waiting callers, stop the thread, free. */
+void rg_engine_thread_stop(struct rg_engine_thread *t);
+
 #endif /* RG_ENGINE_H */
