@@ -4,7 +4,8 @@
 #
 # rcptguard-policyd and rcptguard-milter do not exist yet. Until they do,
 # this builds everything and runs `rcptguard cache stats` on the local
-# state directory, which creates the LMDB verdict cache there.
+# state directory, which creates the LMDB verdict cache there; `rcptguard
+# check` then verifies addresses against the real network (port 25 out).
 set -eu
 cd "$(dirname "$0")/.."
 top=$(pwd)
@@ -12,8 +13,9 @@ top=$(pwd)
 ./scripts/install-deps.sh
 ./scripts/bootstrap.sh
 
-# Paths compiled in: the default config file (absent, so the built-in
-# defaults apply) and the state directory both live inside this checkout.
+# Paths compiled in: the configuration (./etc/rcptguard/rcptguard.conf, the
+# sample with every key commented out, so the built-in defaults apply) and
+# the state directory (./var/lib/rcptguard) both live inside this checkout.
 mkdir -p _build/run
 (
 	cd _build/run
@@ -22,6 +24,9 @@ mkdir -p _build/run
 		    --localstatedir="$top/var" --sysconfdir="$top/etc"
 	fi
 	make -s -j"$(nproc 2>/dev/null || echo 2)"
+	# Installs the programs under _build/run/inst and the commented sample
+	# configuration and the list files under ./etc/rcptguard.
+	make -s install >/dev/null
 )
 mkdir -p var/lib/rcptguard
 
@@ -33,6 +38,7 @@ echo "==> rcptguard cache stats"
 cat <<TXT
 
 The verdict cache is ready. Try:
+  $rg check --json postmaster@example.org
   $rg cache put ghost@example.org undeliverable no_mailbox
   $rg cache get --json ghost@example.org
   $rg cache list
