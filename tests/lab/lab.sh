@@ -12,6 +12,7 @@
 #   127.0.0.13     Postfix "grey": greylists through postgrey (2 s delay)
 #   127.0.0.1:10023 postgrey
 #   127.0.0.20-28  scripted servers (smtpd.py), one behaviour each
+#   127.0.0.2, .3  source addresses of the prober
 #   127.0.0.9      nothing: a dead MX
 #   127.0.0.30     Postfix's smtp-sink, for the benchmarks (started by them)
 
@@ -112,7 +113,7 @@ lab_up() {
 	trap 'exit 130' INT TERM
 	ip netns add "$LAB_NS" || return 1
 	lab_exec ip link set lo up
-	for i in 9 10 11 12 13 20 21 22 23 24 25 26 27 28 30; do
+	for i in 2 3 9 10 11 12 13 20 21 22 23 24 25 26 27 28 30; do
 		lab_exec ip addr add "127.0.0.$i/8" dev lo 2>/dev/null || true
 	done
 	mkdir -p "/etc/netns/$LAB_NS"

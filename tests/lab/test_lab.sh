@@ -25,6 +25,7 @@ state_dir = $LAB_DIR/state
 [probe]
 helo_name = probe.lab.test
 mail_from = postmaster@probe.lab.test
+source_addresses = 127.0.0.2, 127.0.0.3
 probe_allow_networks = 127.0.0.0/8
 connect_timeout = 2s
 greeting_timeout = 4s
@@ -187,6 +188,15 @@ out=$(lab_exec "$RG" -c "$LAB_DIR/rg.conf" check --json --wait 20s second@catcha
 after=$(grep -c 'connect from' "$LAB_DIR/postfix-catchall/maillog")
 like "catch-all domain answers later addresses" "$out" '"reason":"catch_all"'
 is "without another connection" "$after" "$before"
+
+# Source addresses: every session to a domain comes from the same one.
+# (Postfix logs the client address with every rejected RCPT.)
+srcs=$(grep -o 'reject: RCPT from [^[]*\[127\.0\.0\.[0-9]*\]: [^<]*<[^>]*@honest\.test>' \
+    "$LAB_DIR/postfix-honest/maillog" | sed 's/^[^[]*\[\([0-9.]*\)\].*/\1/' | sort -u)
+like "sessions come from a configured source address" "$srcs" '^127\.0\.0\.[23]$'
+is "and always the same one for the domain" "$(printf '%s\n' "$srcs" | wc -l | tr -d ' ')" 1
+is "several sessions were seen" "$(grep -c 'reject: RCPT from .*@honest\.test>' \
+    "$LAB_DIR/postfix-honest/maillog" | awk '{print ($1 >= 2) ? "yes" : "no"}')" yes
 
 # MX data is cached for its DNS TTL: the next probe of the domain asks no MX.
 before=$(grep -c 'query\[MX\] implicit.test' "$LAB_DIR/dnsmasq.log")
