@@ -37,6 +37,7 @@
 #include "rcptguard/log.h"
 #include "rcptguard/smtp.h"
 #include "rcptguard/util.h"
+#include "bench_util.h"
 
 struct bench {
 	struct event_base	*base;
@@ -54,34 +55,13 @@ struct bench {
 };
 
 static double
-bench_now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static double
 bench_cpu(void)
 {
 	struct rusage ru;
+
 	getrusage(RUSAGE_SELF, &ru);
 	return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
 	    (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-}
-
-static int
-bench_cmp(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
-
-static double
-bench_median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof(*v), bench_cmp);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 /* ---- reference client -------------------------------------------------- */

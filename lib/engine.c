@@ -174,12 +174,18 @@ rg_waiter_maybe_free(struct rg_waiter *w)
 static void
 rg_engine_pending(struct rg_verdict *v)
 {
-	int64_t now = rg_clock_now();
+	rg_verdict_make(v, RG_CLASS_UNKNOWN, RG_REASON_IN_PROGRESS, NULL, rg_clock_now(), 1);
+}
 
-	rg_verdict_init(v, RG_CLASS_UNKNOWN, RG_REASON_IN_PROGRESS);
-	v->v_checked_at = now;
-	v->v_refresh_at = now;
-	v->v_expires_at = now + 1;
+/* rg_engine_static - answer a lookup decided without cache or network, and end it. */
+static void
+rg_engine_static(struct rg_waiter *w, enum rg_class c, enum rg_reason r, const char *text)
+{
+	struct rg_verdict v;
+
+	rg_verdict_make(&v, c, r, text, rg_clock_now(), 86400);
+	rg_waiter_answer(w, &v, RG_ANSWER_STATIC);
+	rg_waiter_free(w);
 }
 
 static void
@@ -284,10 +290,8 @@ rg_engine_lookup(struct rg_engine *e, const char *input, size_t len, unsigned fl
 		memset(&ans, 0, sizeof(ans));
 		rg_log_sanitize(ans.an_address, sizeof(ans.an_address), input,
 		    len < RG_ADDR_MAILBOX_MAX ? len : RG_ADDR_MAILBOX_MAX);
-		rg_verdict_init(&ans.an_verdict, RG_CLASS_UNDELIVERABLE, RG_REASON_BAD_SYNTAX);
-		rg_verdict_set_text(&ans.an_verdict, ae.e_detail, strlen(ae.e_detail));
-		ans.an_verdict.v_checked_at = now;
-		ans.an_verdict.v_refresh_at = ans.an_verdict.v_expires_at = now + 86400;
+		rg_verdict_make(&ans.an_verdict, RG_CLASS_UNDELIVERABLE, RG_REASON_BAD_SYNTAX,
+		    ae.e_detail, now, 86400);
 		ans.an_state = RG_STATE_FRESH;
 		ans.an_source = RG_ANSWER_SYNTAX;
 		ans.an_cache_status = e->e_cache_status;
@@ -299,27 +303,18 @@ rg_engine_lookup(struct rg_engine *e, const char *input, size_t len, unsigned fl
 		return 0;
 	}
 	/* 2. Static knowledge: literals and dot-less domains are never probed. */
-	if (w->w_addr.a_flags & (RG_ADDR_F_LITERAL | RG_ADDR_F_NODOT)) {
-		if (w->w_addr.a_flags & RG_ADDR_F_LITERAL) {
-			rg_verdict_init(&v, RG_CLASS_UNKNOWN, RG_REASON_FORBIDDEN_ADDRESS);
-			rg_verdict_set_text(&v, "address literals are not probed", 31);
-		} else {
-			rg_verdict_init(&v, RG_CLASS_UNDELIVERABLE, RG_REASON_NO_DOMAIN);
-			rg_verdict_set_text(&v, "a domain without a dot receives no mail from outside", 52);
-		}
-		v.v_checked_at = now;
-		v.v_refresh_at = v.v_expires_at = now + 86400;
-		rg_waiter_answer(w, &v, RG_ANSWER_STATIC);
-		rg_waiter_free(w);
+	if (w->w_addr.a_flags & RG_ADDR_F_LITERAL) {
+		rg_engine_static(w, RG_CLASS_UNKNOWN, RG_REASON_FORBIDDEN_ADDRESS,
+		    "address literals are not probed");
+		return 0;
+	}
+	if (w->w_addr.a_flags & RG_ADDR_F_NODOT) {
+		rg_engine_static(w, RG_CLASS_UNDELIVERABLE, RG_REASON_NO_DOMAIN,
+		    "a domain without a dot receives no mail from outside");
 		return 0;
 	}
 	if (rg_knowledge_disposable(e->e_know, w->w_addr.a_domain)) {
-		rg_verdict_init(&v, RG_CLASS_RISKY, RG_REASON_DISPOSABLE);
-		rg_verdict_set_text(&v, "a disposable address service", 28);
-		v.v_checked_at = now;
-		v.v_refresh_at = v.v_expires_at = now + 86400;
-		rg_waiter_answer(w, &v, RG_ANSWER_STATIC);
-		rg_waiter_free(w);
+		rg_engine_static(w, RG_CLASS_RISKY, RG_REASON_DISPOSABLE, "a disposable address service");
 		return 0;
 	}
 	/* 3. The cache: fresh answers; stale answers and refreshes. */

@@ -90,15 +90,11 @@ rg_engine_req_finish(struct rg_engine_req *q, const struct rg_answer *ans)
 static void
 rg_engine_req_pending(struct rg_answer *ans, const char *input, size_t len)
 {
-	int64_t now = rg_clock_now();
-
 	memset(ans, 0, sizeof(*ans));
 	rg_log_sanitize(ans->an_address, sizeof(ans->an_address), input,
 	    len < RG_ADDR_MAILBOX_MAX ? len : RG_ADDR_MAILBOX_MAX);
-	rg_verdict_init(&ans->an_verdict, RG_CLASS_UNKNOWN, RG_REASON_IN_PROGRESS);
-	ans->an_verdict.v_checked_at = now;
-	ans->an_verdict.v_refresh_at = now;
-	ans->an_verdict.v_expires_at = now + 1;
+	rg_verdict_make(&ans->an_verdict, RG_CLASS_UNKNOWN, RG_REASON_IN_PROGRESS, NULL,
+	    rg_clock_now(), 1);
 	ans->an_source = RG_ANSWER_PENDING;
 }
 

@@ -187,6 +187,18 @@ rg_verdict_init(struct rg_verdict *v, enum rg_class c, enum rg_reason r)
 }
 
 void
+rg_verdict_make(struct rg_verdict *v, enum rg_class c, enum rg_reason r, const char *text,
+    int64_t now, int64_t ttl)
+{
+	rg_verdict_init(v, c, r);
+	if (text != NULL)
+		rg_verdict_set_text(v, text, strlen(text));
+	v->v_checked_at = now;
+	v->v_refresh_at = now + ttl;
+	v->v_expires_at = now + ttl;
+}
+
+void
 rg_verdict_set_text(struct rg_verdict *v, const char *text, size_t len)
 {
 	size_t i;

@@ -99,6 +99,13 @@ enum rg_verdict_state rg_verdict_state_at(const struct rg_verdict *v, int64_t no
 void rg_verdict_init(struct rg_verdict *v, enum rg_class c, enum rg_reason r);
 
 /*
+ * rg_verdict_make - a verdict decided here and now (no server involved):
+ * class, reason, an optional text, checked now and valid for ttl seconds.
+ */
+void rg_verdict_make(struct rg_verdict *v, enum rg_class c, enum rg_reason r, const char *text,
+    int64_t now, int64_t ttl);
+
+/*
  * rg_verdict_set_text - store server text, bounded to RG_VERDICT_TEXT_MAX and
  * with every byte outside printable ASCII replaced by '?'.
  */
