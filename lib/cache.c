@@ -979,6 +979,63 @@ rg_cache_raw_put(struct rg_cache *c, enum rg_cache_db db, const char *key, const
 	return rg_cache_write(c, rg_cache_raw_put_fn, &a);
 }
 
+/*
+ * First marks: 'r' 'g' 'f' 1, expires_at i64, first i64. The first time a
+ * key was marked, kept until it expires; one write transaction checks and
+ * sets, so every process agrees on the first time.
+ */
+#define RG_MARK_LEN	(RG_CACHE_HDR + 8)
+
+struct rg_cache_mark_arg {
+	MDB_val		 k;
+	int64_t		 now;
+	int64_t		 ttl;
+	int64_t		*first;
+};
+
+static int
+rg_cache_mark_fn(struct rg_cache *c, MDB_txn *txn, void *arg)
+{
+	struct rg_cache_mark_arg *a = arg;
+	unsigned char buf[RG_MARK_LEN];
+	MDB_val v;
+	int rc;
+
+	rc = mdb_get(txn, c->c_dbi[RG_DB_DOMAINS], &a->k, &v);
+	if (rc == 0 && v.mv_size == RG_MARK_LEN) {
+		const unsigned char *p = v.mv_data;
+		if (p[0] == 'r' && p[1] == 'g' && p[2] == 'f' && p[3] == 1 &&
+		    rg_get_le64(p + 4) > a->now) {
+			*a->first = rg_get_le64(p + RG_CACHE_HDR);
+			return MDB_NOTFOUND;	/* nothing to write: abort, report it */
+		}
+	} else if (rc != 0 && rc != MDB_NOTFOUND) {
+		return rc;
+	}
+	buf[0] = 'r';
+	buf[1] = 'g';
+	buf[2] = 'f';
+	buf[3] = 1;
+	rg_put_le64(buf + 4, a->now + a->ttl);
+	rg_put_le64(buf + RG_CACHE_HDR, a->now);
+	*a->first = a->now;
+	v.mv_data = buf;
+	v.mv_size = sizeof(buf);
+	return mdb_put(txn, c->c_dbi[RG_DB_DOMAINS], &a->k, &v, 0);
+}
+
+int
+rg_cache_mark_first(struct rg_cache *c, const char *key, int64_t ttl, int64_t *first)
+{
+	struct rg_cache_mark_arg a = { .now = rg_clock_now(), .ttl = ttl, .first = first };
+	int rc;
+
+	if ((rc = rg_cache_key(key, &a.k)) != RG_CACHE_OK)
+		return rc;
+	rc = rg_cache_write(c, rg_cache_mark_fn, &a);
+	return rc == RG_CACHE_NOTFOUND ? RG_CACHE_OK : rc;
+}
+
 int
 rg_cache_raw_get(struct rg_cache *c, enum rg_cache_db db, const char *key, void *buf,
     size_t size, size_t *len)

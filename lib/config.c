@@ -32,6 +32,7 @@ const char rg_config_default_path[] = RG_SYSCONFDIR "/rcptguard/rcptguard.conf";
 #define RG_OFF(field) offsetof(struct rg_config, field)
 #define RG_DAY 86400LL
 #define RG_YEAR (366 * RG_DAY)
+#define RG_ACTION_CHOICES "pass|tag|defer|reject"
 
 static const struct rg_config_key rg_config_table[] = {
 	{ "general", "state_dir", RG_CFG_STRING, RG_OFF(state_dir),
@@ -40,6 +41,9 @@ static const struct rg_config_key rg_config_table[] = {
 	{ "general", "local_part_case", RG_CFG_ENUM, RG_OFF(local_part_case),
 	  "insensitive", 0, 1, "insensitive|sensitive",
 	  "whether local parts that differ only in case are the same mailbox" },
+	{ "general", "user", RG_CFG_STRING, RG_OFF(user),
+	  "rcptguard", 0, 64, NULL,
+	  "daemons started as root drop to this user; empty: keep the starting user" },
 
 	{ "cache", "cache_file", RG_CFG_STRING, RG_OFF(cache_file),
 	  "cache.lmdb", 1, RG_CONFIG_PATH_MAX, NULL,
@@ -174,6 +178,77 @@ static const struct rg_config_key rg_config_table[] = {
 	{ "lists", "role_accounts_file", RG_CFG_STRING, RG_OFF(role_accounts_file),
 	  RG_SYSCONFDIR "/rcptguard/role_accounts", 0, RG_CONFIG_PATH_MAX, NULL,
 	  "local parts that name a role, one per line" },
+
+	{ "policy", "mode", RG_CFG_ENUM, RG_OFF(mode),
+	  "enforce", 0, 1, "enforce|monitor",
+	  "monitor: log the action that would be taken and pass every recipient" },
+	{ "policy", "action_deliverable", RG_CFG_ENUM, RG_OFF(action[RG_CLASS_DELIVERABLE]),
+	  "pass", 0, 3, RG_ACTION_CHOICES,
+	  "action for a deliverable recipient" },
+	{ "policy", "action_undeliverable", RG_CFG_ENUM, RG_OFF(action[RG_CLASS_UNDELIVERABLE]),
+	  "reject", 0, 3, RG_ACTION_CHOICES,
+	  "action for an undeliverable recipient" },
+	{ "policy", "action_risky", RG_CFG_ENUM, RG_OFF(action[RG_CLASS_RISKY]),
+	  "defer", 0, 3, RG_ACTION_CHOICES,
+	  "action for a risky recipient (catch-all, full mailbox, disposable, ...)" },
+	{ "policy", "action_unknown", RG_CFG_ENUM, RG_OFF(action[RG_CLASS_UNKNOWN]),
+	  "defer", 0, 3, RG_ACTION_CHOICES,
+	  "action for a recipient whose verdict is not known (yet)" },
+	{ "policy", "reason_actions", RG_CFG_REASON_ACTIONS, RG_OFF(reason_action),
+	  "", 0, 3, RG_ACTION_CHOICES,
+	  "per-reason overrides of the class actions, as reason=action pairs" },
+	{ "policy", "defer_reply", RG_CFG_ENUM, RG_OFF(defer_reply),
+	  "defer_if_permit", 0, 2, "defer_if_permit|450|451",
+	  "how policyd defers: DEFER_IF_PERMIT, or a final 450 or 451 reply" },
+	{ "policy", "defer_window", RG_CFG_DURATION, RG_OFF(defer_window),
+	  "30m", 0, 7 * RG_DAY, NULL,
+	  "longest time one recipient is deferred; after it, it passes, tagged" },
+	{ "policy", "fail_mode", RG_CFG_ENUM, RG_OFF(fail_mode),
+	  "pass", 0, 1, "pass|defer",
+	  "what happens to mail when the cache or the engine fails" },
+	{ "policy", "wait_budget", RG_CFG_DURATION, RG_OFF(wait_budget),
+	  "5s", 0, 60, NULL,
+	  "longest wait for a probe on a cache miss before answering unknown" },
+	{ "policy", "exempt_recipient_domains", RG_CFG_STRING, RG_OFF(exempt_recipient_domains),
+	  "", 0, RG_CONFIG_PATH_MAX, NULL,
+	  "recipient domains never verified; .example.com covers subdomains" },
+	{ "policy", "exempt_sender_domains", RG_CFG_STRING, RG_OFF(exempt_sender_domains),
+	  "", 0, RG_CONFIG_PATH_MAX, NULL,
+	  "sender domains whose mail is never verified; .example.com covers subdomains" },
+	{ "policy", "exempt_client_networks", RG_CFG_STRING, RG_OFF(exempt_client_networks),
+	  "", 0, RG_CONFIG_PATH_MAX, NULL,
+	  "client networks whose mail is never verified, as address/prefix" },
+	{ "policy", "exempt_sasl_users", RG_CFG_STRING, RG_OFF(exempt_sasl_users),
+	  "", 0, RG_CONFIG_PATH_MAX, NULL,
+	  "SASL login names whose mail is never verified; * for every logged-in user" },
+
+	{ "policyd", "listen", RG_CFG_STRING, RG_OFF(listen),
+	  "inet:127.0.0.1:10040", 1, RG_CONFIG_PATH_MAX, NULL,
+	  "sockets of rcptguard-policyd: unix:/path or inet:host:port, comma separated" },
+	{ "policyd", "socket_owner", RG_CFG_STRING, RG_OFF(socket_owner),
+	  "", 0, 64, NULL,
+	  "owner of unix sockets; empty: user" },
+	{ "policyd", "socket_group", RG_CFG_STRING, RG_OFF(socket_group),
+	  "", 0, 64, NULL,
+	  "group of unix sockets; empty: the owner's group (Postfix needs access)" },
+	{ "policyd", "socket_mode", RG_CFG_OCTAL, RG_OFF(socket_mode),
+	  "0660", 0, 0777, NULL,
+	  "permissions of unix sockets" },
+	{ "policyd", "max_connections", RG_CFG_INT, RG_OFF(max_connections),
+	  "256", 1, 65536, NULL,
+	  "open connections; at the limit the longest idle one is closed" },
+	{ "policyd", "idle_timeout", RG_CFG_DURATION, RG_OFF(idle_timeout),
+	  "10m", 1, RG_DAY, NULL,
+	  "a connection without a request for this long is closed" },
+	{ "policyd", "request_timeout", RG_CFG_DURATION, RG_OFF(request_timeout),
+	  "10s", 1, 600, NULL,
+	  "a request must arrive whole within this time of its first byte" },
+	{ "policyd", "max_line_length", RG_CFG_INT, RG_OFF(max_line_length),
+	  "1024", 256, 65536, NULL,
+	  "longest name=value line of a request; a longer one closes the connection" },
+	{ "policyd", "max_attributes", RG_CFG_INT, RG_OFF(max_attributes),
+	  "100", 8, 10000, NULL,
+	  "most attributes in one request; more closes the connection" },
 };
 
 const struct rg_config_key *
@@ -219,7 +294,23 @@ rg_config_choice(const char *choices, const char *value)
 	}
 }
 
-/* rg_config_reason_map - parse "reason=duration, ..." into a per-reason array. */
+/* rg_config_choice_name - the idx-th name of a "a|b|c" list, or "?". */
+static void
+rg_config_choice_name(const char *choices, int64_t idx, char *buf, size_t size)
+{
+	const char *p = choices;
+
+	for (int64_t i = 0; i < idx && p != NULL; i++) {
+		p = strchr(p, '|');
+		if (p != NULL)
+			p++;
+	}
+	if (p == NULL || idx < 0)
+		p = "?";
+	snprintf(buf, size, "%.*s", (int)strcspn(p, "|"), p);
+}
+
+/* rg_config_reason_map - parse "reason=duration, ..." or "reason=action, ..." into a per-reason array. */
 static int
 rg_config_reason_map(const struct rg_config_key *k, const char *value, int64_t *arr,
     char *err, size_t errsize)
@@ -238,13 +329,24 @@ rg_config_reason_map(const struct rg_config_key *k, const char *value, int64_t *
 		int64_t d;
 
 		if (eq == NULL) {
-			snprintf(err, errsize, "%s: \"%s\" is not reason=duration", k->k_name, tok);
+			snprintf(err, errsize, "%s: \"%s\" is not reason=%s", k->k_name, tok,
+			    k->k_type == RG_CFG_REASON_ACTIONS ? "action" : "duration");
 			return -1;
 		}
 		*eq = '\0';
 		if (rg_verdict_reason_parse(tok, &r) < 0) {
 			snprintf(err, errsize, "%s: unknown reason \"%s\"", k->k_name, tok);
 			return -1;
+		}
+		if (k->k_type == RG_CFG_REASON_ACTIONS) {
+			int idx = rg_config_choice(k->k_choices, eq + 1);
+			if (idx < 0) {
+				snprintf(err, errsize, "%s: \"%s\" for %s is not one of %s", k->k_name,
+				    eq + 1, tok, k->k_choices);
+				return -1;
+			}
+			arr[r] = idx;
+			continue;
 		}
 		if (rg_parse_duration(eq + 1, &d) < 0) {
 			snprintf(err, errsize, "%s: bad duration \"%s\" for %s", k->k_name, eq + 1, tok);
@@ -320,7 +422,19 @@ rg_config_apply(struct rg_config *cfg, const struct rg_config_key *k, const char
 		}
 		break;
 	case RG_CFG_REASON_DURATIONS:
+	case RG_CFG_REASON_ACTIONS:
 		return rg_config_reason_map(k, value, (int64_t *)(void *)field, err, errsize);
+	case RG_CFG_OCTAL: {
+		char *end;
+		errno = 0;
+		v = strtoll(value, &end, 8);
+		if (errno != 0 || end == value || *end != '\0') {
+			snprintf(err, errsize, "%s: \"%s\" is not an octal mode (like 0660)",
+			    k->k_name, value);
+			return -1;
+		}
+		break;
+	}
 	}
 	if (v < k->k_min || v > k->k_max) {
 		char lo[32], hi[32];
@@ -330,6 +444,9 @@ rg_config_apply(struct rg_config *cfg, const struct rg_config_key *k, const char
 		} else if (k->k_type == RG_CFG_SIZE) {
 			rg_format_size(k->k_min, lo, sizeof(lo));
 			rg_format_size(k->k_max, hi, sizeof(hi));
+		} else if (k->k_type == RG_CFG_OCTAL) {
+			snprintf(lo, sizeof(lo), "%04" PRIo64, k->k_min);
+			snprintf(hi, sizeof(hi), "%04" PRIo64, k->k_max);
 		} else {
 			snprintf(lo, sizeof(lo), "%" PRId64, k->k_min);
 			snprintf(hi, sizeof(hi), "%" PRId64, k->k_max);
@@ -386,18 +503,9 @@ rg_config_format(const struct rg_config *cfg, const struct rg_config_key *k, cha
 	case RG_CFG_STRING:
 		rg_strlcpy(buf, field, size);
 		break;
-	case RG_CFG_ENUM: {
-		const char *p = k->k_choices;
-		for (int64_t i = 0; i < v && p != NULL; i++) {
-			p = strchr(p, '|');
-			if (p != NULL)
-				p++;
-		}
-		if (p == NULL)
-			p = "?";
-		snprintf(buf, size, "%.*s", (int)strcspn(p, "|"), p);
+	case RG_CFG_ENUM:
+		rg_config_choice_name(k->k_choices, v, buf, size);
 		break;
-	}
 	case RG_CFG_BOOL:
 		rg_strlcpy(buf, v ? "yes" : "no", size);
 		break;
@@ -410,14 +518,21 @@ rg_config_format(const struct rg_config *cfg, const struct rg_config_key *k, cha
 	case RG_CFG_DURATION:
 		rg_format_duration(v, buf, size);
 		break;
-	case RG_CFG_REASON_DURATIONS: {
+	case RG_CFG_OCTAL:
+		snprintf(buf, size, "%04" PRIo64, v);
+		break;
+	case RG_CFG_REASON_DURATIONS:
+	case RG_CFG_REASON_ACTIONS: {
 		const int64_t *arr = (const int64_t *)(const void *)field;
 		buf[0] = '\0';
 		for (int r = 0; r < RG_REASON_COUNT; r++) {
 			char d[32], item[96];
 			if (arr[r] < 0)
 				continue;
-			rg_format_duration(arr[r], d, sizeof(d));
+			if (k->k_type == RG_CFG_REASON_ACTIONS)
+				rg_config_choice_name(k->k_choices, arr[r], d, sizeof(d));
+			else
+				rg_format_duration(arr[r], d, sizeof(d));
 			snprintf(item, sizeof(item), "%s%s=%s", buf[0] ? ", " : "",
 			    rg_verdict_reason_name((enum rg_reason)r), d);
 			rg_strlcat(buf, item, size);

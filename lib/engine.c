@@ -50,6 +50,7 @@ struct rg_engine {
 	struct rg_knowledge	*e_know;
 	struct rg_waiters	 e_waiters;
 	int			 e_nwaiters;
+	struct event		*e_maint;	/* periodic flush and sweep */
 };
 
 const char *
@@ -72,6 +73,27 @@ rg_engine_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * rg_engine_on_maint - every sync_interval: flush what periodic sync mode
+ * left unflushed, and sweep one batch of expired records.
+ */
+static void
+rg_engine_on_maint(evutil_socket_t fd, short what, void *arg)
+{
+	struct rg_engine *e = arg;
+	uint64_t removed = 0;
+	int wrapped = 0, rc;
+
+	(void)fd;
+	(void)what;
+	if (e->e_cfg.sync_mode == RG_SYNC_PERIODIC)
+		rg_cache_sync(e->e_cache);
+	if ((rc = rg_cache_sweep(e->e_cache, &removed, &wrapped)) != RG_CACHE_OK)
+		rg_log_warn("cache: sweep failed: %s", rg_cache_strerror(rc));
+	else if (removed > 0)
+		rg_log_debug("cache: swept %llu expired records", (unsigned long long)removed);
 }
 
 struct rg_engine *
@@ -98,8 +120,17 @@ rg_engine_new(struct event_base *base, const struct rg_config *cfg, char *err, s
 		free(e);
 		return NULL;
 	}
+	if (e->e_cache != NULL) {
+		struct timeval tv = { (time_t)cfg->sync_interval, 0 };
+		if ((e->e_maint = event_new(base, -1, EV_PERSIST, rg_engine_on_maint, e)) != NULL)
+			event_add(e->e_maint, &tv);
+	}
 	return e;
 }
+
+static void rg_waiter_answer(struct rg_waiter *w, const struct rg_verdict *v,
+    enum rg_answer_source src);
+static void rg_engine_pending(struct rg_verdict *v);
 
 static void
 rg_waiter_free(struct rg_waiter *w)
@@ -122,9 +153,18 @@ rg_engine_free(struct rg_engine *e)
 
 	if (e == NULL)
 		return;
+	if (e->e_maint != NULL)
+		event_free(e->e_maint);
 	rg_prober_free(e->e_prober);	/* no more prober callbacks after this */
-	while ((w = TAILQ_FIRST(&e->e_waiters)) != NULL)
+	/* Whoever still waits is answered "in progress": cb runs exactly once. */
+	while ((w = TAILQ_FIRST(&e->e_waiters)) != NULL) {
+		if (!w->w_answered) {
+			struct rg_verdict v;
+			rg_engine_pending(&v);
+			rg_waiter_answer(w, &v, RG_ANSWER_PENDING);
+		}
 		rg_waiter_free(w);
+	}
 	rg_cache_close(e->e_cache);
 	rg_knowledge_free(e->e_know);
 	free(e);
@@ -140,6 +180,12 @@ int
 rg_engine_cache_status(const struct rg_engine *e)
 {
 	return e->e_cache_status;
+}
+
+struct rg_cache *
+rg_engine_cache(struct rg_engine *e)
+{
+	return e->e_cache;
 }
 
 /* rg_waiter_answer - answer once; the waiter lives on while its probe runs. */

@@ -154,16 +154,11 @@ static void *
 rg_engine_thread_main(void *arg)
 {
 	struct rg_engine_thread *t = arg;
-	struct rg_engine_req *q;
 
 	event_base_dispatch(t->t_base);
-	/* Stopping: whoever still waits gets "in progress". */
-	while ((q = TAILQ_FIRST(&t->t_flight)) != NULL) {
-		struct rg_answer ans;
-		TAILQ_REMOVE(&t->t_flight, q, q_link);
-		rg_engine_req_pending(&ans, q->q_input, q->q_len);
-		rg_engine_req_finish(q, &ans);
-	}
+	/* Stopping: whoever still waits gets "in progress", from rg_engine_free. */
+	rg_engine_free(t->t_engine);
+	t->t_engine = NULL;
 	return NULL;
 }
 
@@ -289,4 +284,10 @@ rg_engine_thread_stop(struct rg_engine_thread *t)
 	close(t->t_efd);
 	pthread_mutex_destroy(&t->t_lock);
 	free(t);
+}
+
+struct rg_cache *
+rg_engine_thread_cache(struct rg_engine_thread *t)
+{
+	return t->t_engine != NULL ? rg_engine_cache(t->t_engine) : NULL;
 }

@@ -142,6 +142,12 @@ int rg_cache_raw_put(struct rg_cache *c, enum rg_cache_db db, const char *key,
     const void *val, size_t len);
 int rg_cache_raw_get(struct rg_cache *c, enum rg_cache_db db, const char *key,
     void *buf, size_t size, size_t *len);
+/*
+ * rg_cache_mark_first - the first time key was marked, in the domains
+ * database: an existing live mark is reported, otherwise now is stored for
+ * ttl seconds. One write transaction, so every process agrees.
+ */
+int rg_cache_mark_first(struct rg_cache *c, const char *key, int64_t ttl, int64_t *first);
 int rg_cache_domain_put(struct rg_cache *c, const char *domain, const struct rg_domain_record *d);
 
 /*

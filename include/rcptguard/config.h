@@ -25,11 +25,38 @@ enum rg_config_type {
 	RG_CFG_STRING,
 	RG_CFG_ENUM,
 	RG_CFG_REASON_DURATIONS,	/* "reason=duration, reason=duration" */
+	RG_CFG_REASON_ACTIONS,	/* "reason=action, reason=action" (k_choices: the actions) */
+	RG_CFG_OCTAL,		/* a file mode such as 0660 */
 };
 
 enum rg_config_local_case {
 	RG_LOCAL_CASE_INSENSITIVE,
 	RG_LOCAL_CASE_SENSITIVE,
+};
+
+/* Policy actions, in the order of the config choices "pass|tag|defer|reject". */
+enum rg_action {
+	RG_ACTION_PASS,
+	RG_ACTION_TAG,
+	RG_ACTION_DEFER,
+	RG_ACTION_REJECT,
+	RG_ACTION_COUNT
+};
+
+enum rg_policy_mode {
+	RG_MODE_ENFORCE,
+	RG_MODE_MONITOR,	/* log what would be done, pass everything */
+};
+
+enum rg_defer_reply {
+	RG_DEFER_IF_PERMIT,	/* policyd: DEFER_IF_PERMIT; milter: 450 */
+	RG_DEFER_450,
+	RG_DEFER_451,
+};
+
+enum rg_fail_mode {
+	RG_FAIL_PASS,		/* let mail through, logged */
+	RG_FAIL_DEFER,		/* ask the client to retry later */
 };
 
 enum rg_config_sync {
@@ -41,6 +68,7 @@ struct rg_config {
 	/* [general] */
 	char		state_dir[RG_CONFIG_PATH_MAX];
 	int64_t		local_part_case;	/* enum rg_config_local_case */
+	char		user[64];		/* daemons drop to it; empty: stay */
 	/* [cache] */
 	char		cache_file[RG_CONFIG_PATH_MAX];
 	int64_t		map_size;
@@ -84,6 +112,28 @@ struct rg_config {
 	char		providers_file[RG_CONFIG_PATH_MAX];
 	char		disposable_domains_file[RG_CONFIG_PATH_MAX];
 	char		role_accounts_file[RG_CONFIG_PATH_MAX];
+	/* [policy] */
+	int64_t		mode;			/* enum rg_policy_mode */
+	int64_t		action[RG_CLASS_COUNT];	/* enum rg_action */
+	int64_t		reason_action[RG_REASON_COUNT];	/* -1: use the class action */
+	int64_t		defer_reply;		/* enum rg_defer_reply */
+	int64_t		defer_window;
+	int64_t		fail_mode;		/* enum rg_fail_mode */
+	int64_t		wait_budget;		/* seconds */
+	char		exempt_recipient_domains[RG_CONFIG_PATH_MAX];
+	char		exempt_sender_domains[RG_CONFIG_PATH_MAX];
+	char		exempt_client_networks[RG_CONFIG_PATH_MAX];
+	char		exempt_sasl_users[RG_CONFIG_PATH_MAX];
+	/* [policyd] */
+	char		listen[RG_CONFIG_PATH_MAX];
+	char		socket_owner[64];
+	char		socket_group[64];
+	int64_t		socket_mode;
+	int64_t		max_connections;
+	int64_t		idle_timeout;
+	int64_t		request_timeout;
+	int64_t		max_line_length;
+	int64_t		max_attributes;
 
 	char		source[RG_CONFIG_PATH_MAX];	/* file it was read from, or "" */
 };

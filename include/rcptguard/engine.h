@@ -42,9 +42,13 @@ struct rg_answer {
 };
 
 struct rg_engine;
+struct rg_cache;
 typedef void (*rg_engine_cb)(const struct rg_answer *ans, void *arg);
 
 /*
+ * rg_engine_free answers every lookup still waiting with unknown/in_progress,
+ * cancels the probes and releases their leases.
+ *
  * rg_engine_new - open the cache (a failure is kept and reported in every
  * answer, never fatal), the resolver and the prober on base.
  */
@@ -66,6 +70,9 @@ int rg_engine_busy(const struct rg_engine *e);
 /* rg_engine_cache_status - RG_CACHE_OK, or why the cache is unusable. */
 int rg_engine_cache_status(const struct rg_engine *e);
 
+/* rg_engine_cache - the engine's cache handle (thread-safe), or NULL without one. */
+struct rg_cache *rg_engine_cache(struct rg_engine *e);
+
 const char *rg_engine_source_name(enum rg_answer_source s);
 
 /*
@@ -82,6 +89,8 @@ struct rg_engine_thread *rg_engine_thread_start(const struct rg_config *cfg, cha
 /* rg_engine_thread_lookup - blocking lookup; 0 with ans filled, -1 when not answered. */
 int rg_engine_thread_lookup(struct rg_engine_thread *t, const char *input, size_t len,
     unsigned flags, int64_t wait_ms, struct rg_answer *ans);
+/* rg_engine_thread_cache - the engine's cache handle, thread-safe, or NULL. */
+struct rg_cache *rg_engine_thread_cache(struct rg_engine_thread *t);
 /* rg_engine_thread_stop - answer the waiting callers, stop the thread, free. */
 void rg_engine_thread_stop(struct rg_engine_thread *t);
 

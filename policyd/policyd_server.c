@@ -1,0 +1,587 @@
+/*
+ * policyd_server.c - listeners and persistent connections on one libevent
+ * loop, shared with the engine and the prober (no thread per connection).
+ *
+ * A connection is idle (no byte of a request yet), reading (a request has
+ * begun and must end within request_timeout) or pending (its lookup runs).
+ * Idle connections sit on a list, oldest first: at max_connections the
+ * oldest idle one is closed to make room, so idle or slow clients can never
+ * lock a normal client out. Input is bounded by a read watermark and the
+ * line cap, so a client that never sends a newline holds no more than one
+ * line of memory, and only until its deadline.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/listener.h>
+#include <event2/util.h>
+
+#include "policyd.h"
+#include "rcptguard/log.h"
+#include "rcptguard/netaddr.h"
+#include "rcptguard/util.h"
+
+#define POLICYD_LISTEN_MAX	8
+#define POLICYD_BACKLOG		1024
+#define POLICYD_OUTPUT_MAX	65536	/* a client that does not read its replies is dropped */
+
+enum policyd_conn_state {
+	POLICYD_IDLE,
+	POLICYD_READING,
+	POLICYD_PENDING,
+};
+
+struct policyd_conn {
+	TAILQ_ENTRY(policyd_conn)	 c_link;		/* every connection */
+	TAILQ_ENTRY(policyd_conn)	 c_idle_link;		/* idle ones, oldest first */
+	struct policyd_server		*c_srv;
+	struct bufferevent		*c_bev;		/* NULL once the client is gone */
+	struct event			*c_timer;
+	enum policyd_conn_state		 c_state;
+	int				 c_in_process;	/* inside policyd_conn_process */
+	char				 c_peer[128];
+	struct policyd_request		 c_req;
+};
+
+TAILQ_HEAD(policyd_conns, policyd_conn);
+
+struct policyd_listener {
+	struct policyd_server	*l_srv;
+	struct evconnlistener	*l_lev;
+	char			 l_path[sizeof(((struct sockaddr_un *)0)->sun_path)];	/* unix only */
+	char			 l_name[RG_CONFIG_PATH_MAX];
+};
+
+struct policyd_server {
+	struct event_base	*s_base;
+	struct rg_config	 s_cfg;
+	struct rg_engine	*s_engine;
+	struct rg_policy	*s_policy;
+	struct policyd_listener	 s_listen[POLICYD_LISTEN_MAX];
+	int			 s_nlisten;
+	struct policyd_conns	 s_conns;
+	struct policyd_conns	 s_idle;
+	int			 s_nconns;
+	int			 s_nidle;
+	int			 s_paused;	/* a reload swaps the engine: requests wait */
+};
+
+static void policyd_conn_process(struct policyd_conn *c);
+
+/* ---- connection life ------------------------------------------------------ */
+
+static void
+policyd_conn_set_idle(struct policyd_conn *c, int idle)
+{
+	struct policyd_server *srv = c->c_srv;
+
+	if (idle && c->c_state != POLICYD_IDLE) {
+		c->c_state = POLICYD_IDLE;
+		TAILQ_INSERT_TAIL(&srv->s_idle, c, c_idle_link);
+		srv->s_nidle++;
+	} else if (!idle && c->c_state == POLICYD_IDLE) {
+		TAILQ_REMOVE(&srv->s_idle, c, c_idle_link);
+		srv->s_nidle--;
+		c->c_state = POLICYD_READING;
+	}
+}
+
+static void
+policyd_conn_timer(struct policyd_conn *c, int64_t secs)
+{
+	struct timeval tv = { (time_t)secs, 0 };
+
+	evtimer_add(c->c_timer, &tv);
+}
+
+/*
+ * policyd_conn_close - hang up and forget a connection. A connection with a
+ * lookup in flight, or one being processed further up the stack, is only
+ * hung up here; whoever holds it frees it with a second call.
+ */
+static void
+policyd_conn_close(struct policyd_conn *c)
+{
+	struct policyd_server *srv = c->c_srv;
+
+	if (c->c_bev != NULL) {
+		bufferevent_free(c->c_bev);
+		c->c_bev = NULL;
+	}
+	if (c->c_state == POLICYD_IDLE) {
+		TAILQ_REMOVE(&srv->s_idle, c, c_idle_link);
+		srv->s_nidle--;
+		c->c_state = POLICYD_READING;
+	}
+	evtimer_del(c->c_timer);
+	if (c->c_state == POLICYD_PENDING || c->c_in_process)
+		return;
+	TAILQ_REMOVE(&srv->s_conns, c, c_link);
+	srv->s_nconns--;
+	event_free(c->c_timer);
+	free(c);
+}
+
+static void
+policyd_conn_drop(struct policyd_conn *c, const char *why)
+{
+	rg_log_warn("%s: closing connection: %s", c->c_peer, why);
+	policyd_conn_close(c);
+}
+
+static void
+policyd_on_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct policyd_conn *c = arg;
+
+	(void)fd;
+	(void)what;
+	if (c->c_state == POLICYD_IDLE) {
+		rg_log_debug("%s: idle timeout", c->c_peer);
+		policyd_conn_close(c);
+	} else if (c->c_state == POLICYD_READING) {
+		policyd_conn_drop(c, "request not complete within request_timeout");
+	}
+}
+
+static void
+policyd_on_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct policyd_conn *c = arg;
+
+	(void)bev;
+	if (what & BEV_EVENT_ERROR)
+		rg_log_debug("%s: %s", c->c_peer, evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+	if (c->c_state == POLICYD_READING && (c->c_req.r_nattrs > 0 ||
+	    evbuffer_get_length(bufferevent_get_input(c->c_bev)) > 0))
+		rg_log_warn("%s: connection closed in the middle of a request", c->c_peer);
+	policyd_conn_close(c);
+}
+
+/* ---- answers -------------------------------------------------------------- */
+
+/* policyd_reply - write "action=...", end the request, go on with the input. */
+static void
+policyd_reply(struct policyd_conn *c, const char *action)
+{
+	struct evbuffer *out = bufferevent_get_output(c->c_bev);
+
+	evbuffer_add_printf(out, "action=%s\n\n", action);
+	policyd_request_reset(&c->c_req);
+	if (evbuffer_get_length(out) > POLICYD_OUTPUT_MAX) {
+		policyd_conn_drop(c, "client does not read its replies");
+		return;
+	}
+	c->c_state = POLICYD_READING;	/* left by policyd_conn_process */
+	bufferevent_enable(c->c_bev, EV_READ);
+	if (!c->c_in_process)
+		policyd_conn_process(c);
+}
+
+/* policyd_decision_reply - the policy protocol form of a decision. */
+static void
+policyd_decision_reply(struct policyd_conn *c, const struct rg_decision *d)
+{
+	char action[600];
+
+	switch (d->d_action) {
+	case RG_ACTION_TAG:
+		snprintf(action, sizeof(action), "PREPEND %s: %s", RG_POLICY_HEADER, d->d_header);
+		break;
+	case RG_ACTION_DEFER:
+		if (c->c_srv->s_cfg.defer_reply == RG_DEFER_IF_PERMIT)
+			snprintf(action, sizeof(action), "DEFER_IF_PERMIT %s %s", d->d_dsn, d->d_text);
+		else
+			snprintf(action, sizeof(action), "%d %s %s", d->d_code, d->d_dsn, d->d_text);
+		break;
+	case RG_ACTION_REJECT:
+		snprintf(action, sizeof(action), "%d %s %s", d->d_code, d->d_dsn, d->d_text);
+		break;
+	default:
+		rg_strlcpy(action, "DUNNO", sizeof(action));
+		break;
+	}
+	policyd_reply(c, action);
+}
+
+static void
+policyd_request_view(const struct policyd_request *r, struct rg_policy_request *pr)
+{
+	pr->pr_queue_id = r->r_queue_id;
+	pr->pr_recipient = r->r_recipient;
+	pr->pr_recipient_len = r->r_recipient_len;
+	pr->pr_sender = r->r_sender;
+	pr->pr_client_address = r->r_client_address;
+	pr->pr_client_name = r->r_client_name;
+	pr->pr_sasl_username = r->r_sasl_username;
+}
+
+static void
+policyd_on_answer(const struct rg_answer *ans, void *arg)
+{
+	struct policyd_conn *c = arg;
+	struct policyd_server *srv = c->c_srv;
+	struct rg_policy_request pr;
+	struct rg_decision d;
+
+	c->c_state = POLICYD_READING;
+	if (c->c_bev == NULL) {		/* the client left while we looked */
+		policyd_conn_close(c);
+		return;
+	}
+	policyd_request_view(&c->c_req, &pr);
+	rg_policy_decide(srv->s_policy, srv->s_engine != NULL ? rg_engine_cache(srv->s_engine) : NULL,
+	    ans, &d);
+	rg_policy_log(&pr, ans, &d);
+	policyd_decision_reply(c, &d);
+}
+
+/* policyd_request_done - a whole, valid request: decide, or start a lookup. */
+static void
+policyd_request_done(struct policyd_conn *c)
+{
+	struct policyd_server *srv = c->c_srv;
+	struct policyd_request *r = &c->c_req;
+	struct rg_policy_request pr;
+	struct rg_decision d;
+	const char *exempt;
+
+	/* Only RCPT is ours; the null sender's bounce address is not either. */
+	if (strcmp(r->r_protocol_state, "RCPT") != 0 || r->r_recipient_len == 0) {
+		policyd_reply(c, "DUNNO");
+		return;
+	}
+	policyd_request_view(r, &pr);
+	if ((exempt = rg_policy_exempt(srv->s_policy, &pr)) != NULL) {
+		rg_policy_exempted(srv->s_policy, exempt, &d);
+		rg_policy_log(&pr, NULL, &d);
+		policyd_decision_reply(c, &d);
+		return;
+	}
+	if (srv->s_engine == NULL || rg_engine_cache_status(srv->s_engine) < 0 ||
+	    (c->c_state = POLICYD_PENDING,
+	    rg_engine_lookup(srv->s_engine, r->r_recipient, r->r_recipient_len, 0,
+	    srv->s_cfg.wait_budget * 1000, policyd_on_answer, c) < 0)) {
+		c->c_state = POLICYD_READING;
+		rg_policy_failed(srv->s_policy, &d);
+		rg_policy_log(&pr, NULL, &d);
+		policyd_decision_reply(c, &d);
+	}
+}
+
+/*
+ * policyd_conn_process - parse buffered lines until a request is complete
+ * (then answer or wait for the engine), the buffer runs dry, or the
+ * connection dies.
+ */
+static void
+policyd_conn_process(struct policyd_conn *c)
+{
+	struct policyd_server *srv = c->c_srv;
+	size_t max_line = (size_t)srv->s_cfg.max_line_length;
+
+	c->c_in_process = 1;
+	while (c->c_bev != NULL && c->c_state != POLICYD_PENDING && !srv->s_paused) {
+		struct evbuffer *in = bufferevent_get_input(c->c_bev);
+		struct evbuffer_ptr eol;
+		size_t eol_len = 0, avail = evbuffer_get_length(in);
+		const char *why = NULL;
+		unsigned char *line;
+		enum policyd_parse pr;
+
+		if (avail == 0 && c->c_req.r_nattrs == 0) {
+			/* Between requests: idle until the next one begins. */
+			if (c->c_state != POLICYD_IDLE) {
+				policyd_conn_set_idle(c, 1);
+				policyd_conn_timer(c, srv->s_cfg.idle_timeout);
+			}
+			break;
+		}
+		if (c->c_state == POLICYD_IDLE) {
+			policyd_conn_set_idle(c, 0);
+			policyd_conn_timer(c, srv->s_cfg.request_timeout);
+		}
+		eol = evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_LF);
+		if (eol.pos < 0) {
+			if (avail > max_line)
+				policyd_conn_drop(c, "request line longer than max_line_length");
+			break;
+		}
+		if ((size_t)eol.pos > max_line) {
+			policyd_conn_drop(c, "request line longer than max_line_length");
+			break;
+		}
+		line = evbuffer_pullup(in, eol.pos + (ev_ssize_t)eol_len);
+		pr = policyd_request_line(&c->c_req, (const char *)line, (size_t)eol.pos,
+		    (int)srv->s_cfg.max_attributes, &why);
+		evbuffer_drain(in, (size_t)eol.pos + eol_len);
+		if (pr == POLICYD_ERROR) {
+			policyd_conn_drop(c, why);
+			break;
+		}
+		if (pr == POLICYD_DONE) {
+			evtimer_del(c->c_timer);
+			bufferevent_disable(c->c_bev, EV_READ);
+			policyd_request_done(c);	/* answered at once, or pending */
+		}
+	}
+	c->c_in_process = 0;
+	if (c->c_bev == NULL && c->c_state != POLICYD_PENDING)
+		policyd_conn_close(c);
+}
+
+static void
+policyd_on_read(struct bufferevent *bev, void *arg)
+{
+	(void)bev;
+	policyd_conn_process(arg);
+}
+
+/* ---- listeners ------------------------------------------------------------ */
+
+static void
+policyd_on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa,
+    int salen, void *arg)
+{
+	struct policyd_listener *l = arg;
+	struct policyd_server *srv = l->l_srv;
+	struct policyd_conn *c;
+
+	(void)lev;
+	(void)salen;
+	if (srv->s_nconns >= srv->s_cfg.max_connections) {
+		struct policyd_conn *old = TAILQ_FIRST(&srv->s_idle);
+		if (old == NULL) {
+			rg_log_warn("max_connections (%lld) reached and none idle: refusing a connection",
+			    (long long)srv->s_cfg.max_connections);
+			evutil_closesocket(fd);
+			return;
+		}
+		rg_log_debug("%s: closed to make room (max_connections)", old->c_peer);
+		policyd_conn_close(old);
+	}
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		evutil_closesocket(fd);
+		return;
+	}
+	c->c_srv = srv;
+	if (sa->sa_family == AF_UNIX)
+		snprintf(c->c_peer, sizeof(c->c_peer), "unix:%s", l->l_path);
+	else
+		rg_netaddr_format(sa, c->c_peer, sizeof(c->c_peer));
+	evutil_make_socket_nonblocking(fd);
+	c->c_bev = bufferevent_socket_new(srv->s_base, fd, BEV_OPT_CLOSE_ON_FREE);
+	c->c_timer = evtimer_new(srv->s_base, policyd_on_timer, c);
+	if (c->c_bev == NULL || c->c_timer == NULL) {
+		if (c->c_bev != NULL)
+			bufferevent_free(c->c_bev);
+		else
+			evutil_closesocket(fd);
+		if (c->c_timer != NULL)
+			event_free(c->c_timer);
+		free(c);
+		return;
+	}
+	policyd_request_reset(&c->c_req);
+	c->c_state = POLICYD_READING;
+	TAILQ_INSERT_TAIL(&srv->s_conns, c, c_link);
+	srv->s_nconns++;
+	policyd_conn_set_idle(c, 1);
+	policyd_conn_timer(c, srv->s_cfg.idle_timeout);
+	bufferevent_setcb(c->c_bev, policyd_on_read, NULL, policyd_on_event, c);
+	bufferevent_setwatermark(c->c_bev, EV_READ, 0, (size_t)srv->s_cfg.max_line_length * 4 + 64);
+	bufferevent_enable(c->c_bev, EV_READ);
+}
+
+static void
+policyd_on_accept_error(struct evconnlistener *lev, void *arg)
+{
+	struct policyd_listener *l = arg;
+	int err = EVUTIL_SOCKET_ERROR();
+
+	(void)lev;
+	rg_log_warn("%s: accept: %s", l->l_name, evutil_socket_error_to_string(err));
+}
+
+/* policyd_listen_one - create, bind and listen one "unix:" or "inet:" socket. */
+static int
+policyd_listen_one(struct policyd_server *srv, const struct rg_privs *pv, const char *spec,
+    char *err, size_t errsize)
+{
+	struct policyd_listener *l = &srv->s_listen[srv->s_nlisten];
+	struct sockaddr_storage ss;
+	socklen_t sslen;
+	int fd, one = 1;
+
+	memset(&ss, 0, sizeof(ss));
+	l->l_srv = srv;
+	rg_strlcpy(l->l_name, spec, sizeof(l->l_name));
+	if (strncmp(spec, "unix:", 5) == 0) {
+		struct sockaddr_un *sun = (struct sockaddr_un *)&ss;
+		struct stat st;
+		if (spec[5] != '/' ||
+		    rg_strlcpy(sun->sun_path, spec + 5, sizeof(sun->sun_path)) >= sizeof(sun->sun_path)) {
+			snprintf(err, errsize, "listen: \"%s\": unix sockets need an absolute path "
+			    "shorter than %zu bytes", spec, sizeof(sun->sun_path));
+			return -1;
+		}
+		sun->sun_family = AF_UNIX;
+		sslen = sizeof(*sun);
+		/* A stale socket from an earlier run is removed; anything else is not ours. */
+		if (lstat(sun->sun_path, &st) == 0) {
+			if (!S_ISSOCK(st.st_mode)) {
+				snprintf(err, errsize, "listen: %s exists and is not a socket", sun->sun_path);
+				return -1;
+			}
+			unlink(sun->sun_path);
+		}
+		rg_strlcpy(l->l_path, sun->sun_path, sizeof(l->l_path));
+	} else if (strncmp(spec, "inet:", 5) == 0) {
+		int len = (int)sizeof(ss);
+		if (evutil_parse_sockaddr_port(spec + 5, (struct sockaddr *)&ss, &len) < 0 ||
+		    ((struct sockaddr_in *)&ss)->sin_port == 0) {
+			snprintf(err, errsize, "listen: \"%s\" is not inet:host:port", spec);
+			return -1;
+		}
+		sslen = (socklen_t)len;
+	} else {
+		snprintf(err, errsize, "listen: \"%s\" is neither unix:/path nor inet:host:port", spec);
+		return -1;
+	}
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		snprintf(err, errsize, "listen: %s: socket: %s", spec, strerror(errno));
+		return -1;
+	}
+	if (ss.ss_family != AF_UNIX)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&ss, sslen) < 0 || listen(fd, POLICYD_BACKLOG) < 0) {
+		snprintf(err, errsize, "listen: %s: %s", spec, strerror(errno));
+		close(fd);
+		l->l_path[0] = '\0';
+		return -1;
+	}
+	if (ss.ss_family == AF_UNIX &&
+	    rg_privs_socket(pv, l->l_path, srv->s_cfg.socket_owner, srv->s_cfg.socket_group,
+	    (unsigned)srv->s_cfg.socket_mode, err, errsize) < 0) {
+		close(fd);
+		unlink(l->l_path);
+		l->l_path[0] = '\0';
+		return -1;
+	}
+	l->l_lev = evconnlistener_new(srv->s_base, policyd_on_accept, l,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
+	if (l->l_lev == NULL) {
+		snprintf(err, errsize, "listen: %s: cannot watch the socket", spec);
+		close(fd);
+		return -1;
+	}
+	evconnlistener_set_error_cb(l->l_lev, policyd_on_accept_error);
+	srv->s_nlisten++;
+	return 0;
+}
+
+struct policyd_server *
+policyd_server_new(struct event_base *base, const struct rg_config *cfg,
+    const struct rg_privs *pv, char *err, size_t errsize)
+{
+	struct policyd_server *srv = calloc(1, sizeof(*srv));
+	char specs[RG_CONFIG_PATH_MAX], *save = NULL, *tok;
+
+	if (srv == NULL) {
+		snprintf(err, errsize, "out of memory");
+		return NULL;
+	}
+	srv->s_base = base;
+	srv->s_cfg = *cfg;
+	TAILQ_INIT(&srv->s_conns);
+	TAILQ_INIT(&srv->s_idle);
+	rg_strlcpy(specs, cfg->listen, sizeof(specs));
+	for (tok = strtok_r(specs, ", \t", &save); tok != NULL; tok = strtok_r(NULL, ", \t", &save)) {
+		if (srv->s_nlisten == POLICYD_LISTEN_MAX) {
+			snprintf(err, errsize, "listen: more than %d sockets", POLICYD_LISTEN_MAX);
+			goto fail;
+		}
+		if (policyd_listen_one(srv, pv, tok, err, errsize) < 0)
+			goto fail;
+	}
+	if (srv->s_nlisten == 0) {
+		snprintf(err, errsize, "listen: no socket given");
+		goto fail;
+	}
+	return srv;
+fail:
+	policyd_server_free(srv);
+	return NULL;
+}
+
+void
+policyd_server_set(struct policyd_server *srv, struct rg_engine *engine,
+    struct rg_policy *policy, const struct rg_config *cfg)
+{
+	char listen[RG_CONFIG_PATH_MAX];
+
+	srv->s_engine = engine;
+	srv->s_policy = policy;
+	if (cfg != NULL) {
+		/* Sockets stay as opened; the rest of the config applies from now on. */
+		rg_strlcpy(listen, srv->s_cfg.listen, sizeof(listen));
+		if (strcmp(listen, cfg->listen) != 0)
+			rg_log_warn("listen changed: new sockets take a restart; keeping %s", listen);
+		srv->s_cfg = *cfg;
+		rg_strlcpy(srv->s_cfg.listen, listen, sizeof(srv->s_cfg.listen));
+	}
+}
+
+void
+policyd_server_pause(struct policyd_server *srv)
+{
+	srv->s_paused = 1;
+}
+
+void
+policyd_server_resume(struct policyd_server *srv)
+{
+	struct policyd_conn *c, *next;
+
+	srv->s_paused = 0;
+	for (c = TAILQ_FIRST(&srv->s_conns); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, c_link);
+		if (c->c_state == POLICYD_READING && c->c_bev != NULL && !c->c_in_process) {
+			bufferevent_enable(c->c_bev, EV_READ);
+			policyd_conn_process(c);
+		}
+	}
+}
+
+void
+policyd_server_free(struct policyd_server *srv)
+{
+	struct policyd_conn *c;
+
+	if (srv == NULL)
+		return;
+	for (int i = 0; i < srv->s_nlisten; i++) {
+		evconnlistener_free(srv->s_listen[i].l_lev);
+		if (srv->s_listen[i].l_path[0] != '\0')
+			unlink(srv->s_listen[i].l_path);
+	}
+	while ((c = TAILQ_FIRST(&srv->s_conns)) != NULL) {
+		if (c->c_state == POLICYD_PENDING)
+			c->c_state = POLICYD_READING;	/* the engine is gone: no answer will come */
+		policyd_conn_close(c);
+	}
+	free(srv);
+}

@@ -1,0 +1,572 @@
+#!/usr/bin/python3
+"""test_policyd_protocol.py - the policy protocol against the real
+rcptguard-policyd binary over temporary sockets: persistent connections,
+non-RCPT states, unknown attributes, every malformed request (closed without
+a reply), the caps and deadlines, idle floods and a slowloris client,
+exemptions, monitor mode, the defer window, fail_mode on a corrupt or
+read-only cache, reload, privilege drop and kill -9 under load.
+
+Verdicts come from the shared cache, written with `rcptguard cache put`;
+the prober has no network (its resolver is a closed port), so a miss is
+unknown/dns_error. Prints TAP. RG_POLICYD_WRAP (for example "valgrind -q
+--error-exitcode=99") runs the daemon under a wrapper.
+"""
+import os
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+TOP_BUILD = os.environ.get("top_builddir", ".")
+POLICYD = os.path.join(TOP_BUILD, "policyd", "rcptguard-policyd")
+RG = os.path.join(TOP_BUILD, "cli", "rcptguard")
+WRAP = os.environ.get("RG_POLICYD_WRAP", "").split()
+
+n = 0
+failed = 0
+
+
+def ok(cond, name, *diag):
+    global n, failed
+    n += 1
+    if cond:
+        print(f"ok {n} - {name}")
+    else:
+        failed += 1
+        print(f"not ok {n} - {name}")
+        for d in diag:
+            for line in str(d).splitlines():
+                print(f"#   {line}")
+    sys.stdout.flush()
+
+
+def is_(got, want, name):
+    ok(got == want, name, f"got:  {got!r}", f"want: {want!r}")
+
+
+class Daemon:
+    """One rcptguard-policyd in the foreground, its own state and config."""
+
+    def __init__(self, root, name, extra="", listen=None):
+        self.dir = os.path.join(root, name)
+        os.makedirs(self.dir, exist_ok=True)
+        self.sock = os.path.join(self.dir, "policy.sock")
+        self.conf = os.path.join(self.dir, "rg.conf")
+        self.log = os.path.join(self.dir, "policyd.log")
+        self.listen = listen or f"unix:{self.sock}"
+        self.extra = extra
+        self.proc = None
+        self.write_conf(extra)
+
+    def write_conf(self, extra):
+        with open(self.conf, "w") as f:
+            f.write(f"""[general]
+state_dir = {self.dir}/state
+user =
+[dns]
+dns_servers = 127.0.0.1:1
+dns_timeout = 1s
+dns_tries = 1
+[lists]
+providers_file =
+disposable_domains_file =
+role_accounts_file =
+[policyd]
+listen = {self.listen}
+[policy]
+wait_budget = 2s
+{extra}
+""")
+        os.makedirs(f"{self.dir}/state", exist_ok=True)
+
+    def start(self, wait=True):
+        mark = len(self.logtext())
+        logf = open(self.log, "ab")
+        self.proc = subprocess.Popen(WRAP + [POLICYD, "-f", "-c", self.conf],
+                                     stdout=logf, stderr=logf)
+        logf.close()
+        if wait:
+            for _ in range(100):
+                if self.proc.poll() is not None:
+                    return False
+                if "ready:" in self.logtext()[mark:]:
+                    return True
+                time.sleep(0.05)
+            return False
+        return True
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            rc = self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            rc = self.proc.wait()
+        self.proc = None
+        return rc
+
+    def logtext(self):
+        try:
+            with open(self.log, errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def put(self, addr, cls, reason):
+        subprocess.run([RG, "-c", self.conf, "cache", "put", addr, cls, reason],
+                       check=True, stdout=subprocess.DEVNULL)
+
+    def connect(self):
+        # A full backlog answers EAGAIN to a unix socket connect: retry, as Postfix does.
+        for _ in range(100):
+            s = socket.socket(socket.AF_UNIX)
+            s.settimeout(10)
+            try:
+                s.connect(self.sock)
+                return s
+            except BlockingIOError:
+                s.close()
+                time.sleep(0.05)
+        raise OSError("the listen backlog stayed full for 5 s")
+
+
+def request(**kw):
+    d = {"request": "smtpd_access_policy", "protocol_state": "RCPT", "queue_id": "4XQ1",
+         "sender": "alice@sender.example", "client_address": "192.0.2.7",
+         "client_name": "client.example", "sasl_username": ""}
+    d.update(kw)
+    return "".join(f"{k}={v}\n" for k, v in d.items() if v is not None).encode() + b"\n"
+
+
+_pending = {}
+
+
+def read_reply(s):
+    """One reply ("action=...") without the blank line; "" when the server closed."""
+    buf = _pending.pop(s.fileno(), b"")
+    while b"\n\n" not in buf:
+        try:
+            c = s.recv(4096)
+        except socket.timeout:
+            return "TIMEOUT"
+        if not c:
+            return "" if buf == b"" else "PARTIAL:" + buf.decode(errors="replace")
+        buf += c
+    reply, rest = buf.split(b"\n\n", 1)
+    if rest:
+        _pending[s.fileno()] = rest
+    return reply.decode(errors="replace")
+
+
+def ask(s, **kw):
+    s.sendall(request(**kw))
+    return read_reply(s)
+
+
+def closed_without_reply(s, data):
+    """Send data; true when the server closes without writing a byte."""
+    try:
+        s.sendall(data)
+    except OSError:
+        return True
+    try:
+        got = s.recv(4096)
+    except socket.timeout:
+        return False
+    except OSError:
+        return True
+    return got == b""
+
+
+def main():
+    if not os.access(POLICYD, os.X_OK):
+        print("Bail out! no rcptguard-policyd at " + POLICYD)
+        return 1
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    root = tempfile.mkdtemp(prefix="rg-policyd-")
+    os.chmod(root, 0o755)
+    try:
+        run(root)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    print(f"1..{n}")
+    return 1 if failed else 0
+
+
+def run(root):
+    # ---- one daemon for the protocol cases ---------------------------------
+    d = Daemon(root, "main", extra="""
+exempt_recipient_domains = exempt.example, .sub.example
+exempt_sender_domains = trusted.example
+exempt_client_networks = 198.51.100.0/24
+exempt_sasl_users = bob
+[policyd]
+request_timeout = 2s
+idle_timeout = 3s
+max_connections = 64
+max_attributes = 20
+max_line_length = 300
+""")
+    d.put("ghost@dead.example", "undeliverable", "no_mailbox")
+    d.put("nodomain@gone.example", "undeliverable", "no_domain")
+    d.put("null@nullmx.example", "undeliverable", "null_mx")
+    d.put("alice@live.example", "deliverable", "accepted")
+    d.put("any@catchall.example", "risky", "catch_all")
+    d.put("grey@grey.example", "unknown", "greylisted")
+    ok(d.start(), "the daemon starts and says ready", d.logtext())
+
+    s = d.connect()
+    is_(ask(s, recipient="alice@live.example"), "action=DUNNO", "deliverable passes (DUNNO)")
+    is_(ask(s, recipient="ghost@dead.example"),
+        "action=550 5.1.1 rcptguard: the mailbox does not exist (no_mailbox)",
+        "no_mailbox is rejected with 550 5.1.1")
+    is_(ask(s, recipient="nodomain@gone.example"),
+        "action=550 5.1.2 rcptguard: the domain does not exist (no_domain)",
+        "no_domain is rejected with 5.1.2")
+    is_(ask(s, recipient="null@nullmx.example"),
+        "action=550 5.1.10 rcptguard: the domain accepts no mail (null MX) (null_mx)",
+        "null MX is rejected with 5.1.10")
+    r = ask(s, recipient="any@catchall.example")
+    ok(r.startswith("action=DEFER_IF_PERMIT 4.7.1 rcptguard:") and "(catch_all)" in r,
+       "risky is deferred with DEFER_IF_PERMIT 4.7.1", r)
+    r = ask(s, recipient="grey@grey.example")
+    ok(r.startswith("action=DEFER_IF_PERMIT 4.7.1") and "(greylisted)" in r,
+       "greylisted is deferred", r)
+    r = ask(s, recipient="new@nowhere.example")
+    ok(r.startswith("action=DEFER_IF_PERMIT 4.7.1") and "(dns_error)" in r,
+       "a miss whose probe cannot resolve is deferred, never rejected", r)
+    is_(ask(s, recipient="bad@@x.example"),
+        "action=550 5.1.3 rcptguard: the address is not valid (bad_syntax)",
+        "bad syntax is rejected with 5.1.3")
+    r = ask(s, recipient="a\x01b\x7f@dead.example")
+    ok("\x01" not in r and "\x7f" not in r and "a\x01b" not in r and r.startswith("action=550 5.1.3"),
+       "control bytes of a recipient never reach the reply", r)
+
+    # Many requests on one connection, and pipelined ones.
+    answers = [ask(s, recipient="ghost@dead.example" if i % 2 else "alice@live.example")
+               for i in range(200)]
+    ok(all(a == ("action=550 5.1.1 rcptguard: the mailbox does not exist (no_mailbox)" if i % 2
+                 else "action=DUNNO") for i, a in enumerate(answers)),
+       "200 requests on one connection are all answered in order")
+    s.sendall(request(recipient="ghost@dead.example") + request(recipient="alice@live.example") +
+              request(recipient="ghost@dead.example"))
+    got = [read_reply(s) for _ in range(3)]
+    ok(got[0].startswith("action=550") and got[1] == "action=DUNNO" and got[2].startswith("action=550"),
+       "three pipelined requests get three answers in order", got)
+
+    # Other states, the null recipient, unknown attributes.
+    for state in ("CONNECT", "EHLO", "MAIL", "DATA", "END-OF-MESSAGE", "VRFY", "ETRN"):
+        is_(ask(s, protocol_state=state, recipient="ghost@dead.example"), "action=DUNNO",
+            f"protocol_state={state} is DUNNO")
+    is_(ask(s, recipient=""), "action=DUNNO", "an empty recipient is DUNNO")
+    is_(ask(s, recipient="ghost@dead.example", policy_context="x", compatibility_level="3.6",
+            ccert_subject="CN=x", future_attribute_2030="yes=no=maybe"),
+        "action=550 5.1.1 rcptguard: the mailbox does not exist (no_mailbox)",
+        "unknown attributes are ignored")
+    is_(ask(s, recipient="ghost@dead.example", queue_id=None, sender=None),
+        "action=550 5.1.1 rcptguard: the mailbox does not exist (no_mailbox)",
+        "missing optional attributes are fine")
+    s2 = d.connect()
+    s2.sendall(request(recipient="ghost@dead.example").replace(b"\n", b"\r\n"))
+    r = read_reply(s2)
+    ok(r.startswith("action=550 5.1.1"), "CRLF line ends are accepted", r)
+    s2.close()
+
+    # Exemptions.
+    is_(ask(s, recipient="ghost@exempt.example"), "action=DUNNO", "exempt recipient domain")
+    is_(ask(s, recipient="ghost@a.sub.example"), "action=DUNNO", ".domain exempts subdomains")
+    d.put("ghost@sub.example", "undeliverable", "no_mailbox")
+    ok(ask(s, recipient="ghost@sub.example").startswith("action=550"),
+       ".domain does not exempt the domain itself")
+    is_(ask(s, recipient="ghost@dead.example", sender="x@trusted.example"), "action=DUNNO",
+        "exempt sender domain")
+    is_(ask(s, recipient="ghost@dead.example", client_address="198.51.100.9"), "action=DUNNO",
+        "exempt client network")
+    is_(ask(s, recipient="ghost@dead.example", sasl_username="bob"), "action=DUNNO",
+        "exempt SASL user")
+    ok(ask(s, recipient="ghost@dead.example", sasl_username="mallory").startswith("action=550"),
+       "another SASL user is verified")
+    log = d.logtext()
+    ok("4XQ1: action=reject client=client.example[192.0.2.7] sender=<alice@sender.example> "
+       "rcpt=<ghost@dead.example> class=undeliverable reason=no_mailbox source=cache" in log,
+       "one log line per decision: queue id first, then key=value fields")
+    ok("NOQUEUE: action=reject" in log, "NOQUEUE when Postfix sends no queue id")
+    ok("action=pass exempt=sasl_user" in log, "exemptions are logged with their kind")
+    s.close()
+
+    # ---- malformed requests: logged, closed, no reply ----------------------
+    malformed = [
+        ("a line without =", b"request=smtpd_access_policy\nprotocol_state RCPT\n\n"),
+        ("a NUL byte", b"request=smtpd_access_policy\nrecipient=gh\x00ost@dead.example\n\n"),
+        ("another request type", b"request=smtpd_other_policy\nprotocol_state=RCPT\n\n"),
+        ("no request attribute", b"protocol_state=RCPT\nrecipient=ghost@dead.example\n\n"),
+        ("an empty request", b"\n"),
+        ("an attribute without a name", b"request=smtpd_access_policy\n=x\n\n"),
+        ("an oversized line", b"request=smtpd_access_policy\nrecipient=" + b"a" * 400 + b"\n\n"),
+        ("an oversized line without a newline", b"x" * 2000),
+        ("too many attributes", b"request=smtpd_access_policy\n" +
+         b"".join(b"x%d=y\n" % i for i in range(30)) + b"\n"),
+        ("a known attribute that does not fit", b"request=smtpd_access_policy\nclient_address=" +
+         b"1" * 100 + b"\n\n"),
+    ]
+    before = d.logtext().count("closing connection")
+    for name, data in malformed:
+        c = d.connect()
+        ok(closed_without_reply(c, data), f"malformed ({name}): closed without a reply")
+        c.close()
+    time.sleep(0.2)
+    is_(d.logtext().count("closing connection") - before, len(malformed),
+        "every malformed request is logged")
+    c = d.connect()
+    c.sendall(b"request=smtpd_access_policy\nprotocol_state=RCPT\nrecipient=" + b"b" * 250 +
+              b"@dead.example\n\n")
+    r = read_reply(c)
+    ok(r.startswith("action=550 5.1.3"), "a line just under max_line_length is served (too long an address: 5.1.3)", r)
+    c.close()
+
+    # ---- deadlines, idle floods, slowloris ---------------------------------
+    slow = d.connect()
+    slow.sendall(b"request=smtpd_access_policy\nprotocol_st")
+    t0 = time.monotonic()
+    got = slow.recv(100)
+    el = time.monotonic() - t0
+    ok(got == b"" and 1.0 < el < 6.0, f"a request not finished in request_timeout is closed ({el:.1f}s)")
+    slow.close()
+
+    idle = d.connect()
+    t0 = time.monotonic()
+    got = idle.recv(100)
+    el = time.monotonic() - t0
+    ok(got == b"" and 2.0 < el < 8.0, f"an idle connection is closed after idle_timeout ({el:.1f}s)")
+    idle.close()
+
+    # 1,000 idle connections (max_connections is 64) and a slowloris client that
+    # trickles a byte every 0.2 s: a normal client is still served at once.
+    flood = []
+    for _ in range(1000):
+        c = socket.socket(socket.AF_UNIX)
+        c.connect(d.sock)
+        flood.append(c)
+    loris = d.connect()
+    loris.sendall(b"r")
+    served = []
+    for i in range(5):
+        loris.sendall(b"e")
+        t0 = time.monotonic()
+        c = d.connect()
+        r = ask(c, recipient="ghost@dead.example")
+        served.append((r.startswith("action=550"), time.monotonic() - t0))
+        c.close()
+        time.sleep(0.2)
+    ok(all(x[0] for x in served) and max(x[1] for x in served) < 2.0,
+       "with 1,000 idle connections and a slowloris client a normal client is served",
+       served)
+    alive = 0
+    for c in flood:
+        c.setblocking(False)
+        try:
+            if c.recv(1) == b"":
+                pass
+        except BlockingIOError:
+            alive += 1
+        except OSError:
+            pass
+        c.close()
+    ok(alive <= 64, f"no more than max_connections are kept open ({alive} of the flood alive)")
+    loris.close()
+    ok(d.proc.poll() is None, "the daemon survived the flood")
+
+    # ---- reload ---------------------------------------------------------------
+    d.write_conf("action_undeliverable = defer\n")
+    d.proc.send_signal(signal.SIGHUP)
+    time.sleep(0.5)
+    c = d.connect()
+    r = ask(c, recipient="ghost@dead.example")
+    ok(r.startswith("action=DEFER_IF_PERMIT 4.7.1") and "(no_mailbox)" in r,
+       "SIGHUP reloads: undeliverable is now deferred", r)
+    with open(d.conf, "a") as f:
+        f.write("bogus_key = 1\n")
+    d.proc.send_signal(signal.SIGHUP)
+    time.sleep(0.5)
+    r = ask(c, recipient="ghost@dead.example")
+    ok(r.startswith("action=DEFER_IF_PERMIT") and "reload refused" in d.logtext() and
+       "bogus_key" in d.logtext(), "a bad config is refused on SIGHUP and the old one keeps running", r)
+    c.close()
+    rc = d.stop()
+    is_(rc, 0, "SIGTERM: a clean exit")
+    ok(not os.path.exists(d.sock), "the unix socket is removed at exit")
+
+    # ---- -n -------------------------------------------------------------------
+    p = subprocess.run([POLICYD, "-n", "-c", d.conf], capture_output=True, text=True)
+    ok(p.returncode == 1 and f"{d.conf}:" in p.stderr and "bogus_key" in p.stderr,
+       "-n names the file and line of a bad key", p.stderr)
+    d.write_conf("")
+    p = subprocess.run([POLICYD, "-n", "-c", d.conf], capture_output=True, text=True)
+    ok(p.returncode == 0 and "configuration OK" in p.stdout, "-n accepts a good config", p.stdout + p.stderr)
+    d.write_conf("exempt_client_networks = 300.1.2.3/8\n")
+    p = subprocess.run([POLICYD, "-n", "-c", d.conf], capture_output=True, text=True)
+    ok(p.returncode == 1 and "exempt_client_networks" in p.stderr, "-n checks the exemption lists", p.stderr)
+
+    # ---- policy modes -----------------------------------------------------------
+    m = Daemon(root, "monitor", extra="mode = monitor\n")
+    m.put("ghost@dead.example", "undeliverable", "no_mailbox")
+    m.start()
+    c = m.connect()
+    is_(ask(c, recipient="ghost@dead.example"), "action=DUNNO", "monitor mode passes an undeliverable recipient")
+    is_(ask(c, recipient="new@nowhere.example"), "action=DUNNO", "monitor mode passes an unknown recipient")
+    ok("action=pass monitor=yes would=reject" in m.logtext() and
+       "action=pass monitor=yes would=defer" in m.logtext(), "monitor mode logs what it would have done")
+    c.close()
+    m.stop()
+
+    t = Daemon(root, "tag", extra="""reason_actions = catch_all=tag, no_mailbox=tag
+defer_reply = 450
+defer_window = 2s
+""")
+    t.put("any@catchall.example", "risky", "catch_all")
+    t.put("ghost@dead.example", "undeliverable", "no_mailbox")
+    t.put("box@full.example", "risky", "mailbox_full")
+    t.start()
+    c = t.connect()
+    is_(ask(c, recipient="any@catchall.example"),
+        "action=PREPEND X-Rcptguard-Verdict: risky; reason=catch_all; rcpt=<any@catchall.example>",
+        "tag answers PREPEND with the verdict header")
+    ok(ask(c, recipient="ghost@dead.example").startswith("action=PREPEND X-Rcptguard-Verdict: undeliverable"),
+       "a per-reason override wins over the class action")
+    r = ask(c, recipient="box@full.example")
+    ok(r.startswith("action=450 4.7.1 rcptguard:") and "(mailbox_full)" in r, "defer_reply = 450", r)
+    time.sleep(2.2)
+    r = ask(c, recipient="box@full.example")
+    is_(r, "action=PREPEND X-Rcptguard-Verdict: risky; reason=defer_window; rcpt=<box@full.example>",
+        "after the defer window the recipient passes, tagged")
+    ok("defer_window=expired" in t.logtext(), "the end of the defer window is logged")
+    c.close()
+    t.stop()
+
+    # ---- fail_mode ------------------------------------------------------------
+    for mode, want in (("pass", "action=DUNNO"), ("defer", "action=DEFER_IF_PERMIT 4.7.1")):
+        f = Daemon(root, f"corrupt-{mode}", extra=f"fail_mode = {mode}\n")
+        with open(f"{f.dir}/state/cache.lmdb", "wb") as fh:
+            fh.write(os.urandom(65536))
+        ok(f.start(), f"a corrupt cache does not stop the daemon (fail_mode={mode})", f.logtext())
+        c = f.connect()
+        r = ask(c, recipient="ghost@dead.example")
+        ok(r.startswith(want), f"corrupt cache, fail_mode={mode}: {want}", r)
+        ok("fail_mode=yes" in f.logtext() and "unusable" in f.logtext(),
+           f"corrupt cache, fail_mode={mode}: logged loudly")
+        c.close()
+        is_(f.stop(), 0, f"corrupt cache, fail_mode={mode}: clean exit")
+
+    if os.geteuid() == 0 and shutil.which("unshare"):
+        for mode, want in (("pass", "action=DUNNO"), ("defer", "action=DEFER_IF_PERMIT 4.7.1")):
+            ro = Daemon(root, f"readonly-{mode}", extra=f"fail_mode = {mode}\n")
+            state = f"{ro.dir}/state"
+            logf = open(ro.log, "ab")
+            # The state directory is a read-only mount in a private mount namespace.
+            ro.proc = subprocess.Popen(
+                ["unshare", "-m", "sh", "-c",
+                 f'mount --bind "{state}" "{state}" && mount -o remount,bind,ro "{state}" && '
+                 f'exec {" ".join(WRAP)} "{POLICYD}" -f -c "{ro.conf}"'],
+                stdout=logf, stderr=logf)
+            logf.close()
+            for _ in range(100):
+                if "ready:" in ro.logtext() or ro.proc.poll() is not None:
+                    break
+                time.sleep(0.05)
+            c = ro.connect()
+            r = ask(c, recipient="ghost@dead.example")
+            ok(r.startswith(want), f"unwritable cache, fail_mode={mode}: {want}", r, ro.logtext())
+            c.close()
+            is_(ro.stop(), 0, f"unwritable cache, fail_mode={mode}: clean exit")
+    else:
+        ok(False, "unwritable cache needs root and unshare")
+
+    # ---- privileges and socket permissions -----------------------------------
+    if os.geteuid() == 0:
+        pv = Daemon(root, "privs", extra="""[general]
+user = nobody
+[policyd]
+socket_group = nogroup
+socket_mode = 0666
+""")
+        # [general] appears twice; inih merges sections, the later value wins.
+        ok(pv.start(), "starts as root with user = nobody", pv.logtext())
+        with open(f"/proc/{pv.proc.pid}/status") as fh:
+            uids = [l.split()[1:] for l in fh if l.startswith(("Uid:", "Gid:"))]
+        import pwd
+        import grp
+        nobody = pwd.getpwnam("nobody")
+        ok(all(int(x) == nobody.pw_uid for x in uids[0]) and all(int(x) == nobody.pw_gid for x in uids[1]),
+           "the daemon runs as nobody (real, effective, saved, fs ids)", uids)
+        st = os.stat(pv.sock)
+        ok(st.st_mode & 0o777 == 0o666 and st.st_uid == nobody.pw_uid and
+           st.st_gid == grp.getgrnam("nogroup").gr_gid, "the unix socket has the configured owner, group and mode",
+           oct(st.st_mode), st.st_uid, st.st_gid)
+        ok(os.stat(f"{pv.dir}/state/cache.lmdb").st_uid == nobody.pw_uid, "the cache belongs to the user")
+        c = pv.connect()
+        r = ask(c, recipient="new@nowhere.example")
+        ok(r.startswith("action=DEFER_IF_PERMIT 4.7.1") and "(dns_error)" in r,
+           "after the drop the cache is written (a probe verdict)", r)
+        c.close()
+        is_(pv.stop(), 0, "clean exit after the drop")
+        bad = Daemon(root, "nouser", extra="[general]\nuser = rg-no-such-user\n")
+        ok(not bad.start() and "does not exist" in bad.logtext(), "a user that does not exist is fatal")
+        bad.stop()
+    else:
+        ok(False, "privilege tests need root")
+
+    # ---- background mode ------------------------------------------------------
+    bg = Daemon(root, "background")
+    p = subprocess.run([POLICYD, "-c", bg.conf], capture_output=True, text=True, timeout=20)
+    is_(p.returncode, 0, "without -f it goes to the background and reports success")
+    c = bg.connect()
+    is_(ask(c, recipient="bad@@x"), "action=550 5.1.3 rcptguard: the address is not valid (bad_syntax)",
+        "the background daemon serves")
+    c.close()
+    subprocess.run(["pkill", "-TERM", "-f", f"rcptguard-policyd -c {bg.conf}"])
+    bad = Daemon(root, "badlisten", listen="inet:256.0.0.1:99999")
+    p = subprocess.run([POLICYD, "-c", bad.conf], capture_output=True, text=True, timeout=20)
+    ok(p.returncode != 0 and "listen" in p.stderr, "a socket that cannot be opened fails the start", p.stderr)
+
+    # ---- kill -9 under load, restart, clean cache -----------------------------
+    k = Daemon(root, "kill9")
+    k.put("ghost@dead.example", "undeliverable", "no_mailbox")
+    k.start()
+    load = subprocess.Popen([sys.executable, "-c", f"""
+import socket, time
+end = time.monotonic() + 3
+i = 0
+while time.monotonic() < end:
+    try:
+        s = socket.socket(socket.AF_UNIX); s.connect({k.sock!r}); s.settimeout(3)
+        for j in range(50):
+            s.sendall(b"request=smtpd_access_policy\\nprotocol_state=RCPT\\nrecipient=u%d@new%d.example\\n\\n" % (i, i % 7))
+            s.recv(4096); i += 1
+    except OSError:
+        time.sleep(0.05)
+"""])
+    time.sleep(1.0)
+    rc = k.stop(signal.SIGKILL)
+    load.wait(10)
+    is_(rc, -9, "the daemon is killed with SIGKILL under load")
+    st = subprocess.run(["mdb_stat", "-n", "-a", f"{k.dir}/state/cache.lmdb"], capture_output=True, text=True)
+    ok(st.returncode == 0 and "verdicts" in st.stdout, "mdb_stat reads the cache after kill -9", st.stderr)
+    ok(k.start(), "it restarts over its stale socket", k.logtext())
+    c = k.connect()
+    is_(ask(c, recipient="ghost@dead.example"),
+        "action=550 5.1.1 rcptguard: the mailbox does not exist (no_mailbox)",
+        "after the restart the cache answers")
+    c.close()
+    is_(k.stop(), 0, "clean exit after the restart")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
