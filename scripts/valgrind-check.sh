@@ -56,5 +56,9 @@ want=5
 run "cli check (no network)" $vg $full --errors-for-leak-kinds=definite,indirect \
     "$rg" -c "$tmp/rg.conf" check --json --wait 1s "bad..x@example.org" "u@[192.0.2.1]"
 want=0
+# The policy server's protocol suite with the daemon under valgrind: every
+# daemon the suite stops must exit 0, and valgrind turns any error into 99.
+run "rcptguard-policyd protocol suite" env RG_POLICYD_WRAP="$vg $full" \
+    /usr/bin/python3 "$top/tests/policyd/test_policyd_protocol.py"
 echo "1..$n"
 exit $rc_all

@@ -27,6 +27,17 @@ is() {
 	fi
 }
 
+# check NAME COMMAND... - the command exits 0.
+check() {
+	name=$1
+	shift
+	if "$@" >/dev/null 2>&1; then
+		tap_ok "$name"
+	else
+		tap_not_ok "$name" "command failed: $*"
+	fi
+}
+
 # like NAME TEXT PATTERN - grep -E match.
 like() {
 	if printf '%s\n' "$2" | grep -Eq -- "$3"; then

@@ -13,7 +13,8 @@
 #   127.0.0.1:10023 postgrey
 #   127.0.0.20-28  scripted servers (smtpd.py), one behaviour each
 #   127.0.0.2, .3  source addresses of the prober
-#   127.0.0.9      nothing: a dead MX
+#   127.0.0.9      nothing: a dead MX (backup.test's first, unreachable.test's only)
+#   127.0.0.40     Postfix "front" of the end-to-end tests (started by them)
 #   127.0.0.30     Postfix's smtp-sink, for the benchmarks (started by them)
 
 LAB_DIR=
@@ -171,6 +172,8 @@ mx-host=throttle.test,mx.throttle.test,10
 host-record=mx.throttle.test,127.0.0.27
 mx-host=hangup.test,mx.hangup.test,10
 host-record=mx.hangup.test,127.0.0.28
+mx-host=unreachable.test,mx.unreachable.test,10
+host-record=mx.unreachable.test,127.0.0.9
 DNS
 	lab_exec dnsmasq --keep-in-foreground --conf-file="$LAB_DIR/dnsmasq.conf" \
 	    --pid-file="$LAB_DIR/dnsmasq.pid" --log-facility="$LAB_DIR/dnsmasq.log" \

@@ -48,10 +48,14 @@ def is_(got, want, name):
     ok(got == want, name, f"got:  {got!r}", f"want: {want!r}")
 
 
+DAEMONS = []
+
+
 class Daemon:
     """One rcptguard-policyd in the foreground, its own state and config."""
 
     def __init__(self, root, name, extra="", listen=None):
+        DAEMONS.append(self)
         self.dir = os.path.join(root, name)
         os.makedirs(self.dir, exist_ok=True)
         self.sock = os.path.join(self.dir, "policy.sock")
@@ -196,6 +200,12 @@ def main():
     try:
         run(root)
     finally:
+        # Whatever happened, no daemon outlives the test.
+        for d in DAEMONS:
+            if d.proc is not None and d.proc.poll() is None:
+                d.proc.kill()
+                d.proc.wait()
+        subprocess.run(["pkill", "-KILL", "-f", f"rcptguard-policyd -c {root}/"])
         shutil.rmtree(root, ignore_errors=True)
     print(f"1..{n}")
     return 1 if failed else 0
@@ -425,7 +435,7 @@ max_line_length = 300
     ok("action=pass monitor=yes would=reject" in m.logtext() and
        "action=pass monitor=yes would=defer" in m.logtext(), "monitor mode logs what it would have done")
     c.close()
-    m.stop()
+    is_(m.stop(), 0, "monitor mode: clean exit")
 
     t = Daemon(root, "tag", extra="""reason_actions = catch_all=tag, no_mailbox=tag
 defer_reply = 450
@@ -449,7 +459,7 @@ defer_window = 2s
         "after the defer window the recipient passes, tagged")
     ok("defer_window=expired" in t.logtext(), "the end of the defer window is logged")
     c.close()
-    t.stop()
+    is_(t.stop(), 0, "tag and defer window: clean exit")
 
     # ---- fail_mode ------------------------------------------------------------
     for mode, want in (("pass", "action=DUNNO"), ("defer", "action=DEFER_IF_PERMIT 4.7.1")):
