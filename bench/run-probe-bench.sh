@@ -10,20 +10,12 @@
 # usage: run-probe-bench.sh [SESSIONS] [CONCURRENCY] [ROUNDS]
 set -eu
 cd "$(dirname "$0")/.."
-top=$(pwd)
 sessions=${1:-20000}
 conc=${2:-64}
 rounds=${3:-3}
 
-./scripts/install-deps.sh >/dev/null
-./scripts/bootstrap.sh
-mkdir -p _build/bench
-(
-	cd _build/bench
-	[ -f Makefile ] || "$top/configure" -q CFLAGS="-O2 -g"
-	make -s -j"$(nproc 2>/dev/null || echo 2)" bench cli/rcptguard
-) >/dev/null
-B="$top/_build/bench"
+BENCH_TARGETS="cli/rcptguard"
+. bench/bench_build.sh
 
 LAB_TOOLS="$top/tests/lab"
 . "$LAB_TOOLS/lab.sh"

@@ -249,6 +249,22 @@ static const struct rg_config_key rg_config_table[] = {
 	{ "policyd", "max_attributes", RG_CFG_INT, RG_OFF(max_attributes),
 	  "100", 8, 10000, NULL,
 	  "most attributes in one request; more closes the connection" },
+
+	{ "milter", "listen", RG_CFG_STRING, RG_OFF(milter_listen),
+	  "inet:10041@127.0.0.1", 1, RG_CONFIG_PATH_MAX, NULL,
+	  "socket of rcptguard-milter: unix:/path or inet:port@host (libmilter's form)" },
+	{ "milter", "socket_owner", RG_CFG_STRING, RG_OFF(milter_socket_owner),
+	  "", 0, 64, NULL,
+	  "owner of a unix socket; empty: user" },
+	{ "milter", "socket_group", RG_CFG_STRING, RG_OFF(milter_socket_group),
+	  "", 0, 64, NULL,
+	  "group of a unix socket; empty: the owner's group (Postfix needs access)" },
+	{ "milter", "socket_mode", RG_CFG_OCTAL, RG_OFF(milter_socket_mode),
+	  "0660", 0, 0777, NULL,
+	  "permissions of a unix socket" },
+	{ "milter", "timeout", RG_CFG_DURATION, RG_OFF(milter_timeout),
+	  "1m", 1, RG_DAY, NULL,
+	  "a command the MTA has begun must arrive whole within this time (and writes to it)" },
 };
 
 const struct rg_config_key *
@@ -258,13 +274,25 @@ rg_config_keys(size_t *count)
 	return rg_config_table;
 }
 
+/*
+ * rg_config_find - the key name of section; without section (or when the
+ * section has no such key), the first key of that name, so the error can
+ * say where it belongs.
+ */
 static const struct rg_config_key *
-rg_config_find(const char *name)
+rg_config_find(const char *section, const char *name)
 {
-	for (size_t i = 0; i < RG_ARRAY_LEN(rg_config_table); i++)
-		if (strcmp(rg_config_table[i].k_name, name) == 0)
+	const struct rg_config_key *any = NULL;
+
+	for (size_t i = 0; i < RG_ARRAY_LEN(rg_config_table); i++) {
+		if (strcmp(rg_config_table[i].k_name, name) != 0)
+			continue;
+		if (section == NULL || strcmp(rg_config_table[i].k_section, section) == 0)
 			return &rg_config_table[i];
-	return NULL;
+		if (any == NULL)
+			any = &rg_config_table[i];
+	}
+	return any;
 }
 
 static int
@@ -462,7 +490,7 @@ int
 rg_config_set(struct rg_config *cfg, const char *section, const char *name,
     const char *value, char *err, size_t errsize)
 {
-	const struct rg_config_key *k = rg_config_find(name);
+	const struct rg_config_key *k = rg_config_find(section, name);
 
 	if (k == NULL) {
 		snprintf(err, errsize, "unknown key \"%s\"", name);

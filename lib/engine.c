@@ -202,10 +202,11 @@ rg_waiter_answer(struct rg_waiter *w, const struct rg_verdict *v, enum rg_answer
 	ans.an_verdict = *v;
 	if (rg_knowledge_role(w->w_engine->e_know, w->w_addr.a_local))
 		ans.an_verdict.v_flags |= RG_VERDICT_F_ROLE;
-	ans.an_state = rg_verdict_state_at(v, rg_clock_now());
+	ans.an_elapsed_ms = rg_engine_ms() - w->w_start_ms;
+	/* The wall clock now, without asking for it again. */
+	ans.an_state = rg_verdict_state_at(v, w->w_start_time + ans.an_elapsed_ms / 1000);
 	ans.an_source = src;
 	ans.an_cache_status = w->w_engine->e_cache_status;
-	ans.an_elapsed_ms = rg_engine_ms() - w->w_start_ms;
 	w->w_cb(&ans, w->w_arg);
 }
 
@@ -223,7 +224,7 @@ rg_engine_pending(struct rg_verdict *v)
 	rg_verdict_make(v, RG_CLASS_UNKNOWN, RG_REASON_IN_PROGRESS, NULL, rg_clock_now(), 1);
 }
 
-/* rg_engine_static - answer a lookup decided without cache or network, and end it. */
+/* rg_engine_static - answer a lookup decided without cache or network. */
 static void
 rg_engine_static(struct rg_waiter *w, enum rg_class c, enum rg_reason r, const char *text)
 {
@@ -231,7 +232,24 @@ rg_engine_static(struct rg_waiter *w, enum rg_class c, enum rg_reason r, const c
 
 	rg_verdict_make(&v, c, r, text, rg_clock_now(), 86400);
 	rg_waiter_answer(w, &v, RG_ANSWER_STATIC);
-	rg_waiter_free(w);
+}
+
+/*
+ * rg_waiter_adopt - a lookup that must outlive rg_engine_lookup (a probe, a
+ * refresh) moves from the stack to the heap and joins the engine's list.
+ */
+static struct rg_waiter *
+rg_waiter_adopt(const struct rg_waiter *tmp)
+{
+	struct rg_engine *e = tmp->w_engine;
+	struct rg_waiter *w = malloc(sizeof(*w));
+
+	if (w == NULL)
+		return NULL;
+	*w = *tmp;
+	TAILQ_INSERT_TAIL(&e->e_waiters, w, w_link);
+	e->e_nwaiters++;
+	return w;
 }
 
 static void
@@ -314,24 +332,29 @@ rg_engine_lookup(struct rg_engine *e, const char *input, size_t len, unsigned fl
     int64_t wait_ms, rg_engine_cb cb, void *arg)
 {
 	struct rg_address_error ae;
-	struct rg_waiter *w;
+	struct rg_waiter tmp, *w;
 	struct rg_verdict v;
 	unsigned opts = e->e_cfg.local_part_case == RG_LOCAL_CASE_INSENSITIVE ? RG_ADDR_O_FOLD_LOCAL : 0;
 	int64_t now = rg_clock_now();
 
-	if ((w = calloc(1, sizeof(*w))) == NULL)
-		return -1;
-	w->w_engine = e;
-	w->w_cb = cb;
-	w->w_arg = arg;
-	w->w_start_ms = rg_engine_ms();
-	w->w_deadline_ms = w->w_start_ms + (wait_ms > 0 ? wait_ms : 0);
-	w->w_start_time = now;
-	TAILQ_INSERT_TAIL(&e->e_waiters, w, w_link);
-	e->e_nwaiters++;
+	/*
+	 * Most lookups end here, answered from what is known: they live on the
+	 * stack and cost no allocation. Only a probe or a refresh is adopted.
+	 */
+	tmp.w_engine = e;
+	tmp.w_cb = cb;
+	tmp.w_arg = arg;
+	tmp.w_timer = NULL;
+	tmp.w_start_ms = rg_engine_ms();
+	tmp.w_deadline_ms = tmp.w_start_ms + (wait_ms > 0 ? wait_ms : 0);
+	tmp.w_start_time = now;
+	tmp.w_answered = 0;
+	tmp.w_probing = 0;
+	tmp.w_polling = 0;
+	tmp.w_lease = 0;
 
 	/* 1. Syntax: nothing that fails here is ever probed. */
-	if (rg_address_parse(input, len, opts, &w->w_addr, &ae) < 0) {
+	if (rg_address_parse(input, len, opts, &tmp.w_addr, &ae) < 0) {
 		struct rg_answer ans;
 		memset(&ans, 0, sizeof(ans));
 		rg_log_sanitize(ans.an_address, sizeof(ans.an_address), input,
@@ -343,45 +366,47 @@ rg_engine_lookup(struct rg_engine *e, const char *input, size_t len, unsigned fl
 		ans.an_cache_status = e->e_cache_status;
 		snprintf(ans.an_detail, sizeof(ans.an_detail), "%s at byte %zu", ae.e_detail,
 		    ae.e_offset);
-		w->w_answered = 1;
 		cb(&ans, arg);
-		rg_waiter_free(w);
 		return 0;
 	}
 	/* 2. Static knowledge: literals and dot-less domains are never probed. */
-	if (w->w_addr.a_flags & RG_ADDR_F_LITERAL) {
-		rg_engine_static(w, RG_CLASS_UNKNOWN, RG_REASON_FORBIDDEN_ADDRESS,
+	if (tmp.w_addr.a_flags & RG_ADDR_F_LITERAL) {
+		rg_engine_static(&tmp, RG_CLASS_UNKNOWN, RG_REASON_FORBIDDEN_ADDRESS,
 		    "address literals are not probed");
 		return 0;
 	}
-	if (w->w_addr.a_flags & RG_ADDR_F_NODOT) {
-		rg_engine_static(w, RG_CLASS_UNDELIVERABLE, RG_REASON_NO_DOMAIN,
+	if (tmp.w_addr.a_flags & RG_ADDR_F_NODOT) {
+		rg_engine_static(&tmp, RG_CLASS_UNDELIVERABLE, RG_REASON_NO_DOMAIN,
 		    "a domain without a dot receives no mail from outside");
 		return 0;
 	}
-	if (rg_knowledge_disposable(e->e_know, w->w_addr.a_domain)) {
-		rg_engine_static(w, RG_CLASS_RISKY, RG_REASON_DISPOSABLE, "a disposable address service");
+	if (rg_knowledge_disposable(e->e_know, tmp.w_addr.a_domain)) {
+		rg_engine_static(&tmp, RG_CLASS_RISKY, RG_REASON_DISPOSABLE, "a disposable address service");
 		return 0;
 	}
 	/* 3. The cache: fresh answers; stale answers and refreshes. */
 	if (e->e_cache != NULL && !(flags & RG_LOOKUP_NO_CACHE)) {
-		enum rg_verdict_state st;
-		int rc = rg_cache_get(e->e_cache, w->w_addr.a_key, &v, &st);
+		enum rg_verdict_state st = RG_STATE_EXPIRED;
+		int rc = rg_cache_get(e->e_cache, tmp.w_addr.a_key, &v, NULL);
+		if (rc == RG_CACHE_OK)
+			st = rg_verdict_state_at(&v, now);
 		if (rc < 0) {
 			e->e_cache_status = rc;
-			rg_log_error("cache: lookup of %s failed: %s", w->w_addr.a_key,
+			rg_log_error("cache: lookup of %s failed: %s", tmp.w_addr.a_key,
 			    rg_cache_strerror(rc));
 		} else if (rc == RG_CACHE_OK && st != RG_STATE_EXPIRED) {
-			rg_waiter_answer(w, &v, RG_ANSWER_CACHE);
-			if (st == RG_STATE_STALE) {
+			rg_waiter_answer(&tmp, &v, RG_ANSWER_CACHE);
+			if (st == RG_STATE_STALE && (w = rg_waiter_adopt(&tmp)) != NULL) {
 				rg_engine_probe(w, flags);	/* background refresh */
 				w->w_polling = 0;	/* someone else refreshes it: nothing to wait for */
+				rg_waiter_maybe_free(w);
 			}
-			rg_waiter_maybe_free(w);
 			return 0;
 		}
 	}
 	/* 4. Probe, and wait at most the budget. */
+	if ((w = rg_waiter_adopt(&tmp)) == NULL)
+		return -1;
 	if ((w->w_timer = evtimer_new(e->e_base, rg_engine_on_timer, w)) == NULL) {
 		rg_waiter_free(w);
 		return -1;

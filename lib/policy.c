@@ -234,6 +234,27 @@ rg_policy_defer(const struct rg_policy *p, enum rg_reason r, struct rg_decision 
 	    rg_verdict_reason_text(r), rg_verdict_reason_name(r));
 }
 
+int
+rg_policy_may_tag(const struct rg_policy *p)
+{
+	int defers = 0;
+
+	if (p->p_cfg.mode == RG_MODE_MONITOR)
+		return 0;
+	for (int c = 0; c < RG_CLASS_COUNT; c++) {
+		if (p->p_cfg.action[c] == RG_ACTION_TAG)
+			return 1;
+		defers |= p->p_cfg.action[c] == RG_ACTION_DEFER;
+	}
+	for (int r = 0; r < RG_REASON_COUNT; r++) {
+		if (p->p_cfg.reason_action[r] == RG_ACTION_TAG)
+			return 1;
+		defers |= p->p_cfg.reason_action[r] == RG_ACTION_DEFER;
+	}
+	/* A deferral turns into a tag once the defer window has passed. */
+	return defers && p->p_cfg.defer_window > 0;
+}
+
 void
 rg_policy_exempted(const struct rg_policy *p, const char *which, struct rg_decision *d)
 {
@@ -344,47 +365,60 @@ void
 rg_policy_log(const struct rg_policy_request *req, const struct rg_answer *ans,
     const struct rg_decision *d)
 {
-	char rcpt[RG_ADDR_MAILBOX_MAX + 8], extra[96] = "";
-	const char *qid = req->pr_queue_id != NULL && req->pr_queue_id[0] != '\0' ?
-	    req->pr_queue_id : "NOQUEUE";
+	struct rg_logline l;
 
-	if (ans != NULL)
-		rg_strlcpy(rcpt, ans->an_address, sizeof(rcpt));
-	else
-		rg_log_sanitize(rcpt, sizeof(rcpt), req->pr_recipient != NULL ? req->pr_recipient : "",
-		    req->pr_recipient != NULL ? req->pr_recipient_len : 0);
+	if (!rg_logline_wanted(RG_LOG_INFO))
+		return;
+	rg_logline_init(&l);
+	rg_logline_add(&l, req->pr_queue_id != NULL && req->pr_queue_id[0] != '\0' ?
+	    req->pr_queue_id : "NOQUEUE");
+	rg_logline_lit(&l, ": action=");
+	rg_logline_add(&l, rg_policy_action_name(d->d_action));
 	switch (d->d_why) {
 	case RG_WHY_VERDICT:
 		break;
 	case RG_WHY_EXEMPT:
-		snprintf(extra, sizeof(extra), " exempt=%s", d->d_exempt != NULL ? d->d_exempt : "?");
+		rg_logline_lit(&l, " exempt=");
+		rg_logline_add(&l, d->d_exempt != NULL ? d->d_exempt : "?");
 		break;
 	case RG_WHY_FAIL_MODE:
-		rg_strlcpy(extra, " fail_mode=yes", sizeof(extra));
+		rg_logline_lit(&l, " fail_mode=yes");
 		break;
 	case RG_WHY_DEFER_WINDOW:
-		rg_strlcpy(extra, " defer_window=expired", sizeof(extra));
+		rg_logline_lit(&l, " defer_window=expired");
 		break;
 	case RG_WHY_MONITOR:
-		snprintf(extra, sizeof(extra), " monitor=yes would=%s", rg_policy_action_name(d->d_wanted));
+		rg_logline_lit(&l, " monitor=yes would=");
+		rg_logline_add(&l, rg_policy_action_name(d->d_wanted));
 		break;
 	}
-	if (ans == NULL) {
-		rg_log_info("%s: action=%s%s client=%s[%s] sender=<%s> rcpt=<%s>", qid,
-		    rg_policy_action_name(d->d_action), extra,
-		    req->pr_client_name != NULL ? req->pr_client_name : "",
-		    req->pr_client_address != NULL ? req->pr_client_address : "",
-		    req->pr_sender != NULL ? req->pr_sender : "", rcpt);
-		return;
+	rg_logline_lit(&l, " client=");
+	rg_logline_add(&l, req->pr_client_name);
+	rg_logline_lit(&l, "[");
+	rg_logline_add(&l, req->pr_client_address);
+	rg_logline_lit(&l, "] sender=<");
+	rg_logline_add(&l, req->pr_sender);
+	rg_logline_lit(&l, "> rcpt=<");
+	if (ans != NULL)
+		rg_logline_add(&l, ans->an_address);
+	else if (req->pr_recipient != NULL)
+		rg_logline_addn(&l, req->pr_recipient, req->pr_recipient_len);
+	rg_logline_lit(&l, ">");
+	if (ans != NULL) {
+		rg_logline_lit(&l, " class=");
+		rg_logline_add(&l, rg_verdict_class_name(ans->an_verdict.v_class));
+		rg_logline_lit(&l, " reason=");
+		rg_logline_add(&l, rg_verdict_reason_name(ans->an_verdict.v_reason));
+		if (ans->an_verdict.v_mx[0] != '\0') {
+			rg_logline_lit(&l, " mx=");
+			rg_logline_add(&l, ans->an_verdict.v_mx);
+		}
+		rg_logline_lit(&l, " source=");
+		rg_logline_add(&l, rg_engine_source_name(ans->an_source));
+		rg_logline_lit(&l, " state=");
+		rg_logline_add(&l, rg_verdict_state_name(ans->an_state));
+		rg_logline_lit(&l, " elapsed_ms=");
+		rg_logline_int(&l, (long long)ans->an_elapsed_ms);
 	}
-	rg_log_info("%s: action=%s%s client=%s[%s] sender=<%s> rcpt=<%s> class=%s reason=%s%s%s "
-	    "source=%s state=%s elapsed_ms=%lld", qid, rg_policy_action_name(d->d_action), extra,
-	    req->pr_client_name != NULL ? req->pr_client_name : "",
-	    req->pr_client_address != NULL ? req->pr_client_address : "",
-	    req->pr_sender != NULL ? req->pr_sender : "", rcpt,
-	    rg_verdict_class_name(ans->an_verdict.v_class),
-	    rg_verdict_reason_name(ans->an_verdict.v_reason),
-	    ans->an_verdict.v_mx[0] != '\0' ? " mx=" : "", ans->an_verdict.v_mx,
-	    rg_engine_source_name(ans->an_source), rg_verdict_state_name(ans->an_state),
-	    (long long)ans->an_elapsed_ms);
+	rg_logline_emit(RG_LOG_INFO, &l);
 }

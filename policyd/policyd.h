@@ -36,7 +36,7 @@ struct policyd_request {
 };
 
 enum policyd_parse {
-	POLICYD_MORE,		/* an attribute was taken; more lines follow */
+	POLICYD_MORE,		/* more lines are needed */
 	POLICYD_DONE,		/* the empty line: the request is complete and valid */
 	POLICYD_ERROR,		/* malformed: log *why and close without a reply */
 };
@@ -44,11 +44,14 @@ enum policyd_parse {
 void policyd_request_reset(struct policyd_request *r);
 
 /*
- * policyd_request_line - take one line (without its LF; a CR before it is
- * allowed) of len bytes. Unknown attributes are counted and ignored.
+ * policyd_request_feed - take the whole lines at the head of buf (len
+ * bytes), up to the empty line that ends a request (POLICYD_DONE), an
+ * error, or the first line not yet complete (POLICYD_MORE); *used is what
+ * was taken. A CR before an LF is allowed; unknown attributes are counted
+ * and ignored; a line over max_line bytes, complete or not, is an error.
  */
-enum policyd_parse policyd_request_line(struct policyd_request *r, const char *line,
-    size_t len, int max_attributes, const char **why);
+enum policyd_parse policyd_request_feed(struct policyd_request *r, const char *buf, size_t len,
+    size_t max_line, int max_attributes, size_t *used, const char **why);
 
 /* ---- server -------------------------------------------------------------- */
 
@@ -76,6 +79,13 @@ void policyd_server_set(struct policyd_server *srv, struct rg_engine *engine,
  */
 void policyd_server_pause(struct policyd_server *srv);
 void policyd_server_resume(struct policyd_server *srv);
+
+/*
+ * policyd_server_flush - write the replies of this turn of the loop. The
+ * caller flushes the log first, so that no reply ever leaves before the
+ * line that logs it, and both leave in one write per turn.
+ */
+void policyd_server_flush(struct policyd_server *srv);
 
 /* policyd_server_free - close every connection and socket (unix paths are removed). */
 void policyd_server_free(struct policyd_server *srv);

@@ -5,8 +5,8 @@
  * line. Unknown attributes are ignored (Postfix adds new ones over time),
  * but a line without "=", a NUL byte, an attribute that does not fit, too
  * many attributes, or a request other than smtpd_access_policy is
- * malformed: the caller logs it and closes the connection without a reply.
- * The line length cap is the caller's (it sees the bytes first).
+ * malformed: the caller logs it and closes the connection without a reply,
+ * and so is a line longer than the cap.
  */
 #include "config.h"
 
@@ -33,29 +33,65 @@ policyd_request_reset(struct policyd_request *r)
 
 struct policyd_attr {
 	const char	*a_name;
+	size_t		 a_len;
 	size_t		 a_offset;
 	size_t		 a_size;
 };
 
 #define POLICYD_ATTR(name, field) \
-	{ name, offsetof(struct policyd_request, field), sizeof(((struct policyd_request *)0)->field) }
+	{ name, sizeof(name) - 1, offsetof(struct policyd_request, field), sizeof(((struct policyd_request *)0)->field) }
+
+enum { A_REQUEST, A_STATE, A_QUEUE_ID, A_RECIPIENT, A_SENDER, A_CLIENT_ADDRESS, A_CLIENT_NAME,
+	A_SASL_USERNAME, A_INSTANCE };
 
 static const struct policyd_attr policyd_attrs[] = {
-	POLICYD_ATTR("request", r_request),
-	POLICYD_ATTR("protocol_state", r_protocol_state),
-	POLICYD_ATTR("queue_id", r_queue_id),
-	POLICYD_ATTR("recipient", r_recipient),
-	POLICYD_ATTR("sender", r_sender),
-	POLICYD_ATTR("client_address", r_client_address),
-	POLICYD_ATTR("client_name", r_client_name),
-	POLICYD_ATTR("sasl_username", r_sasl_username),
-	POLICYD_ATTR("instance", r_instance),
+	[A_REQUEST] =		POLICYD_ATTR("request", r_request),
+	[A_STATE] =		POLICYD_ATTR("protocol_state", r_protocol_state),
+	[A_QUEUE_ID] =		POLICYD_ATTR("queue_id", r_queue_id),
+	[A_RECIPIENT] =		POLICYD_ATTR("recipient", r_recipient),
+	[A_SENDER] =		POLICYD_ATTR("sender", r_sender),
+	[A_CLIENT_ADDRESS] =	POLICYD_ATTR("client_address", r_client_address),
+	[A_CLIENT_NAME] =	POLICYD_ATTR("client_name", r_client_name),
+	[A_SASL_USERNAME] =	POLICYD_ATTR("sasl_username", r_sasl_username),
+	[A_INSTANCE] =		POLICYD_ATTR("instance", r_instance),
 };
 
-enum policyd_parse
+/* The candidates for a name of each length, as index + 1 (0: none). */
+#define POLICYD_NAME_MAX	14
+static const unsigned char policyd_by_len[POLICYD_NAME_MAX + 1][2] = {
+	[6] = { A_SENDER + 1, 0 },
+	[7] = { A_REQUEST + 1, 0 },
+	[8] = { A_QUEUE_ID + 1, A_INSTANCE + 1 },
+	[9] = { A_RECIPIENT + 1, 0 },
+	[11] = { A_CLIENT_NAME + 1, 0 },
+	[13] = { A_SASL_USERNAME + 1, 0 },
+	[14] = { A_STATE + 1, A_CLIENT_ADDRESS + 1 },
+};
+
+/*
+ * policyd_attr_find - the attribute we keep called name (nlen bytes), or
+ * NULL. Postfix sends some 30 attributes per request and we keep 9: most
+ * names are ruled out by their length and first byte alone.
+ */
+static const struct policyd_attr *
+policyd_attr_find(const char *name, size_t nlen)
+{
+	if (nlen > POLICYD_NAME_MAX)
+		return NULL;
+	for (int i = 0; i < 2 && policyd_by_len[nlen][i] != 0; i++) {
+		const struct policyd_attr *a = &policyd_attrs[policyd_by_len[nlen][i] - 1];
+		if (a->a_name[0] == name[0] && memcmp(a->a_name, name, nlen) == 0)
+			return a;
+	}
+	return NULL;
+}
+
+/* policyd_request_line - one line without its LF; the caller has ruled out NUL bytes. */
+static enum policyd_parse
 policyd_request_line(struct policyd_request *r, const char *line, size_t len,
     int max_attributes, const char **why)
 {
+	const struct policyd_attr *a;
 	const char *eq;
 	size_t nlen;
 
@@ -73,10 +109,6 @@ policyd_request_line(struct policyd_request *r, const char *line, size_t len,
 		}
 		return POLICYD_DONE;
 	}
-	if (memchr(line, '\0', len) != NULL) {
-		*why = "NUL byte in request";
-		return POLICYD_ERROR;
-	}
 	if ((eq = memchr(line, '=', len)) == NULL) {
 		*why = "line without \"=\"";
 		return POLICYD_ERROR;
@@ -89,13 +121,10 @@ policyd_request_line(struct policyd_request *r, const char *line, size_t len,
 		*why = "too many attributes";
 		return POLICYD_ERROR;
 	}
-	for (size_t i = 0; i < RG_ARRAY_LEN(policyd_attrs); i++) {
-		const struct policyd_attr *a = &policyd_attrs[i];
+	if ((a = policyd_attr_find(line, nlen)) != NULL) {
 		size_t vlen = len - nlen - 1;
 		char *field;
 
-		if (strlen(a->a_name) != nlen || memcmp(a->a_name, line, nlen) != 0)
-			continue;
 		if (vlen >= a->a_size) {
 			*why = "attribute value too long";
 			return POLICYD_ERROR;
@@ -105,7 +134,44 @@ policyd_request_line(struct policyd_request *r, const char *line, size_t len,
 		field[vlen] = '\0';
 		if (field == r->r_recipient)
 			r->r_recipient_len = vlen;
-		break;
 	}
 	return POLICYD_MORE;
+}
+
+enum policyd_parse
+policyd_request_feed(struct policyd_request *r, const char *buf, size_t len, size_t max_line,
+    int max_attributes, size_t *used, const char **why)
+{
+	/* One look for a NUL over the whole buffer, not one per line. */
+	const char *nul = memchr(buf, '\0', len);
+	size_t pos = 0;
+	enum policyd_parse pr = POLICYD_MORE;
+
+	while (pos < len) {
+		const char *line = buf + pos, *lf = memchr(line, '\n', len - pos);
+		size_t llen;
+
+		if (lf == NULL) {
+			if (len - pos > max_line) {
+				*why = "request line longer than max_line_length";
+				pr = POLICYD_ERROR;
+			}
+			break;		/* else the rest of the line is still to come */
+		}
+		if ((llen = (size_t)(lf - line)) > max_line) {
+			*why = "request line longer than max_line_length";
+			pr = POLICYD_ERROR;
+			break;
+		}
+		if (nul != NULL && nul < lf) {
+			*why = "NUL byte in request";
+			pr = POLICYD_ERROR;
+			break;
+		}
+		pos += llen + 1;
+		if ((pr = policyd_request_line(r, line, llen, max_attributes, why)) != POLICYD_MORE)
+			break;
+	}
+	*used = pos;
+	return pr;
 }

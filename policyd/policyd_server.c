@@ -9,6 +9,10 @@
  * lock a normal client out. Input is bounded by a read watermark and the
  * line cap, so a client that never sends a newline holds no more than one
  * line of memory, and only until its deadline.
+ *
+ * The I/O is plain read(2) and write(2) on persistent events: a request that
+ * the cache answers costs one read, one write and no change to the epoll
+ * set; replies to pipelined requests leave together.
  */
 #include "config.h"
 
@@ -21,10 +25,10 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
-#include <event2/buffer.h>
-#include <event2/bufferevent.h>
+#include <event2/event.h>
 #include <event2/listener.h>
 #include <event2/util.h>
 
@@ -46,9 +50,22 @@ enum policyd_conn_state {
 struct policyd_conn {
 	TAILQ_ENTRY(policyd_conn)	 c_link;		/* every connection */
 	TAILQ_ENTRY(policyd_conn)	 c_idle_link;		/* idle ones, oldest first */
+	TAILQ_ENTRY(policyd_conn)	 c_dirty_link;		/* replies to write this turn */
+	int				 c_dirty;
 	struct policyd_server		*c_srv;
-	struct bufferevent		*c_bev;		/* NULL once the client is gone */
-	struct event			*c_timer;
+	evutil_socket_t			 c_fd;		/* -1 once the client is gone */
+	struct event			*c_rev;		/* persistent read */
+	struct event			*c_wev;		/* write, while replies wait */
+	int64_t				 c_deadline;	/* monotonic seconds; 0: none */
+	int				 c_reading;	/* c_rev is added */
+	int				 c_writing;	/* c_wev is added */
+	int				 c_eof;		/* the client sent its last byte */
+	char				*c_in;		/* unparsed input */
+	size_t				 c_inlen;
+	size_t				 c_insize;
+	char				*c_out;		/* replies not yet written */
+	size_t				 c_outlen;
+	size_t				 c_outsize;
 	enum policyd_conn_state		 c_state;
 	int				 c_in_process;	/* inside policyd_conn_process */
 	char				 c_peer[128];
@@ -73,9 +90,11 @@ struct policyd_server {
 	int			 s_nlisten;
 	struct policyd_conns	 s_conns;
 	struct policyd_conns	 s_idle;
+	struct policyd_conns	 s_dirty;	/* replies wait for the end of the turn */
 	int			 s_nconns;
 	int			 s_nidle;
 	int			 s_paused;	/* a reload swaps the engine: requests wait */
+	struct event		*s_sweep;	/* the deadlines, once a second */
 };
 
 static void policyd_conn_process(struct policyd_conn *c);
@@ -98,12 +117,24 @@ policyd_conn_set_idle(struct policyd_conn *c, int idle)
 	}
 }
 
+/* policyd_now - monotonic seconds, cheap enough to read per request. */
+static int64_t
+policyd_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (int64_t)ts.tv_sec;
+}
+
+/*
+ * policyd_conn_timer - the idle or request deadline, secs from now. One
+ * sweep a second enforces them all, so a request costs no timer update.
+ */
 static void
 policyd_conn_timer(struct policyd_conn *c, int64_t secs)
 {
-	struct timeval tv = { (time_t)secs, 0 };
-
-	evtimer_add(c->c_timer, &tv);
+	c->c_deadline = policyd_now() + secs;
 }
 
 /*
@@ -112,26 +143,43 @@ policyd_conn_timer(struct policyd_conn *c, int64_t secs)
  * hung up here; whoever holds it frees it with a second call.
  */
 static void
+policyd_conn_free(struct policyd_conn *c)
+{
+	if (c->c_fd >= 0)
+		evutil_closesocket(c->c_fd);
+	if (c->c_rev != NULL)
+		event_free(c->c_rev);
+	if (c->c_wev != NULL)
+		event_free(c->c_wev);
+	free(c->c_out);
+	free(c->c_in);
+	free(c);
+}
+
+static void
 policyd_conn_close(struct policyd_conn *c)
 {
 	struct policyd_server *srv = c->c_srv;
 
-	if (c->c_bev != NULL) {
-		bufferevent_free(c->c_bev);
-		c->c_bev = NULL;
+	if (c->c_fd >= 0) {
+		event_del(c->c_rev);
+		event_del(c->c_wev);
+		evutil_closesocket(c->c_fd);
+		c->c_fd = -1;
 	}
 	if (c->c_state == POLICYD_IDLE) {
 		TAILQ_REMOVE(&srv->s_idle, c, c_idle_link);
 		srv->s_nidle--;
 		c->c_state = POLICYD_READING;
 	}
-	evtimer_del(c->c_timer);
+	c->c_deadline = 0;
 	if (c->c_state == POLICYD_PENDING || c->c_in_process)
 		return;
+	if (c->c_dirty)
+		TAILQ_REMOVE(&srv->s_dirty, c, c_dirty_link);
 	TAILQ_REMOVE(&srv->s_conns, c, c_link);
 	srv->s_nconns--;
-	event_free(c->c_timer);
-	free(c);
+	policyd_conn_free(c);
 }
 
 static void
@@ -141,53 +189,127 @@ policyd_conn_drop(struct policyd_conn *c, const char *why)
 	policyd_conn_close(c);
 }
 
+/* policyd_on_sweep - every second: close what outstayed its deadline. */
 static void
-policyd_on_timer(evutil_socket_t fd, short what, void *arg)
+policyd_on_sweep(evutil_socket_t fd, short what, void *arg)
+{
+	struct policyd_server *srv = arg;
+	struct policyd_conn *c, *next;
+	int64_t now = policyd_now();
+
+	(void)fd;
+	(void)what;
+	for (c = TAILQ_FIRST(&srv->s_conns); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, c_link);
+		if (c->c_deadline == 0 || c->c_deadline > now || c->c_in_process)
+			continue;
+		if (c->c_state == POLICYD_IDLE) {
+			rg_log_debug("%s: idle timeout", c->c_peer);
+			policyd_conn_close(c);
+		} else if (c->c_state == POLICYD_READING) {
+			policyd_conn_drop(c, "request not complete within request_timeout");
+		}
+	}
+}
+
+/*
+ * policyd_conn_flush - write what replies wait; watch for writability only
+ * while some remain. A client that stops reading its replies is dropped:
+ * then -1, and c may be gone.
+ */
+static int
+policyd_conn_flush(struct policyd_conn *c)
+{
+	ssize_t n;
+	size_t left;
+
+	if (c->c_fd < 0 || c->c_outlen == 0)
+		return 0;
+	if ((n = write(c->c_fd, c->c_out, c->c_outlen)) < 0) {
+		if (errno != EAGAIN && errno != EINTR) {
+			rg_log_debug("%s: write: %s", c->c_peer, strerror(errno));
+			policyd_conn_close(c);
+			return -1;
+		}
+		n = 0;
+	}
+	left = c->c_outlen - (size_t)n;
+	if (n > 0 && left > 0)
+		memmove(c->c_out, c->c_out + n, left);
+	c->c_outlen = left;
+	if (left > POLICYD_OUTPUT_MAX) {
+		policyd_conn_drop(c, "client does not read its replies");
+		return -1;
+	} else if (left > 0 && !c->c_writing) {
+		event_add(c->c_wev, NULL);
+		c->c_writing = 1;
+	} else if (left == 0 && c->c_writing) {
+		event_del(c->c_wev);
+		c->c_writing = 0;
+	}
+	return 0;
+}
+
+static void
+policyd_on_write(evutil_socket_t fd, short what, void *arg)
 {
 	struct policyd_conn *c = arg;
 
 	(void)fd;
 	(void)what;
-	if (c->c_state == POLICYD_IDLE) {
-		rg_log_debug("%s: idle timeout", c->c_peer);
+	if (policyd_conn_flush(c) < 0)
+		return;
+	if (c->c_eof && c->c_state != POLICYD_PENDING && c->c_outlen == 0)
 		policyd_conn_close(c);
-	} else if (c->c_state == POLICYD_READING) {
-		policyd_conn_drop(c, "request not complete within request_timeout");
-	}
 }
 
+/* policyd_conn_eof - the client is done sending (or its socket failed). */
 static void
-policyd_on_event(struct bufferevent *bev, short what, void *arg)
+policyd_conn_eof(struct policyd_conn *c, int err)
 {
-	struct policyd_conn *c = arg;
-
-	(void)bev;
-	if (what & BEV_EVENT_ERROR)
-		rg_log_debug("%s: %s", c->c_peer, evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
-	if (c->c_state == POLICYD_READING && (c->c_req.r_nattrs > 0 ||
-	    evbuffer_get_length(bufferevent_get_input(c->c_bev)) > 0))
-		rg_log_warn("%s: connection closed in the middle of a request", c->c_peer);
-	policyd_conn_close(c);
+	if (err != 0)
+		rg_log_debug("%s: read: %s", c->c_peer, strerror(err));
+	if (c->c_reading) {
+		event_del(c->c_rev);
+		c->c_reading = 0;
+	}
+	c->c_eof = 1;
+	if (err != 0) {
+		policyd_conn_close(c);
+		return;
+	}
+	/* A request still being looked up is answered before the hang-up. */
+	if (c->c_state != POLICYD_PENDING)
+		policyd_conn_process(c);
 }
 
 /* ---- answers -------------------------------------------------------------- */
 
-/* policyd_reply - write "action=...", end the request, go on with the input. */
+/* policyd_reply - queue "action=...", end the request, go on with the input. */
 static void
 policyd_reply(struct policyd_conn *c, const char *action)
 {
-	struct evbuffer *out = bufferevent_get_output(c->c_bev);
+	size_t alen = strlen(action), need = c->c_outlen + 7 + alen + 2;
 
-	evbuffer_add_printf(out, "action=%s\n\n", action);
-	policyd_request_reset(&c->c_req);
-	if (evbuffer_get_length(out) > POLICYD_OUTPUT_MAX) {
-		policyd_conn_drop(c, "client does not read its replies");
-		return;
+	if (need > c->c_outsize) {
+		/* Grows past the cap only by one reply: the flush then drops the client. */
+		size_t size = c->c_outsize * 2 > need ? c->c_outsize * 2 : need;
+		char *out = realloc(c->c_out, size);
+		if (out == NULL) {
+			policyd_conn_drop(c, "out of memory for replies");
+			return;
+		}
+		c->c_out = out;
+		c->c_outsize = size;
 	}
+	memcpy(c->c_out + c->c_outlen, "action=", 7);
+	memcpy(c->c_out + c->c_outlen + 7, action, alen);
+	memcpy(c->c_out + c->c_outlen + 7 + alen, "\n\n", 2);
+	c->c_outlen = need;
+	policyd_request_reset(&c->c_req);
 	c->c_state = POLICYD_READING;	/* left by policyd_conn_process */
-	bufferevent_enable(c->c_bev, EV_READ);
 	if (!c->c_in_process)
-		policyd_conn_process(c);
+		policyd_conn_process(c);	/* which writes the reply */
 }
 
 /* policyd_decision_reply - the policy protocol form of a decision. */
@@ -237,7 +359,7 @@ policyd_on_answer(const struct rg_answer *ans, void *arg)
 	struct rg_decision d;
 
 	c->c_state = POLICYD_READING;
-	if (c->c_bev == NULL) {		/* the client left while we looked */
+	if (c->c_fd < 0) {		/* the client left while we looked */
 		policyd_conn_close(c);
 		return;
 	}
@@ -284,21 +406,19 @@ policyd_request_done(struct policyd_conn *c)
 /*
  * policyd_conn_process - parse buffered lines until a request is complete
  * (then answer or wait for the engine), the buffer runs dry, or the
- * connection dies.
+ * connection dies; then write the replies and read on.
  */
 static void
 policyd_conn_process(struct policyd_conn *c)
 {
 	struct policyd_server *srv = c->c_srv;
 	size_t max_line = (size_t)srv->s_cfg.max_line_length;
+	size_t pos = 0;
 
 	c->c_in_process = 1;
-	while (c->c_bev != NULL && c->c_state != POLICYD_PENDING && !srv->s_paused) {
-		struct evbuffer *in = bufferevent_get_input(c->c_bev);
-		struct evbuffer_ptr eol;
-		size_t eol_len = 0, avail = evbuffer_get_length(in);
+	while (c->c_fd >= 0 && c->c_state != POLICYD_PENDING && !srv->s_paused) {
+		size_t avail = c->c_inlen - pos, used;
 		const char *why = NULL;
-		unsigned char *line;
 		enum policyd_parse pr;
 
 		if (avail == 0 && c->c_req.r_nattrs == 0) {
@@ -313,40 +433,67 @@ policyd_conn_process(struct policyd_conn *c)
 			policyd_conn_set_idle(c, 0);
 			policyd_conn_timer(c, srv->s_cfg.request_timeout);
 		}
-		eol = evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_LF);
-		if (eol.pos < 0) {
-			if (avail > max_line)
-				policyd_conn_drop(c, "request line longer than max_line_length");
-			break;
-		}
-		if ((size_t)eol.pos > max_line) {
-			policyd_conn_drop(c, "request line longer than max_line_length");
-			break;
-		}
-		line = evbuffer_pullup(in, eol.pos + (ev_ssize_t)eol_len);
-		pr = policyd_request_line(&c->c_req, (const char *)line, (size_t)eol.pos,
-		    (int)srv->s_cfg.max_attributes, &why);
-		evbuffer_drain(in, (size_t)eol.pos + eol_len);
+		pr = policyd_request_feed(&c->c_req, c->c_in + pos, avail, max_line,
+		    (int)srv->s_cfg.max_attributes, &used, &why);
+		pos += used;
 		if (pr == POLICYD_ERROR) {
 			policyd_conn_drop(c, why);
 			break;
 		}
+		if (pr == POLICYD_MORE)
+			break;
 		if (pr == POLICYD_DONE) {
-			evtimer_del(c->c_timer);
-			bufferevent_disable(c->c_bev, EV_READ);
+			c->c_deadline = 0;
 			policyd_request_done(c);	/* answered at once, or pending */
 		}
 	}
+	if (c->c_fd >= 0) {
+		if (pos > 0) {
+			memmove(c->c_in, c->c_in + pos, c->c_inlen - pos);
+			c->c_inlen -= pos;
+		}
+		if (c->c_outlen > 0 && !c->c_dirty) {
+			c->c_dirty = 1;
+			TAILQ_INSERT_TAIL(&srv->s_dirty, c, c_dirty_link);
+		}
+	}
+	if (c->c_fd >= 0 && c->c_eof && c->c_state != POLICYD_PENDING) {
+		if (c->c_state == POLICYD_READING && (c->c_req.r_nattrs > 0 || c->c_inlen > 0))
+			rg_log_warn("%s: connection closed in the middle of a request", c->c_peer);
+		if (c->c_outlen == 0)
+			policyd_conn_close(c);	/* else once the replies are out */
+	} else if (c->c_fd >= 0 && !c->c_reading && !c->c_eof && c->c_inlen < c->c_insize) {
+		event_add(c->c_rev, NULL);
+		c->c_reading = 1;
+	}
 	c->c_in_process = 0;
-	if (c->c_bev == NULL && c->c_state != POLICYD_PENDING)
+	if (c->c_fd < 0 && c->c_state != POLICYD_PENDING)
 		policyd_conn_close(c);
 }
 
 static void
-policyd_on_read(struct bufferevent *bev, void *arg)
+policyd_on_read(evutil_socket_t fd, short what, void *arg)
 {
-	(void)bev;
-	policyd_conn_process(arg);
+	struct policyd_conn *c = arg;
+	ssize_t n;
+
+	(void)what;
+	if (c->c_inlen == c->c_insize) {
+		/* Full while a lookup runs: the rest waits in the socket. */
+		event_del(c->c_rev);
+		c->c_reading = 0;
+		return;
+	}
+	n = read(fd, c->c_in + c->c_inlen, c->c_insize - c->c_inlen);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		policyd_conn_eof(c, n < 0 ? errno : 0);
+		return;
+	}
+	c->c_inlen += (size_t)n;
+	if (c->c_state != POLICYD_PENDING && !c->c_srv->s_paused)
+		policyd_conn_process(c);
 }
 
 /* ---- listeners ------------------------------------------------------------ */
@@ -382,27 +529,25 @@ policyd_on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct sockadd
 	else
 		rg_netaddr_format(sa, c->c_peer, sizeof(c->c_peer));
 	evutil_make_socket_nonblocking(fd);
-	c->c_bev = bufferevent_socket_new(srv->s_base, fd, BEV_OPT_CLOSE_ON_FREE);
-	c->c_timer = evtimer_new(srv->s_base, policyd_on_timer, c);
-	if (c->c_bev == NULL || c->c_timer == NULL) {
-		if (c->c_bev != NULL)
-			bufferevent_free(c->c_bev);
-		else
-			evutil_closesocket(fd);
-		if (c->c_timer != NULL)
-			event_free(c->c_timer);
-		free(c);
+	c->c_fd = fd;
+	c->c_insize = (size_t)srv->s_cfg.max_line_length * 4 + 64;
+	c->c_in = malloc(c->c_insize);
+	c->c_outsize = 1024;
+	c->c_out = malloc(c->c_outsize);
+	c->c_rev = event_new(srv->s_base, fd, EV_READ | EV_PERSIST, policyd_on_read, c);
+	c->c_wev = event_new(srv->s_base, fd, EV_WRITE | EV_PERSIST, policyd_on_write, c);
+	if (c->c_in == NULL || c->c_out == NULL || c->c_rev == NULL || c->c_wev == NULL ||
+	    event_add(c->c_rev, NULL) < 0) {
+		policyd_conn_free(c);
 		return;
 	}
+	c->c_reading = 1;
 	policyd_request_reset(&c->c_req);
 	c->c_state = POLICYD_READING;
 	TAILQ_INSERT_TAIL(&srv->s_conns, c, c_link);
 	srv->s_nconns++;
 	policyd_conn_set_idle(c, 1);
 	policyd_conn_timer(c, srv->s_cfg.idle_timeout);
-	bufferevent_setcb(c->c_bev, policyd_on_read, NULL, policyd_on_event, c);
-	bufferevent_setwatermark(c->c_bev, EV_READ, 0, (size_t)srv->s_cfg.max_line_length * 4 + 64);
-	bufferevent_enable(c->c_bev, EV_READ);
 }
 
 static void
@@ -508,6 +653,12 @@ policyd_server_new(struct event_base *base, const struct rg_config *cfg,
 	srv->s_cfg = *cfg;
 	TAILQ_INIT(&srv->s_conns);
 	TAILQ_INIT(&srv->s_idle);
+	TAILQ_INIT(&srv->s_dirty);
+	srv->s_sweep = event_new(base, -1, EV_PERSIST, policyd_on_sweep, srv);
+	if (srv->s_sweep == NULL || event_add(srv->s_sweep, &(struct timeval){ 1, 0 }) < 0) {
+		snprintf(err, errsize, "cannot create the deadline timer");
+		goto fail;
+	}
 	rg_strlcpy(specs, cfg->listen, sizeof(specs));
 	for (tok = strtok_r(specs, ", \t", &save); tok != NULL; tok = strtok_r(NULL, ", \t", &save)) {
 		if (srv->s_nlisten == POLICYD_LISTEN_MAX) {
@@ -546,6 +697,21 @@ policyd_server_set(struct policyd_server *srv, struct rg_engine *engine,
 }
 
 void
+policyd_server_flush(struct policyd_server *srv)
+{
+	struct policyd_conn *c;
+
+	while ((c = TAILQ_FIRST(&srv->s_dirty)) != NULL) {
+		TAILQ_REMOVE(&srv->s_dirty, c, c_dirty_link);
+		c->c_dirty = 0;
+		if (policyd_conn_flush(c) < 0)
+			continue;	/* closed */
+		if (c->c_fd >= 0 && c->c_eof && c->c_state != POLICYD_PENDING && c->c_outlen == 0)
+			policyd_conn_close(c);
+	}
+}
+
+void
 policyd_server_pause(struct policyd_server *srv)
 {
 	srv->s_paused = 1;
@@ -559,10 +725,8 @@ policyd_server_resume(struct policyd_server *srv)
 	srv->s_paused = 0;
 	for (c = TAILQ_FIRST(&srv->s_conns); c != NULL; c = next) {
 		next = TAILQ_NEXT(c, c_link);
-		if (c->c_state == POLICYD_READING && c->c_bev != NULL && !c->c_in_process) {
-			bufferevent_enable(c->c_bev, EV_READ);
+		if (c->c_state == POLICYD_READING && c->c_fd >= 0 && !c->c_in_process)
 			policyd_conn_process(c);
-		}
 	}
 }
 
@@ -583,5 +747,7 @@ policyd_server_free(struct policyd_server *srv)
 			c->c_state = POLICYD_READING;	/* the engine is gone: no answer will come */
 		policyd_conn_close(c);
 	}
+	if (srv->s_sweep != NULL)
+		event_free(srv->s_sweep);
 	free(srv);
 }

@@ -12,7 +12,7 @@ build-essential autoconf automake libtool pkg-config
 liblmdb-dev lmdb-utils
 libinih-dev libidn2-dev libjansson-dev
 libevent-dev libc-ares-dev libssl-dev
-libcmocka-dev
+libcmocka-dev libmilter-dev miltertest
 python3 valgrind
 clang libclang-rt-14-dev
 iproute2 dnsmasq-base postfix postgrey swaks openssl

@@ -58,7 +58,14 @@ run "cli check (no network)" $vg $full --errors-for-leak-kinds=definite,indirect
 want=0
 # The policy server's protocol suite with the daemon under valgrind: every
 # daemon the suite stops must exit 0, and valgrind turns any error into 99.
-run "rcptguard-policyd protocol suite" env RG_POLICYD_WRAP="$vg $full" \
+run "rcptguard-policyd protocol suite" env RG_WRAP="$vg $full" \
     /usr/bin/python3 "$top/tests/policyd/test_policyd_protocol.py"
+# The milter's suites likewise: miltertest's Lua scripts and the raw
+# protocol. libmilter's own threads are never joined (see the suppressions).
+msupp="--suppressions=$top/tests/valgrind/libmilter.supp"
+run "rcptguard-milter miltertest suite" env RG_MILTER_WRAP="$vg $full $msupp" \
+    sh "$top/tests/milter/test_milter_miltertest.sh"
+run "rcptguard-milter protocol suite" env RG_WRAP="$vg $full $msupp" \
+    /usr/bin/python3 "$top/tests/milter/test_milter_protocol.py"
 echo "1..$n"
 exit $rc_all

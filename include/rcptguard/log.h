@@ -28,6 +28,13 @@ enum rg_log_sink {
 void rg_log_init(const char *ident, enum rg_log_sink sink);
 void rg_log_set_level(enum rg_log_level min);
 void rg_log_close(void);
+/*
+ * rg_log_set_buffered - gather stderr lines until rg_log_flush() (or a
+ * warning) writes them in one go; for a single-threaded event loop, which
+ * flushes once per turn. Off again before exit.
+ */
+void rg_log_set_buffered(int on);
+void rg_log_flush(void);
 
 void rg_log_vlog(enum rg_log_level level, const char *fmt, va_list ap)
 	__attribute__((format(printf, 2, 0)));
@@ -46,6 +53,29 @@ void rg_log_fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), nor
 size_t rg_log_sanitize(char *dst, size_t dstsize, const char *src, size_t len);
 
 /* rg_log_set_capture - test hook: receive every finished line instead of the sink. */
+/*
+ * A line built field by field, for the hot paths (one line per decision):
+ * no format string, and every byte added is escaped on the way in, so the
+ * line is printable by construction. A line that outgrows RG_LOG_LINE_MAX
+ * ends in "...".
+ */
+struct rg_logline {
+	size_t	l_len;
+	int	l_cut;
+	char	l_buf[RG_LOG_LINE_MAX];
+};
+
+void rg_logline_init(struct rg_logline *l);
+void rg_logline_add(struct rg_logline *l, const char *s);	/* NULL adds nothing */
+void rg_logline_addn(struct rg_logline *l, const char *s, size_t n);
+void rg_logline_int(struct rg_logline *l, long long v);
+/* rg_logline_lit - a string literal (only: the macro refuses anything else), unescaped. */
+#define rg_logline_lit(l, lit)	rg_logline_literal((l), "" lit "", sizeof(lit) - 1)
+void rg_logline_literal(struct rg_logline *l, const char *lit, size_t n);
+/* rg_logline_wanted - would a line at level be logged at all? */
+int rg_logline_wanted(enum rg_log_level level);
+void rg_logline_emit(enum rg_log_level level, const struct rg_logline *l);
+
 typedef void (*rg_log_capture_fn)(enum rg_log_level level, const char *line, void *arg);
 void rg_log_set_capture(rg_log_capture_fn fn, void *arg);
 

@@ -56,6 +56,9 @@ struct rg_policy;
 struct rg_policy *rg_policy_new(const struct rg_config *cfg, char *err, size_t errsize);
 void rg_policy_free(struct rg_policy *p);
 
+/* rg_policy_may_tag - can a decision of p be a tag (then the milter asks to add headers)? */
+int rg_policy_may_tag(const struct rg_policy *p);
+
 /* rg_policy_exempt - the exemption that covers req ("sasl_user", ...), or NULL. */
 const char *rg_policy_exempt(const struct rg_policy *p, const struct rg_policy_request *req);
 

@@ -1,9 +1,9 @@
 /*
  * fuzz_policyd_request.c - libFuzzer target for the policy request parser.
  *
- * The input is split on LF into lines, as the server does, with the server's
- * line cap; a request ends at the empty line or at an error, and the next
- * one starts fresh. Invariants: a complete request is an
+ * The input goes through policyd_request_feed as the server's buffer does,
+ * with the server's line cap; a request ends at the empty line or at an
+ * error, and the next one starts fresh after the bad line. Invariants: a complete request is an
  * smtpd_access_policy request, every field is terminated inside its
  * buffer, and the recipient length is the length of its text.
  */
@@ -38,34 +38,39 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct policyd_request r;
-	const char *p = (const char *)data, *end = p + size;
+	const char *p = (const char *)data;
+	size_t left = size;
 
 	policyd_request_reset(&r);
-	while (p < end) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p)), *why = NULL;
-		size_t len;
+	while (left > 0) {
+		const char *why = NULL;
+		size_t used = 0;
 
-		if (nl == NULL)
-			break;		/* an unfinished line waits for more bytes */
-		len = (size_t)(nl - p);
-		if (len > FUZZ_MAX_LINE) {
-			policyd_request_reset(&r);	/* the server closes the connection */
-		} else {
-			switch (policyd_request_line(&r, p, len, 100, &why)) {
-			case POLICYD_MORE:
-				break;
-			case POLICYD_DONE:
-				fuzz_check(&r);
-				policyd_request_reset(&r);
-				break;
-			case POLICYD_ERROR:
-				if (why == NULL)
-					abort();
-				policyd_request_reset(&r);
-				break;
+		switch (policyd_request_feed(&r, p, left, FUZZ_MAX_LINE, 100, &used, &why)) {
+		case POLICYD_MORE:
+			if (used > left)
+				abort();
+			return 0;	/* an unfinished line waits for more bytes */
+		case POLICYD_DONE:
+			if (used == 0 || used > left)
+				abort();
+			fuzz_check(&r);
+			break;
+		case POLICYD_ERROR:
+			if (why == NULL || used > left)
+				abort();
+			/* The server closes the connection; go on after the bad line. */
+			{
+				const char *nl = memchr(p + used, '\n', left - used);
+				if (nl == NULL)
+					return 0;
+				used = (size_t)(nl - p) + 1;
 			}
+			break;
 		}
-		p = nl + 1;
+		policyd_request_reset(&r);
+		p += used;
+		left -= used;
 	}
 	return 0;
 }

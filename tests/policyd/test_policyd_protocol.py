@@ -8,137 +8,21 @@ read-only cache, reload, privilege drop and kill -9 under load.
 
 Verdicts come from the shared cache, written with `rcptguard cache put`;
 the prober has no network (its resolver is a closed port), so a miss is
-unknown/dns_error. Prints TAP. RG_POLICYD_WRAP (for example "valgrind -q
+unknown/dns_error. Prints TAP. RG_WRAP (for example "valgrind -q
 --error-exitcode=99") runs the daemon under a wrapper.
 """
 import os
-import resource
-import shutil
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 
-TOP_BUILD = os.environ.get("top_builddir", ".")
-POLICYD = os.path.join(TOP_BUILD, "policyd", "rcptguard-policyd")
-RG = os.path.join(TOP_BUILD, "cli", "rcptguard")
-WRAP = os.environ.get("RG_POLICYD_WRAP", "").split()
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from rgharness import (Daemon, faults_background, faults_cache, faults_kill9,  # noqa: E402
+                       faults_privs, is_, main, ok)
 
-n = 0
-failed = 0
-
-
-def ok(cond, name, *diag):
-    global n, failed
-    n += 1
-    if cond:
-        print(f"ok {n} - {name}")
-    else:
-        failed += 1
-        print(f"not ok {n} - {name}")
-        for d in diag:
-            for line in str(d).splitlines():
-                print(f"#   {line}")
-    sys.stdout.flush()
-
-
-def is_(got, want, name):
-    ok(got == want, name, f"got:  {got!r}", f"want: {want!r}")
-
-
-DAEMONS = []
-
-
-class Daemon:
-    """One rcptguard-policyd in the foreground, its own state and config."""
-
-    def __init__(self, root, name, extra="", listen=None):
-        DAEMONS.append(self)
-        self.dir = os.path.join(root, name)
-        os.makedirs(self.dir, exist_ok=True)
-        self.sock = os.path.join(self.dir, "policy.sock")
-        self.conf = os.path.join(self.dir, "rg.conf")
-        self.log = os.path.join(self.dir, "policyd.log")
-        self.listen = listen or f"unix:{self.sock}"
-        self.extra = extra
-        self.proc = None
-        self.write_conf(extra)
-
-    def write_conf(self, extra):
-        with open(self.conf, "w") as f:
-            f.write(f"""[general]
-state_dir = {self.dir}/state
-user =
-[dns]
-dns_servers = 127.0.0.1:1
-dns_timeout = 1s
-dns_tries = 1
-[lists]
-providers_file =
-disposable_domains_file =
-role_accounts_file =
-[policyd]
-listen = {self.listen}
-[policy]
-wait_budget = 2s
-{extra}
-""")
-        os.makedirs(f"{self.dir}/state", exist_ok=True)
-
-    def start(self, wait=True):
-        mark = len(self.logtext())
-        logf = open(self.log, "ab")
-        self.proc = subprocess.Popen(WRAP + [POLICYD, "-f", "-c", self.conf],
-                                     stdout=logf, stderr=logf)
-        logf.close()
-        if wait:
-            for _ in range(100):
-                if self.proc.poll() is not None:
-                    return False
-                if "ready:" in self.logtext()[mark:]:
-                    return True
-                time.sleep(0.05)
-            return False
-        return True
-
-    def stop(self, sig=signal.SIGTERM):
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        try:
-            rc = self.proc.wait(20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            rc = self.proc.wait()
-        self.proc = None
-        return rc
-
-    def logtext(self):
-        try:
-            with open(self.log, errors="replace") as f:
-                return f.read()
-        except OSError:
-            return ""
-
-    def put(self, addr, cls, reason):
-        subprocess.run([RG, "-c", self.conf, "cache", "put", addr, cls, reason],
-                       check=True, stdout=subprocess.DEVNULL)
-
-    def connect(self):
-        # A full backlog answers EAGAIN to a unix socket connect: retry, as Postfix does.
-        for _ in range(100):
-            s = socket.socket(socket.AF_UNIX)
-            s.settimeout(10)
-            try:
-                s.connect(self.sock)
-                return s
-            except BlockingIOError:
-                s.close()
-                time.sleep(0.05)
-        raise OSError("the listen backlog stayed full for 5 s")
+POLICYD = os.path.join(os.environ.get("top_builddir", "."), "policyd", "rcptguard-policyd")
 
 
 def request(**kw):
@@ -189,26 +73,12 @@ def closed_without_reply(s, data):
     return got == b""
 
 
-def main():
-    if not os.access(POLICYD, os.X_OK):
-        print("Bail out! no rcptguard-policyd at " + POLICYD)
-        return 1
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    root = tempfile.mkdtemp(prefix="rg-policyd-")
-    os.chmod(root, 0o755)
-    try:
-        run(root)
-    finally:
-        # Whatever happened, no daemon outlives the test.
-        for d in DAEMONS:
-            if d.proc is not None and d.proc.poll() is None:
-                d.proc.kill()
-                d.proc.wait()
-        subprocess.run(["pkill", "-KILL", "-f", f"rcptguard-policyd -c {root}/"])
-        shutil.rmtree(root, ignore_errors=True)
-    print(f"1..{n}")
-    return 1 if failed else 0
+def ask1(d, recipient):
+    """One request on a connection of its own."""
+    c = d.connect()
+    r = ask(c, recipient=recipient)
+    c.close()
+    return r
 
 
 def run(root):
@@ -461,122 +331,28 @@ defer_window = 2s
     c.close()
     is_(t.stop(), 0, "tag and defer window: clean exit")
 
-    # ---- fail_mode ------------------------------------------------------------
-    for mode, want in (("pass", "action=DUNNO"), ("defer", "action=DEFER_IF_PERMIT 4.7.1")):
-        f = Daemon(root, f"corrupt-{mode}", extra=f"fail_mode = {mode}\n")
-        with open(f"{f.dir}/state/cache.lmdb", "wb") as fh:
-            fh.write(os.urandom(65536))
-        ok(f.start(), f"a corrupt cache does not stop the daemon (fail_mode={mode})", f.logtext())
-        c = f.connect()
-        r = ask(c, recipient="ghost@dead.example")
-        ok(r.startswith(want), f"corrupt cache, fail_mode={mode}: {want}", r)
-        ok("fail_mode=yes" in f.logtext() and "unusable" in f.logtext(),
-           f"corrupt cache, fail_mode={mode}: logged loudly")
-        c.close()
-        is_(f.stop(), 0, f"corrupt cache, fail_mode={mode}: clean exit")
+    # ---- fail_mode, privileges -----------------------------------------------
+    faults_cache(root, "policyd", ask1,
+                 {"pass": "action=DUNNO", "defer": "action=DEFER_IF_PERMIT 4.7.1"})
+    faults_privs(root, "policyd", ask1, "action=DEFER_IF_PERMIT 4.7.1")
 
-    if os.geteuid() == 0 and shutil.which("unshare"):
-        for mode, want in (("pass", "action=DUNNO"), ("defer", "action=DEFER_IF_PERMIT 4.7.1")):
-            ro = Daemon(root, f"readonly-{mode}", extra=f"fail_mode = {mode}\n")
-            state = f"{ro.dir}/state"
-            logf = open(ro.log, "ab")
-            # The state directory is a read-only mount in a private mount namespace.
-            ro.proc = subprocess.Popen(
-                ["unshare", "-m", "sh", "-c",
-                 f'mount --bind "{state}" "{state}" && mount -o remount,bind,ro "{state}" && '
-                 f'exec {" ".join(WRAP)} "{POLICYD}" -f -c "{ro.conf}"'],
-                stdout=logf, stderr=logf)
-            logf.close()
-            for _ in range(100):
-                if "ready:" in ro.logtext() or ro.proc.poll() is not None:
-                    break
-                time.sleep(0.05)
-            c = ro.connect()
-            r = ask(c, recipient="ghost@dead.example")
-            ok(r.startswith(want), f"unwritable cache, fail_mode={mode}: {want}", r, ro.logtext())
-            c.close()
-            is_(ro.stop(), 0, f"unwritable cache, fail_mode={mode}: clean exit")
-    else:
-        ok(False, "unwritable cache needs root and unshare")
-
-    # ---- privileges and socket permissions -----------------------------------
-    if os.geteuid() == 0:
-        pv = Daemon(root, "privs", extra="""[general]
-user = nobody
-[policyd]
-socket_group = nogroup
-socket_mode = 0666
-""")
-        # [general] appears twice; inih merges sections, the later value wins.
-        ok(pv.start(), "starts as root with user = nobody", pv.logtext())
-        with open(f"/proc/{pv.proc.pid}/status") as fh:
-            uids = [l.split()[1:] for l in fh if l.startswith(("Uid:", "Gid:"))]
-        import pwd
-        import grp
-        nobody = pwd.getpwnam("nobody")
-        ok(all(int(x) == nobody.pw_uid for x in uids[0]) and all(int(x) == nobody.pw_gid for x in uids[1]),
-           "the daemon runs as nobody (real, effective, saved, fs ids)", uids)
-        st = os.stat(pv.sock)
-        ok(st.st_mode & 0o777 == 0o666 and st.st_uid == nobody.pw_uid and
-           st.st_gid == grp.getgrnam("nogroup").gr_gid, "the unix socket has the configured owner, group and mode",
-           oct(st.st_mode), st.st_uid, st.st_gid)
-        ok(os.stat(f"{pv.dir}/state/cache.lmdb").st_uid == nobody.pw_uid, "the cache belongs to the user")
-        c = pv.connect()
-        r = ask(c, recipient="new@nowhere.example")
-        ok(r.startswith("action=DEFER_IF_PERMIT 4.7.1") and "(dns_error)" in r,
-           "after the drop the cache is written (a probe verdict)", r)
-        c.close()
-        is_(pv.stop(), 0, "clean exit after the drop")
-        bad = Daemon(root, "nouser", extra="[general]\nuser = rg-no-such-user\n")
-        ok(not bad.start() and "does not exist" in bad.logtext(), "a user that does not exist is fatal")
-        bad.stop()
-    else:
-        ok(False, "privilege tests need root")
-
-    # ---- background mode ------------------------------------------------------
-    bg = Daemon(root, "background")
-    p = subprocess.run([POLICYD, "-c", bg.conf], capture_output=True, text=True, timeout=20)
-    is_(p.returncode, 0, "without -f it goes to the background and reports success")
-    c = bg.connect()
-    is_(ask(c, recipient="bad@@x"), "action=550 5.1.3 rcptguard: the address is not valid (bad_syntax)",
-        "the background daemon serves")
-    c.close()
-    subprocess.run(["pkill", "-TERM", "-f", f"rcptguard-policyd -c {bg.conf}"])
-    bad = Daemon(root, "badlisten", listen="inet:256.0.0.1:99999")
-    p = subprocess.run([POLICYD, "-c", bad.conf], capture_output=True, text=True, timeout=20)
-    ok(p.returncode != 0 and "listen" in p.stderr, "a socket that cannot be opened fails the start", p.stderr)
-
-    # ---- kill -9 under load, restart, clean cache -----------------------------
-    k = Daemon(root, "kill9")
-    k.put("ghost@dead.example", "undeliverable", "no_mailbox")
-    k.start()
-    load = subprocess.Popen([sys.executable, "-c", f"""
-import socket, time
-end = time.monotonic() + 3
-i = 0
-while time.monotonic() < end:
-    try:
-        s = socket.socket(socket.AF_UNIX); s.connect({k.sock!r}); s.settimeout(3)
-        for j in range(50):
-            s.sendall(b"request=smtpd_access_policy\\nprotocol_state=RCPT\\nrecipient=u%d@new%d.example\\n\\n" % (i, i % 7))
-            s.recv(4096); i += 1
-    except OSError:
-        time.sleep(0.05)
-"""])
-    time.sleep(1.0)
-    rc = k.stop(signal.SIGKILL)
-    load.wait(10)
-    is_(rc, -9, "the daemon is killed with SIGKILL under load")
-    st = subprocess.run(["mdb_stat", "-n", "-a", f"{k.dir}/state/cache.lmdb"], capture_output=True, text=True)
-    ok(st.returncode == 0 and "verdicts" in st.stdout, "mdb_stat reads the cache after kill -9", st.stderr)
-    ok(k.start(), "it restarts over its stale socket", k.logtext())
-    c = k.connect()
-    is_(ask(c, recipient="ghost@dead.example"),
-        "action=550 5.1.1 rcptguard: the mailbox does not exist (no_mailbox)",
-        "after the restart the cache answers")
-    c.close()
-    is_(k.stop(), 0, "clean exit after the restart")
+    # ---- background mode, kill -9 under load ----------------------------------
+    faults_background(root, "policyd", ask1,
+                      "action=550 5.1.3 rcptguard: the address is not valid (bad_syntax)",
+                      "inet:256.0.0.1:99999")
+    faults_kill9(root, "policyd", ask1, """
+def session(s, i):
+    for j in range(50):
+        s.sendall(b"request=smtpd_access_policy\\nprotocol_state=RCPT\\nrecipient=u%d@new%d.example\\n\\n"
+                  % (i, i % 7))
+        s.recv(4096)
+        i += 1
+    return i
+""", "action=550 5.1.1 rcptguard: the mailbox does not exist (no_mailbox)")
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    if not os.access(POLICYD, os.X_OK):
+        print("Bail out! no rcptguard-policyd at " + POLICYD)
+        sys.exit(1)
+    sys.exit(main("rg-policyd-", run))

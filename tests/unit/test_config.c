@@ -192,8 +192,10 @@ test_config_table_sane(void **state)
 		rg_config_format(&cfg, &k[i], buf, sizeof(buf));
 		assert_string_equal(buf, k[i].k_default);
 		assert_true(k[i].k_desc != NULL && k[i].k_desc[0] != '\0');
+		/* A name is unique within its section. */
 		for (size_t j = 0; j < i; j++)
-			assert_string_not_equal(k[i].k_name, k[j].k_name);
+			assert_false(strcmp(k[i].k_name, k[j].k_name) == 0 &&
+			    strcmp(k[i].k_section, k[j].k_section) == 0);
 	}
 }
 
@@ -254,15 +256,13 @@ test_config_docs_conf(void **state)
 		snprintf(name, sizeof(name), "%.*s", (int)(eq - line - 1), line + 1);
 		snprintf(value, sizeof(value), "%s", eq[2] == ' ' ? eq + 3 : eq + 2);
 		for (i = 0; i < n; i++)
-			if (strcmp(k[i].k_name, name) == 0)
+			if (strcmp(k[i].k_name, name) == 0 && strcmp(k[i].k_section, section) == 0)
 				break;
 		if (i == n)
-			fail_msg("conf/rcptguard.conf documents \"%s\", which is not a key", name);
+			fail_msg("conf/rcptguard.conf documents \"%s\" in [%s], which has no such key",
+			    name, section);
 		if (found[i]++)
 			fail_msg("conf/rcptguard.conf documents \"%s\" twice", name);
-		if (strcmp(section, k[i].k_section) != 0)
-			fail_msg("conf/rcptguard.conf puts %s in [%s], the table in [%s]", name, section,
-			    k[i].k_section);
 		if (strcmp(value, k[i].k_default) != 0)
 			fail_msg("conf/rcptguard.conf: %s = \"%s\", the table says \"%s\"", name, value,
 			    k[i].k_default);
@@ -287,12 +287,18 @@ test_config_docs_man(void **state)
 
 	k = rg_config_keys(&n);
 	for (size_t i = 0; i < n; i++) {
-		char needle[128], expect[RG_CONFIG_PATH_MAX + 16];
-		const char *p, *def, *next;
+		char needle[128], heading[128], expect[RG_CONFIG_PATH_MAX + 16];
+		const char *p, *sec, *def, *next, *end;
 
+		/* Within the section's own heading, up to the next one. */
+		snprintf(heading, sizeof(heading), ".SH \"SECTION [%s]\"\n", k[i].k_section);
+		if ((sec = strstr(text, heading)) == NULL)
+			fail_msg("rcptguard.conf(5) has no section [%s]", k[i].k_section);
+		end = strstr(sec + 1, "\n.SH ");
 		snprintf(needle, sizeof(needle), ".TP\n.B %s\n", k[i].k_name);
-		if ((p = strstr(text, needle)) == NULL)
-			fail_msg("rcptguard.conf(5) does not document %s", k[i].k_name);
+		if ((p = strstr(sec, needle)) == NULL || (end != NULL && p > end))
+			fail_msg("rcptguard.conf(5) does not document %s in [%s]", k[i].k_name,
+			    k[i].k_section);
 		def = strstr(p, "\nDefault: ");
 		next = strstr(p + strlen(needle), "\n.TP\n");
 		if (def == NULL || (next != NULL && def > next))

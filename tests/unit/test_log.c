@@ -81,6 +81,55 @@ test_log_long_line(void **state)
 	rg_log_set_capture(NULL, NULL);
 }
 
+/* Built field by field, a line escapes exactly as rg_log_sanitize does. */
+static void
+test_logline_matches_sanitize(void **state)
+{
+	char in[24], want[128];
+	struct rg_logline l;
+	(void)state;
+
+	/* Every byte value at every position of a 24-byte field (3 words). */
+	for (int c = 0; c < 256; c++) {
+		for (size_t pos = 0; pos < sizeof(in); pos++) {
+			memset(in, 'a', sizeof(in));
+			in[pos] = (char)c;
+			rg_log_sanitize(want, sizeof(want), in, sizeof(in));
+			rg_logline_init(&l);
+			rg_logline_addn(&l, in, sizeof(in));
+			assert_string_equal(l.l_buf, want);
+			assert_int_equal(l.l_len, strlen(want));
+		}
+	}
+	rg_logline_init(&l);
+	rg_logline_lit(&l, "rcpt=<");
+	rg_logline_add(&l, "x\r\n@y");
+	rg_logline_lit(&l, "> n=");
+	rg_logline_int(&l, -9223372036854775807LL - 1);
+	rg_logline_int(&l, 0);
+	assert_string_equal(l.l_buf, "rcpt=<x\\x0d\\x0a@y> n=-92233720368547758080");
+}
+
+/* A line that outgrows the buffer ends in "..." and stays printable. */
+static void
+test_logline_long(void **state)
+{
+	static char big[RG_LOG_LINE_MAX];
+	struct rg_logline l;
+	(void)state;
+
+	memset(big, '\x01', sizeof(big));
+	rg_logline_init(&l);
+	rg_logline_lit(&l, "start ");
+	rg_logline_addn(&l, big, sizeof(big));
+	rg_logline_add(&l, "more");
+	assert_true(l.l_cut);
+	assert_true(l.l_len < sizeof(l.l_buf));
+	assert_int_equal(strlen(l.l_buf), l.l_len);
+	assert_string_equal(l.l_buf + l.l_len - 3, "...");
+	assert_memory_equal(l.l_buf, "start \\x01", 10);
+}
+
 int
 main(void)
 {
@@ -88,6 +137,8 @@ main(void)
 		cmocka_unit_test(test_log_sanitize),
 		cmocka_unit_test(test_log_lines_are_clean),
 		cmocka_unit_test(test_log_long_line),
+		cmocka_unit_test(test_logline_matches_sanitize),
+		cmocka_unit_test(test_logline_long),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,72 @@
+/*
+ * daemon.h - what rcptguard-policyd and rcptguard-milter do alike to start:
+ * read and check the config, go to the background with the parent waiting
+ * for the child's word, hand the state to the configured user.
+ */
+#ifndef RG_DAEMON_H
+#define RG_DAEMON_H
+
+#include <stddef.h>
+
+#include "rcptguard/config.h"
+#include "rcptguard/privs.h"
+
+/*
+ * rg_daemon_load - read path into cfg and check it: every list of the
+ * policy compiles and every knowledge file loads. A daemon leaves its start
+ * directory, so relative paths become absolute here.
+ */
+int rg_daemon_load(struct rg_config *cfg, const char *path, int must_exist, char *err,
+    size_t errsize);
+
+/* The command line both daemons take: -c -f -l -n -v -V. */
+struct rg_daemon_opts {
+	const char	*o_prog;		/* "rcptguard-policyd" */
+	const char	*o_config;		/* -c, or the default path */
+	int		 o_config_must_exist;	/* -c was given */
+	char		 o_listen[RG_CONFIG_PATH_MAX];	/* -l ("," between several), or "" */
+	size_t		 o_listen_off;		/* where -l goes in struct rg_config */
+	int		 o_foreground;		/* -f */
+	int		 o_check;		/* -n */
+	int		 o_verbose;		/* -v */
+};
+
+/*
+ * rg_daemon_options - parse argv. many_listen: -l may repeat. Prints the
+ * version and exits 0 for -V; prints usage and exits 2 on a bad option.
+ */
+void rg_daemon_options(struct rg_daemon_opts *o, int argc, char **argv, int many_listen,
+    const char *listen_help);
+
+/* rg_daemon_config - rg_daemon_load of the -c file, with -l applied. */
+int rg_daemon_config(const struct rg_daemon_opts *o, struct rg_config *cfg, char *err,
+    size_t errsize);
+
+/*
+ * rg_daemon_reload_config - SIGHUP: the new config (caller frees), or NULL
+ * after logging why it was refused (the running one stays).
+ */
+struct rg_config *rg_daemon_reload_config(const struct rg_daemon_opts *o);
+
+/*
+ * rg_daemon_start_config - logging to stderr, then the config: exits 1 with
+ * the error when it does not check, 0 after saying so for -n.
+ */
+void rg_daemon_start_config(const struct rg_daemon_opts *o, struct rg_config *cfg);
+
+/*
+ * rg_daemon_detach - go to the background: fork, setsid, chdir /, stdio to
+ * /dev/null. The parent stays until the child calls rg_daemon_ready with
+ * *notify, and exits with the status it is given (1 if the child dies).
+ */
+int rg_daemon_detach(int *notify);
+void rg_daemon_ready(int notify, unsigned char status);
+
+/* rg_daemon_own_state - give the state directory and the cache files to the user. */
+int rg_daemon_own_state(const struct rg_privs *pv, const struct rg_config *cfg, char *err,
+    size_t errsize);
+
+/* rg_daemon_raise_nofile - as many descriptors as the hard limit allows. */
+void rg_daemon_raise_nofile(void);
+
+#endif /* RG_DAEMON_H */

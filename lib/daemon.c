@@ -1,0 +1,233 @@
+/*
+ * daemon.c - start-up shared by the two daemons.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "rcptguard/daemon.h"
+#include "rcptguard/knowledge.h"
+#include "rcptguard/log.h"
+#include "rcptguard/policy.h"
+#include "rcptguard/util.h"
+
+/* rg_daemon_abs - make a relative path absolute against the start directory. */
+static int
+rg_daemon_abs(char *path, size_t size)
+{
+	char cwd[RG_CONFIG_PATH_MAX], buf[RG_CONFIG_PATH_MAX * 2];
+
+	if (path[0] == '\0' || path[0] == '/')
+		return 0;
+	if (getcwd(cwd, sizeof(cwd)) == NULL)
+		return -1;
+	snprintf(buf, sizeof(buf), "%s/%s", cwd, path);
+	return rg_strlcpy(path, buf, size) >= size ? -1 : 0;
+}
+
+int
+rg_daemon_load(struct rg_config *cfg, const char *path, int must_exist, char *err,
+    size_t errsize)
+{
+	struct rg_knowledge *k;
+	struct rg_policy *p;
+
+	if (rg_config_load(cfg, path, must_exist, err, errsize) < 0)
+		return -1;
+	if (rg_daemon_abs(cfg->state_dir, sizeof(cfg->state_dir)) < 0 ||
+	    rg_daemon_abs(cfg->providers_file, sizeof(cfg->providers_file)) < 0 ||
+	    rg_daemon_abs(cfg->disposable_domains_file, sizeof(cfg->disposable_domains_file)) < 0 ||
+	    rg_daemon_abs(cfg->role_accounts_file, sizeof(cfg->role_accounts_file)) < 0) {
+		snprintf(err, errsize, "a path of the configuration is too long");
+		return -1;
+	}
+	if ((p = rg_policy_new(cfg, err, errsize)) == NULL)
+		return -1;
+	rg_policy_free(p);
+	if ((k = rg_knowledge_load(cfg, err, errsize)) == NULL)
+		return -1;
+	rg_knowledge_free(k);
+	return 0;
+}
+
+static void
+rg_daemon_usage(const struct rg_daemon_opts *o, const char *listen_help)
+{
+	fprintf(stderr,
+	    "usage: %s [-fnvV] [-c config] [-l socket]\n"
+	    "  -c FILE    configuration file (default %s)\n"
+	    "  -l SOCKET  %s\n"
+	    "  -f         stay in the foreground and log to stderr\n"
+	    "  -n         check the configuration and exit\n"
+	    "  -v         log debug messages too\n"
+	    "  -V         print the version and exit\n", o->o_prog, rg_config_default_path,
+	    listen_help);
+	exit(2);
+}
+
+void
+rg_daemon_options(struct rg_daemon_opts *o, int argc, char **argv, int many_listen,
+    const char *listen_help)
+{
+	int ch;
+
+	o->o_config = rg_config_default_path;
+	while ((ch = getopt(argc, argv, "c:fl:nvV")) != -1) {
+		switch (ch) {
+		case 'c':
+			o->o_config = optarg;
+			o->o_config_must_exist = 1;
+			break;
+		case 'f':
+			o->o_foreground = 1;
+			break;
+		case 'l':
+			if (!many_listen)
+				o->o_listen[0] = '\0';
+			else if (o->o_listen[0] != '\0')
+				rg_strlcat(o->o_listen, ",", sizeof(o->o_listen));
+			if (rg_strlcat(o->o_listen, optarg, sizeof(o->o_listen)) >= sizeof(o->o_listen)) {
+				fprintf(stderr, "%s: -l: too many sockets, or a name too long\n", o->o_prog);
+				exit(2);
+			}
+			break;
+		case 'n':
+			o->o_check = 1;
+			break;
+		case 'v':
+			o->o_verbose = 1;
+			break;
+		case 'V':
+			printf("%s %s\n", o->o_prog, PACKAGE_VERSION);
+			exit(0);
+		default:
+			rg_daemon_usage(o, listen_help);
+		}
+	}
+	if (optind != argc)
+		rg_daemon_usage(o, listen_help);
+}
+
+int
+rg_daemon_config(const struct rg_daemon_opts *o, struct rg_config *cfg, char *err,
+    size_t errsize)
+{
+	if (rg_daemon_load(cfg, o->o_config, o->o_config_must_exist, err, errsize) < 0)
+		return -1;
+	if (o->o_listen[0] != '\0')
+		rg_strlcpy((char *)cfg + o->o_listen_off, o->o_listen, RG_CONFIG_PATH_MAX);
+	return 0;
+}
+
+struct rg_config *
+rg_daemon_reload_config(const struct rg_daemon_opts *o)
+{
+	struct rg_config *cfg = malloc(sizeof(*cfg));
+	char err[1400];
+
+	if (cfg == NULL) {
+		rg_log_error("reload refused: out of memory; keeping the running configuration");
+		return NULL;
+	}
+	if (rg_daemon_config(o, cfg, err, sizeof(err)) < 0) {
+		rg_log_error("reload refused: %s; keeping the running configuration", err);
+		free(cfg);
+		return NULL;
+	}
+	return cfg;
+}
+
+void
+rg_daemon_start_config(const struct rg_daemon_opts *o, struct rg_config *cfg)
+{
+	char err[1400];
+
+	/* Until it is in the background, the daemon reports to the terminal. */
+	rg_log_init(o->o_prog, RG_LOG_STDERR);
+	if (o->o_verbose)
+		rg_log_set_level(RG_LOG_DEBUG);
+	if (rg_daemon_config(o, cfg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "%s: %s\n", o->o_prog, err);
+		exit(1);
+	}
+	if (o->o_check) {
+		printf("%s: %s: configuration OK\n", o->o_prog,
+		    cfg->source[0] != '\0' ? cfg->source : "built-in defaults");
+		exit(0);
+	}
+}
+
+int
+rg_daemon_detach(int *notify)
+{
+	int fds[2], fd;
+	pid_t pid;
+	unsigned char status = 1;
+
+	if (pipe(fds) < 0)
+		return -1;
+	if ((pid = fork()) < 0)
+		return -1;
+	if (pid > 0) {
+		close(fds[1]);
+		if (read(fds[0], &status, 1) != 1)
+			status = 1;
+		_exit(status);
+	}
+	close(fds[0]);
+	if (setsid() < 0 || chdir("/") < 0)
+		return -1;
+	if ((fd = open("/dev/null", O_RDWR)) >= 0) {
+		dup2(fd, 0);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		if (fd > 2)
+			close(fd);
+	}
+	*notify = fds[1];
+	return 0;
+}
+
+void
+rg_daemon_ready(int notify, unsigned char status)
+{
+	if (notify < 0)
+		return;
+	if (write(notify, &status, 1) != 1)
+		rg_log_warn("cannot notify the parent: %s", strerror(errno));
+	close(notify);
+}
+
+int
+rg_daemon_own_state(const struct rg_privs *pv, const struct rg_config *cfg, char *err,
+    size_t errsize)
+{
+	char path[RG_CONFIG_PATH_MAX], lock[RG_CONFIG_PATH_MAX + 8];
+
+	if (rg_privs_own(pv, cfg->state_dir, err, errsize) < 0)
+		return -1;
+	if (rg_config_cache_path(cfg, path, sizeof(path)) < 0)
+		return 0;
+	snprintf(lock, sizeof(lock), "%s-lock", path);
+	if (rg_privs_own(pv, path, err, errsize) < 0 || rg_privs_own(pv, lock, err, errsize) < 0)
+		return -1;
+	return 0;
+}
+
+void
+rg_daemon_raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}

@@ -1,0 +1,38 @@
+/*
+ * milter.h - rcptguard-milter: the libmilter filter.
+ *
+ *   milter.c         start-up, signals, reload, the state a reload replaces
+ *   milter_filter.c  the callbacks: one decision per RCPT, tags at end of message
+ */
+#ifndef RG_MILTER_H
+#define RG_MILTER_H
+
+#include <libmilter/mfapi.h>
+
+#include "rcptguard/config.h"
+#include "rcptguard/engine.h"
+#include "rcptguard/policy.h"
+
+/*
+ * What a reload replaces: the config, the policy and the engine thread.
+ * Callbacks use it under milter_state_lock held for reading; a reload or
+ * the stop takes it for writing, so it waits for the lookups in flight
+ * (each at most wait_budget) and never frees what a callback holds.
+ */
+struct milter_state {
+	struct rg_config	 ms_cfg;
+	struct rg_policy	*ms_policy;
+	struct rg_engine_thread	*ms_engine;	/* NULL: every recipient follows fail_mode */
+	int			 ms_may_tag;	/* ask for SMFIF_ADDHDRS */
+};
+
+/* NULL once the filter is stopping: then recipients follow milter_fail_defer. */
+struct milter_state *milter_state_rdlock(void);
+void milter_state_unlock(void);
+
+extern int milter_fail_defer;
+
+/* The callbacks, for smfi_register. */
+extern struct smfiDesc milter_desc;
+
+#endif /* RG_MILTER_H */

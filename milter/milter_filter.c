@@ -1,0 +1,337 @@
+/*
+ * milter_filter.c - the libmilter callbacks.
+ *
+ * The filter asks only for what it uses: connect, MAIL and RCPT, and the
+ * end of the message only to add the tag headers (SMFIF_ADDHDRS is asked
+ * for only when some action can tag). HELO, DATA, headers and body are
+ * skipped. Each RCPT is decided on its own, through the same policy module
+ * as rcptguard-policyd, so the two front-ends never disagree.
+ *
+ * A connection context is made at connect and freed at close; a message
+ * context at MAIL and freed at end of message, abort or close.
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+
+#include "milter.h"
+#include "rcptguard/log.h"
+#include "rcptguard/util.h"
+
+#define MILTER_TAGS_MAX		100	/* headers added to one message, at most */
+#define MILTER_ADDR_MAX		(RG_ADDR_INPUT_MAX + 1)
+
+struct milter_tag {
+	STAILQ_ENTRY(milter_tag) t_link;
+	char			 t_value[sizeof(((struct rg_decision *)0)->d_header)];
+};
+
+struct milter_msg {
+	char				 mm_sender[MILTER_ADDR_MAX];
+	char				 mm_sasl[256];
+	int				 mm_ntags;
+	STAILQ_HEAD(, milter_tag)	 mm_tags;
+};
+
+struct milter_conn {
+	char			 mc_client_name[256];
+	char			 mc_client_addr[64];
+	struct milter_msg	*mc_msg;
+};
+
+static void
+milter_msg_free(struct milter_msg *m)
+{
+	struct milter_tag *t;
+
+	if (m == NULL)
+		return;
+	while ((t = STAILQ_FIRST(&m->mm_tags)) != NULL) {
+		STAILQ_REMOVE_HEAD(&m->mm_tags, t_link);
+		free(t);
+	}
+	free(m);
+}
+
+static void
+milter_conn_drop_msg(struct milter_conn *c)
+{
+	if (c != NULL) {
+		milter_msg_free(c->mc_msg);
+		c->mc_msg = NULL;
+	}
+}
+
+/* milter_copy_addr - an envelope address without its angle brackets. */
+static void
+milter_copy_addr(char *dst, size_t size, const char *arg)
+{
+	size_t len;
+
+	if (arg == NULL) {
+		dst[0] = '\0';
+		return;
+	}
+	if (arg[0] == '<')
+		arg++;
+	len = strlen(arg);
+	if (len > 0 && arg[len - 1] == '>')
+		len--;
+	if (len >= size)
+		len = size - 1;
+	memcpy(dst, arg, len);
+	dst[len] = '\0';
+}
+
+/*
+ * milter_reply_text - the reply text as smfi_setreply wants it: a lone '%'
+ * would make libmilter drop the text, so each is doubled; anything but
+ * printable ASCII becomes '?'.
+ */
+static void
+milter_reply_text(char *dst, size_t size, const char *src)
+{
+	size_t o = 0;
+
+	for (; *src != '\0' && o + 3 < size; src++) {
+		unsigned char ch = (unsigned char)*src;
+
+		if (ch == '%')
+			dst[o++] = '%';
+		dst[o++] = ch >= 0x20 && ch < 0x7f ? (char)ch : '?';
+	}
+	dst[o] = '\0';
+}
+
+/* ---- negotiation and connection --------------------------------------------- */
+
+static sfsistat
+milter_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1, unsigned long f2,
+    unsigned long f3, unsigned long *pf0, unsigned long *pf1, unsigned long *pf2,
+    unsigned long *pf3)
+{
+	const unsigned long skip = SMFIP_NOHELO | SMFIP_NODATA | SMFIP_NOHDRS | SMFIP_NOEOH |
+	    SMFIP_NOBODY | SMFIP_NOUNKNOWN;
+	struct milter_state *st = milter_state_rdlock();
+	int may_tag = st != NULL && st->ms_may_tag;
+
+	milter_state_unlock();
+	(void)f2;
+	(void)f3;
+	*pf0 = 0;
+	if (may_tag) {
+		if (f0 & SMFIF_ADDHDRS)
+			*pf0 = SMFIF_ADDHDRS;
+		else
+			rg_log_warn("the MTA does not let filters add headers: tags are logged only");
+	}
+	*pf1 = f1 & skip;	/* only the steps the MTA can skip */
+	*pf2 = 0;
+	*pf3 = 0;
+	/* The macros used, where the MTA lets filters ask (Postfix does). */
+	smfi_setsymlist(ctx, SMFIM_CONNECT, "{client_addr}");
+	smfi_setsymlist(ctx, SMFIM_ENVFROM, "i {auth_authen} {mail_addr}");
+	smfi_setsymlist(ctx, SMFIM_ENVRCPT, "i {rcpt_addr}");
+	return SMFIS_CONTINUE;
+}
+
+static sfsistat
+milter_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *hostaddr)
+{
+	struct milter_conn *c = calloc(1, sizeof(*c));
+	const char *macro;
+
+	if (c == NULL) {
+		rg_log_error("out of memory for a connection: it is not verified");
+		return SMFIS_ACCEPT;
+	}
+	rg_strlcpy(c->mc_client_name, hostname != NULL ? hostname : "", sizeof(c->mc_client_name));
+	if ((macro = smfi_getsymval(ctx, "{client_addr}")) != NULL) {
+		rg_strlcpy(c->mc_client_addr, macro, sizeof(c->mc_client_addr));
+	} else if (hostaddr != NULL && hostaddr->sa_family == AF_INET) {
+		inet_ntop(AF_INET, &((struct sockaddr_in *)(void *)hostaddr)->sin_addr,
+		    c->mc_client_addr, sizeof(c->mc_client_addr));
+	} else if (hostaddr != NULL && hostaddr->sa_family == AF_INET6) {
+		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)(void *)hostaddr)->sin6_addr,
+		    c->mc_client_addr, sizeof(c->mc_client_addr));
+	}
+	smfi_setpriv(ctx, c);
+	return SMFIS_CONTINUE;
+}
+
+/* ---- the envelope ------------------------------------------------------------ */
+
+static sfsistat
+milter_envfrom(SMFICTX *ctx, char **argv)
+{
+	struct milter_conn *c = smfi_getpriv(ctx);
+	struct milter_msg *m;
+	const char *macro;
+
+	if (c == NULL)
+		return SMFIS_ACCEPT;	/* no context (out of memory): not ours */
+	milter_conn_drop_msg(c);
+	if ((m = calloc(1, sizeof(*m))) == NULL) {
+		rg_log_error("out of memory for a message: it is not verified");
+		return SMFIS_ACCEPT;
+	}
+	STAILQ_INIT(&m->mm_tags);
+	if ((macro = smfi_getsymval(ctx, "{mail_addr}")) != NULL)
+		rg_strlcpy(m->mm_sender, macro, sizeof(m->mm_sender));
+	else
+		milter_copy_addr(m->mm_sender, sizeof(m->mm_sender), argv != NULL ? argv[0] : NULL);
+	if ((macro = smfi_getsymval(ctx, "{auth_authen}")) != NULL)
+		rg_strlcpy(m->mm_sasl, macro, sizeof(m->mm_sasl));
+	c->mc_msg = m;
+	return SMFIS_CONTINUE;
+}
+
+/* milter_tag_add - keep a tag for the end of the message. */
+static void
+milter_tag_add(struct milter_msg *m, const char *value)
+{
+	struct milter_tag *t;
+
+	if (m->mm_ntags >= MILTER_TAGS_MAX || (t = malloc(sizeof(*t))) == NULL) {
+		rg_log_warn("too many tagged recipients in one message: a tag is logged only");
+		return;
+	}
+	rg_strlcpy(t->t_value, value, sizeof(t->t_value));
+	STAILQ_INSERT_TAIL(&m->mm_tags, t, t_link);
+	m->mm_ntags++;
+}
+
+/* milter_decide - the decision for one recipient, logged. */
+static void
+milter_decide(struct milter_state *st, const struct rg_policy_request *req, struct rg_decision *d)
+{
+	const char *exempt;
+	struct rg_answer ans;
+
+	if ((exempt = rg_policy_exempt(st->ms_policy, req)) != NULL) {
+		rg_policy_exempted(st->ms_policy, exempt, d);
+		rg_policy_log(req, NULL, d);
+		return;
+	}
+	if (st->ms_engine == NULL) {
+		rg_policy_failed(st->ms_policy, d);
+		rg_policy_log(req, NULL, d);
+		return;
+	}
+	/* Unanswered (stopping, out of memory) comes back unknown/in_progress. */
+	(void)rg_engine_thread_lookup(st->ms_engine, req->pr_recipient, req->pr_recipient_len, 0,
+	    st->ms_cfg.wait_budget * 1000, &ans);
+	rg_policy_decide(st->ms_policy, rg_engine_thread_cache(st->ms_engine), &ans, d);
+	rg_policy_log(req, &ans, d);
+}
+
+static sfsistat
+milter_envrcpt(SMFICTX *ctx, char **argv)
+{
+	struct milter_conn *c = smfi_getpriv(ctx);
+	struct milter_state *st;
+	struct rg_policy_request req;
+	struct rg_decision d;
+	char rcpt[MILTER_ADDR_MAX], code[8], text[2 * sizeof(d.d_text)];
+	const char *qid = smfi_getsymval(ctx, "i");
+
+	if (c == NULL || c->mc_msg == NULL)
+		return SMFIS_CONTINUE;
+	milter_copy_addr(rcpt, sizeof(rcpt), argv != NULL ? argv[0] : NULL);
+	if (rcpt[0] == '\0')
+		return SMFIS_CONTINUE;
+	memset(&req, 0, sizeof(req));
+	req.pr_queue_id = qid;
+	req.pr_recipient = rcpt;
+	req.pr_recipient_len = strlen(rcpt);
+	req.pr_sender = c->mc_msg->mm_sender;
+	req.pr_client_address = c->mc_client_addr;
+	req.pr_client_name = c->mc_client_name;
+	req.pr_sasl_username = c->mc_msg->mm_sasl;
+
+	if ((st = milter_state_rdlock()) == NULL) {
+		int defer = milter_fail_defer;
+
+		milter_state_unlock();
+		/* stopping: fail_mode, without the policy that is gone */
+		if (!defer)
+			return SMFIS_CONTINUE;
+		smfi_setreply(ctx, "451", "4.7.1",
+		    "rcptguard: recipient verification is unavailable, try again later");
+		return SMFIS_TEMPFAIL;
+	}
+	milter_decide(st, &req, &d);
+	milter_state_unlock();
+
+	switch (d.d_action) {
+	case RG_ACTION_TAG:
+		milter_tag_add(c->mc_msg, d.d_header);
+		return SMFIS_CONTINUE;
+	case RG_ACTION_REJECT:
+	case RG_ACTION_DEFER:
+		snprintf(code, sizeof(code), "%d", d.d_code);
+		milter_reply_text(text, sizeof(text), d.d_text);
+		if (smfi_setreply(ctx, code, d.d_dsn, text) != MI_SUCCESS)
+			rg_log_warn("%s: the reply text was refused; the MTA's own is used",
+			    qid != NULL ? qid : "NOQUEUE");
+		return d.d_action == RG_ACTION_REJECT ? SMFIS_REJECT : SMFIS_TEMPFAIL;
+	default:
+		return SMFIS_CONTINUE;
+	}
+}
+
+/* ---- end of message, abort, close ------------------------------------------- */
+
+static sfsistat
+milter_eom(SMFICTX *ctx)
+{
+	struct milter_conn *c = smfi_getpriv(ctx);
+	struct milter_tag *t;
+
+	if (c == NULL || c->mc_msg == NULL)
+		return SMFIS_CONTINUE;
+	STAILQ_FOREACH(t, &c->mc_msg->mm_tags, t_link)
+		if (smfi_addheader(ctx, RG_POLICY_HEADER, t->t_value) != MI_SUCCESS)
+			rg_log_warn("cannot add the %s header", RG_POLICY_HEADER);
+	milter_conn_drop_msg(c);
+	return SMFIS_CONTINUE;
+}
+
+static sfsistat
+milter_abort(SMFICTX *ctx)
+{
+	milter_conn_drop_msg(smfi_getpriv(ctx));
+	return SMFIS_CONTINUE;
+}
+
+static sfsistat
+milter_close(SMFICTX *ctx)
+{
+	struct milter_conn *c = smfi_getpriv(ctx);
+
+	if (c != NULL) {
+		milter_conn_drop_msg(c);
+		free(c);
+		smfi_setpriv(ctx, NULL);
+	}
+	return SMFIS_CONTINUE;
+}
+
+struct smfiDesc milter_desc = {
+	.xxfi_name = "rcptguard",
+	.xxfi_version = SMFI_VERSION,
+	.xxfi_flags = SMFIF_ADDHDRS,	/* the most we may ask for; negotiate narrows it */
+	.xxfi_connect = milter_connect,
+	.xxfi_envfrom = milter_envfrom,
+	.xxfi_envrcpt = milter_envrcpt,
+	.xxfi_eom = milter_eom,
+	.xxfi_abort = milter_abort,
+	.xxfi_close = milter_close,
+	.xxfi_negotiate = milter_negotiate,
+};

@@ -1,0 +1,297 @@
+"""rgharness.py - what the daemon suites of rcptguard share: TAP output, one
+daemon (rcptguard-policyd or rcptguard-milter) in the foreground with its own
+state and config, and the fault cases both front-ends must pass alike
+(a corrupt or unwritable cache under each fail_mode, the privilege drop,
+the background start, kill -9 under load).
+
+Each fault case takes `ask(daemon, recipient)`: one decision through the
+daemon's own protocol, as text ("pass", or the reply code and text of a
+reject or defer); so the cases assert what a mail client would see.
+"""
+import grp
+import os
+import pwd
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+TOP_BUILD = os.environ.get("top_builddir", ".")
+RG = os.path.join(TOP_BUILD, "cli", "rcptguard")
+
+n = 0
+failed = 0
+
+
+def ok(cond, name, *diag):
+    global n, failed
+    n += 1
+    if cond:
+        print(f"ok {n} - {name}")
+    else:
+        failed += 1
+        print(f"not ok {n} - {name}")
+        for d in diag:
+            for line in str(d).splitlines():
+                print(f"#   {line}")
+    sys.stdout.flush()
+
+
+def is_(got, want, name):
+    ok(got == want, name, f"got:  {got!r}", f"want: {want!r}")
+
+
+DAEMONS = []
+
+# prog -> (binary, config section of its socket, socket file name)
+PROGS = {
+    "policyd": (os.path.join(TOP_BUILD, "policyd", "rcptguard-policyd"), "policyd", "policy.sock"),
+    "milter": (os.path.join(TOP_BUILD, "milter", "rcptguard-milter"), "milter", "milter.sock"),
+}
+
+
+class Daemon:
+    """One daemon in the foreground, its own state and config. RG_WRAP (for
+    example "valgrind -q --error-exitcode=99") runs it under a wrapper."""
+
+    def __init__(self, root, name, extra="", listen=None, prog="policyd"):
+        DAEMONS.append(self)
+        self.prog = prog
+        self.binary, self.section, sockname = PROGS[prog]
+        self.wrap = os.environ.get("RG_WRAP", "").split()
+        self.dir = os.path.join(root, name)
+        os.makedirs(self.dir, exist_ok=True)
+        self.sock = os.path.join(self.dir, sockname)
+        self.conf = os.path.join(self.dir, "rg.conf")
+        self.log = os.path.join(self.dir, f"{prog}.log")
+        self.listen = listen or f"unix:{self.sock}"
+        self.proc = None
+        self.write_conf(extra)
+
+    def write_conf(self, extra):
+        with open(self.conf, "w") as f:
+            f.write(f"""[general]
+state_dir = {self.dir}/state
+user =
+[dns]
+dns_servers = 127.0.0.1:1
+dns_timeout = 1s
+dns_tries = 1
+[lists]
+providers_file =
+disposable_domains_file =
+role_accounts_file =
+[{self.section}]
+listen = {self.listen}
+[policy]
+wait_budget = 2s
+{extra}
+""")
+        os.makedirs(f"{self.dir}/state", exist_ok=True)
+
+    def _wait_ready(self, mark):
+        # Under valgrind a start takes seconds: wait up to 30 s.
+        for _ in range(600):
+            if self.proc.poll() is not None:
+                return False
+            if "ready:" in self.logtext()[mark:]:
+                return True
+            time.sleep(0.05)
+        return False
+
+    def start(self, wait=True, argv_prefix=()):
+        mark = len(self.logtext())
+        logf = open(self.log, "ab")
+        self.proc = subprocess.Popen(list(argv_prefix) + self.wrap + [self.binary, "-f", "-c", self.conf],
+                                     stdout=logf, stderr=logf)
+        logf.close()
+        return self._wait_ready(mark) if wait else True
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            rc = self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            rc = self.proc.wait()
+        self.proc = None
+        return rc
+
+    def reload(self, extra):
+        """Rewrite the config, SIGHUP, and wait for the daemon's word (bounded)."""
+        before = self.logtext().count("configuration reloaded") + self.logtext().count("reload refused")
+        if extra is not None:
+            self.write_conf(extra)
+        self.proc.send_signal(signal.SIGHUP)
+        for _ in range(200):
+            t = self.logtext()
+            if t.count("configuration reloaded") + t.count("reload refused") > before:
+                return True
+            time.sleep(0.05)
+        return False
+
+    def logtext(self):
+        try:
+            with open(self.log, errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def put(self, addr, cls, reason):
+        subprocess.run([RG, "-c", self.conf, "cache", "put", addr, cls, reason],
+                       check=True, stdout=subprocess.DEVNULL)
+
+    def connect(self):
+        # A full backlog answers EAGAIN to a unix socket connect: retry, as Postfix does.
+        for _ in range(100):
+            s = socket.socket(socket.AF_UNIX)
+            s.settimeout(10)
+            try:
+                s.connect(self.sock)
+                return s
+            except BlockingIOError:
+                s.close()
+                time.sleep(0.05)
+        raise OSError("the listen backlog stayed full for 5 s")
+
+
+def main(prefix, run):
+    """Run run(root) in a fresh directory; no daemon outlives it. Prints the plan."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    root = tempfile.mkdtemp(prefix=prefix)
+    os.chmod(root, 0o755)
+    try:
+        run(root)
+    finally:
+        for d in DAEMONS:
+            if d.proc is not None and d.proc.poll() is None:
+                d.proc.kill()
+                d.proc.wait()
+        for prog in PROGS.values():
+            subprocess.run(["pkill", "-KILL", "-f", f"{os.path.basename(prog[0])} -c {root}/"])
+        if os.environ.get("RG_KEEP"):
+            print(f"# kept {root}")
+        else:
+            shutil.rmtree(root, ignore_errors=True)
+    print(f"1..{n}")
+    return 1 if failed else 0
+
+
+# ---- fault cases both front-ends share ---------------------------------------
+
+def faults_cache(root, prog, ask, want):
+    """A corrupt, then an unwritable cache: every recipient follows fail_mode.
+    want maps "pass"/"defer" to the prefix of the answer expected."""
+    for mode in ("pass", "defer"):
+        f = Daemon(root, f"corrupt-{mode}", extra=f"fail_mode = {mode}\n", prog=prog)
+        with open(f"{f.dir}/state/cache.lmdb", "wb") as fh:
+            fh.write(os.urandom(65536))
+        ok(f.start(), f"a corrupt cache does not stop the daemon (fail_mode={mode})", f.logtext())
+        r = ask(f, "ghost@dead.example")
+        ok(r.startswith(want[mode]), f"corrupt cache, fail_mode={mode}: {want[mode]}", r)
+        ok("fail_mode=yes" in f.logtext() and "unusable" in f.logtext(),
+           f"corrupt cache, fail_mode={mode}: logged loudly")
+        is_(f.stop(), 0, f"corrupt cache, fail_mode={mode}: clean exit")
+
+    if os.geteuid() != 0 or not shutil.which("unshare"):
+        ok(False, "the unwritable cache case needs root and unshare")
+        return
+    for mode in ("pass", "defer"):
+        ro = Daemon(root, f"readonly-{mode}", extra=f"fail_mode = {mode}\n", prog=prog)
+        state = f"{ro.dir}/state"
+        # The state directory is a read-only mount in a private mount namespace.
+        ro.start(argv_prefix=[
+            "unshare", "-m", "sh", "-c",
+            f'mount --bind "{state}" "{state}" && mount -o remount,bind,ro "{state}" && exec "$@"',
+            "sh"])
+        r = ask(ro, "ghost@dead.example")
+        ok(r.startswith(want[mode]), f"unwritable cache, fail_mode={mode}: {want[mode]}", r, ro.logtext())
+        is_(ro.stop(), 0, f"unwritable cache, fail_mode={mode}: clean exit")
+
+
+def faults_privs(root, prog, ask, want_probe, owner_key="socket_group"):
+    """Started as root with user = nobody: ids, socket and cache ownership."""
+    if os.geteuid() != 0:
+        ok(False, "privilege tests need root")
+        return
+    section = PROGS[prog][1]
+    pv = Daemon(root, "privs", prog=prog, extra=f"""[general]
+user = nobody
+[{section}]
+{owner_key} = nogroup
+socket_mode = 0666
+""")
+    # [general] appears twice; inih merges sections, the later value wins.
+    ok(pv.start(), "starts as root with user = nobody", pv.logtext())
+    with open(f"/proc/{pv.proc.pid}/status") as fh:
+        ids = [l.split()[1:] for l in fh if l.startswith(("Uid:", "Gid:"))]
+    nobody = pwd.getpwnam("nobody")
+    ok(all(int(x) == nobody.pw_uid for x in ids[0]) and all(int(x) == nobody.pw_gid for x in ids[1]),
+       "the daemon runs as nobody (real, effective, saved, fs ids)", ids)
+    st = os.stat(pv.sock)
+    ok(st.st_mode & 0o777 == 0o666 and st.st_uid == nobody.pw_uid and
+       st.st_gid == grp.getgrnam("nogroup").gr_gid, "the unix socket has the configured owner, group and mode",
+       oct(st.st_mode), st.st_uid, st.st_gid)
+    ok(os.stat(f"{pv.dir}/state/cache.lmdb").st_uid == nobody.pw_uid, "the cache belongs to the user")
+    r = ask(pv, "new@nowhere.example")
+    ok(r.startswith(want_probe) and "(dns_error)" in r,
+       "after the drop the cache is written (a probe verdict)", r)
+    is_(pv.stop(), 0, "clean exit after the drop")
+    bad = Daemon(root, "nouser", extra="[general]\nuser = rg-no-such-user\n", prog=prog)
+    ok(not bad.start() and "does not exist" in bad.logtext(), "a user that does not exist is fatal")
+    bad.stop()
+
+
+def faults_background(root, prog, ask, want_syntax, bad_listen):
+    """Without -f: the start command reports success only once serving."""
+    bg = Daemon(root, "background", prog=prog)
+    p = subprocess.run([bg.binary, "-c", bg.conf], capture_output=True, text=True, timeout=30)
+    is_(p.returncode, 0, "without -f it goes to the background and reports success")
+    is_(ask(bg, "bad@@x"), want_syntax, "the background daemon serves")
+    subprocess.run(["pkill", "-TERM", "-f", f"{os.path.basename(bg.binary)} -c {bg.conf}"])
+    bad = Daemon(root, "badlisten", listen=bad_listen, prog=prog)
+    p = subprocess.run([bad.binary, "-c", bad.conf], capture_output=True, text=True, timeout=30)
+    ok(p.returncode != 0 and "listen" in p.stderr, "a socket that cannot be opened fails the start", p.stderr)
+
+
+LOAD_LOOP = """
+end = time.monotonic() + 3
+i = 0
+while time.monotonic() < end:
+    try:
+        s = socket.socket(socket.AF_UNIX)
+        s.settimeout(3)
+        s.connect(SOCK)
+        i = session(s, i)
+        s.close()
+    except OSError:
+        time.sleep(0.05)
+"""
+
+
+def faults_kill9(root, prog, ask, session_code, want_ghost):
+    """kill -9 under load, a clean cache after it, and a restart that serves.
+    session_code defines session(s, i): requests for new recipients on the
+    connected socket s, numbered from i; it returns the next number."""
+    k = Daemon(root, "kill9", prog=prog)
+    k.put("ghost@dead.example", "undeliverable", "no_mailbox")
+    ok(k.start(), "the daemon starts for the kill -9 case", k.logtext())
+    code = f"import socket, struct, time\nSOCK = {k.sock!r}\n" + session_code + LOAD_LOOP
+    load = subprocess.Popen([sys.executable, "-c", code])
+    time.sleep(1.0)
+    rc = k.stop(signal.SIGKILL)
+    load.wait(20)
+    is_(rc, -9, "the daemon is killed with SIGKILL under load")
+    st = subprocess.run(["mdb_stat", "-n", "-a", f"{k.dir}/state/cache.lmdb"], capture_output=True, text=True)
+    ok(st.returncode == 0 and "verdicts" in st.stdout, "mdb_stat reads the cache after kill -9", st.stderr)
+    ok(k.start(), "it restarts over its stale socket", k.logtext())
+    is_(ask(k, "ghost@dead.example"), want_ghost, "after the restart the cache answers")
+    is_(k.stop(), 0, "clean exit after the restart")
