@@ -35,35 +35,6 @@
 #define BP_MAX_CONNS	1024
 #define BP_MAX_SAMPLES	(8 * 1024 * 1024)
 
-static int
-bp_sockaddr(const char *spec, struct sockaddr_storage *ss, socklen_t *len)
-{
-	memset(ss, 0, sizeof(*ss));
-	if (strncmp(spec, "unix:", 5) == 0) {
-		struct sockaddr_un *sun = (struct sockaddr_un *)ss;
-		sun->sun_family = AF_UNIX;
-		snprintf(sun->sun_path, sizeof(sun->sun_path), "%s", spec + 5);
-		*len = sizeof(*sun);
-		return 0;
-	}
-	if (strncmp(spec, "inet:", 5) == 0) {
-		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
-		char host[64];
-		const char *colon = strrchr(spec + 5, ':');
-		if (colon == NULL || (size_t)(colon - spec - 5) >= sizeof(host))
-			return -1;
-		memcpy(host, spec + 5, (size_t)(colon - spec - 5));
-		host[colon - spec - 5] = '\0';
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons((uint16_t)atoi(colon + 1));
-		if (inet_pton(AF_INET, host, &sin->sin_addr) != 1)
-			return -1;
-		*len = sizeof(*sin);
-		return 0;
-	}
-	return -1;
-}
-
 /* ---- the load client ------------------------------------------------------- */
 
 struct bp_conn {
@@ -105,46 +76,27 @@ static int
 bp_send(struct bp_conn *c)
 {
 	char req[2048];
-	size_t len = bp_request(req, sizeof(req)), off = 0;
+	size_t len = bp_request(req, sizeof(req));
 
 	c->sent_at = bench_now();
-	while (off < len) {
-		ssize_t w = write(c->fd, req + off, len - off);
-		if (w < 0) {
-			if (errno == EAGAIN || errno == EINTR)
-				continue;
-			return -1;
-		}
-		off += (size_t)w;
-	}
-	return 0;
+	return bench_write(c->fd, req, len);
 }
 
 static int
 bp_load(const char *spec, int nconns, double secs)
 {
-	struct sockaddr_storage ss;
-	socklen_t sslen;
 	struct bp_conn *conns = calloc((size_t)nconns, sizeof(*conns));
 	double *lat = malloc(sizeof(double) * BP_MAX_SAMPLES), t0, end;
 	long nlat = 0, done = 0, errors = 0;
 	int ep = epoll_create1(0);
 
-	if (conns == NULL || lat == NULL || ep < 0 || bp_sockaddr(spec, &ss, &sslen) < 0) {
+	if (conns == NULL || lat == NULL || ep < 0) {
 		fprintf(stderr, "bench_policy: bad socket %s\n", spec);
 		return 2;
 	}
 	for (int i = 0; i < nconns; i++) {
-		struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &conns[i] };
-		int one = 1;
-		conns[i].fd = socket(ss.ss_family, SOCK_STREAM, 0);
-		if (conns[i].fd < 0 || connect(conns[i].fd, (struct sockaddr *)&ss, sslen) < 0) {
-			perror("bench_policy: connect");
+		if ((conns[i].fd = bench_connect(spec, ep, &conns[i])) < 0)
 			return 2;
-		}
-		if (ss.ss_family == AF_INET)
-			setsockopt(conns[i].fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		epoll_ctl(ep, EPOLL_CTL_ADD, conns[i].fd, &ev);
 	}
 	t0 = bench_now();
 	end = t0 + secs;
@@ -178,14 +130,7 @@ bp_load(const char *spec, int nconns, double secs)
 			}
 		}
 	}
-	{
-		double el = bench_now() - t0;
-		qsort(lat, (size_t)nlat, sizeof(*lat), bench_cmp);
-		printf("conns=%d requests=%ld errors=%ld req_per_s=%.0f p50_us=%.0f p99_us=%.0f "
-		    "p999_us=%.0f\n", nconns, done, errors, (double)done / el,
-		    nlat ? lat[nlat / 2] * 1e6 : 0, nlat ? lat[nlat * 99 / 100] * 1e6 : 0,
-		    nlat ? lat[nlat * 999 / 1000] * 1e6 : 0);
-	}
+	bench_report("requests", nconns, done, errors, bench_now() - t0, lat, nlat);
 	for (int i = 0; i < nconns; i++)
 		close(conns[i].fd);
 	close(ep);
@@ -240,7 +185,7 @@ bp_server(const char *spec)
 	int lfd, ep = epoll_create1(0), one = 1;
 	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = NULL };
 
-	if (bp_sockaddr(spec, &ss, &sslen) < 0)
+	if (bench_sockaddr(spec, &ss, &sslen) < 0)
 		return 2;
 	if (ss.ss_family == AF_UNIX)
 		unlink(((struct sockaddr_un *)&ss)->sun_path);

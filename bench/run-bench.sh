@@ -3,6 +3,6 @@
 # them. Results are ratios against a reference measured in the same run.
 set -eu
 cd "$(dirname "$0")/.."
-. bench/bench_build.sh
+. bench/bench_lib.sh
 echo "== bench_cache $*"
 "$B/bench/bench_cache" "$@"

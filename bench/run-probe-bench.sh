@@ -15,7 +15,7 @@ conc=${2:-64}
 rounds=${3:-3}
 
 BENCH_TARGETS="cli/rcptguard"
-. bench/bench_build.sh
+. bench/bench_lib.sh
 
 LAB_TOOLS="$top/tests/lab"
 . "$LAB_TOOLS/lab.sh"

@@ -179,7 +179,7 @@ rg_engine_busy(const struct rg_engine *e)
 int
 rg_engine_cache_status(const struct rg_engine *e)
 {
-	return e->e_cache_status;
+	return __atomic_load_n(&e->e_cache_status, __ATOMIC_RELAXED);
 }
 
 struct rg_cache *
@@ -206,7 +206,7 @@ rg_waiter_answer(struct rg_waiter *w, const struct rg_verdict *v, enum rg_answer
 	/* The wall clock now, without asking for it again. */
 	ans.an_state = rg_verdict_state_at(v, w->w_start_time + ans.an_elapsed_ms / 1000);
 	ans.an_source = src;
-	ans.an_cache_status = w->w_engine->e_cache_status;
+	ans.an_cache_status = __atomic_load_n(&w->w_engine->e_cache_status, __ATOMIC_RELAXED);
 	w->w_cb(&ans, w->w_arg);
 }
 
@@ -363,7 +363,7 @@ rg_engine_lookup(struct rg_engine *e, const char *input, size_t len, unsigned fl
 		    ae.e_detail, now, 86400);
 		ans.an_state = RG_STATE_FRESH;
 		ans.an_source = RG_ANSWER_SYNTAX;
-		ans.an_cache_status = e->e_cache_status;
+		ans.an_cache_status = __atomic_load_n(&e->e_cache_status, __ATOMIC_RELAXED);
 		snprintf(ans.an_detail, sizeof(ans.an_detail), "%s at byte %zu", ae.e_detail,
 		    ae.e_offset);
 		cb(&ans, arg);
@@ -390,10 +390,14 @@ rg_engine_lookup(struct rg_engine *e, const char *input, size_t len, unsigned fl
 		int rc = rg_cache_get(e->e_cache, tmp.w_addr.a_key, &v, NULL);
 		if (rc == RG_CACHE_OK)
 			st = rg_verdict_state_at(&v, now);
+		if (rc < 0 && (flags & RG_LOOKUP_KNOWN_ONLY))
+			return 1;	/* the loop's lookup records and logs the failure */
 		if (rc < 0) {
-			e->e_cache_status = rc;
+			__atomic_store_n(&e->e_cache_status, rc, __ATOMIC_RELAXED);
 			rg_log_error("cache: lookup of %s failed: %s", tmp.w_addr.a_key,
 			    rg_cache_strerror(rc));
+		} else if (rc == RG_CACHE_OK && st == RG_STATE_STALE && (flags & RG_LOOKUP_KNOWN_ONLY)) {
+			return 1;	/* answered by the loop, which refreshes it */
 		} else if (rc == RG_CACHE_OK && st != RG_STATE_EXPIRED) {
 			rg_waiter_answer(&tmp, &v, RG_ANSWER_CACHE);
 			if (st == RG_STATE_STALE && (w = rg_waiter_adopt(&tmp)) != NULL) {
@@ -405,6 +409,8 @@ rg_engine_lookup(struct rg_engine *e, const char *input, size_t len, unsigned fl
 		}
 	}
 	/* 4. Probe, and wait at most the budget. */
+	if (flags & RG_LOOKUP_KNOWN_ONLY)
+		return 1;
 	if ((w = rg_waiter_adopt(&tmp)) == NULL)
 		return -1;
 	if ((w->w_timer = evtimer_new(e->e_base, rg_engine_on_timer, w)) == NULL) {

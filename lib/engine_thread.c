@@ -202,6 +202,12 @@ fail:
 	return NULL;
 }
 
+static void
+rg_engine_thread_copy(const struct rg_answer *ans, void *arg)
+{
+	*(struct rg_answer *)arg = *ans;
+}
+
 int
 rg_engine_thread_lookup(struct rg_engine_thread *t, const char *input, size_t len,
     unsigned flags, int64_t wait_ms, struct rg_answer *ans)
@@ -215,6 +221,10 @@ rg_engine_thread_lookup(struct rg_engine_thread *t, const char *input, size_t le
 		/* The parser would refuse it anyway; do it here without a trip. */
 		len = RG_ADDR_INPUT_MAX + 1;
 	}
+	/* What is known (a syntax error, a fresh verdict) is answered here, no trip. */
+	if (rg_engine_lookup(t->t_engine, input, len, flags | RG_LOOKUP_KNOWN_ONLY, wait_ms,
+	    rg_engine_thread_copy, ans) == 0)
+		return 0;
 	if ((q = calloc(1, sizeof(*q))) == NULL) {
 		rg_engine_req_pending(ans, input, len);
 		return -1;

@@ -9,6 +9,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,11 +29,14 @@ static char rg_log_prefix[96] = "rcptguard: ";	/* "ident[pid]: ", for stderr */
 static size_t rg_log_prefix_len = 11;
 
 /*
- * Buffered mode (one thread only): stderr lines gather here and leave in
- * one write per event-loop turn, so a busy daemon does not pay a system
- * call per decision. Warnings and worse flush at once.
+ * Buffered mode: stderr lines gather here and leave in one write per
+ * event-loop turn (rcptguard-policyd) or per tick of the main thread
+ * (rcptguard-milter, whose callbacks log from many threads: hence the
+ * lock), so a busy daemon does not pay a system call per decision. A full
+ * buffer, and warnings and worse, flush at once.
  */
 #define RG_LOG_BUF_SIZE	65536
+static pthread_mutex_t rg_log_lock = PTHREAD_MUTEX_INITIALIZER;
 static int rg_log_buffered;
 static char *rg_log_buf;
 static size_t rg_log_buflen;
@@ -63,8 +67,9 @@ rg_log_close(void)
 		closelog();
 }
 
-void
-rg_log_flush(void)
+/* rg_log_flush_locked - write the buffer out; rg_log_lock held. */
+static void
+rg_log_flush_locked(void)
 {
 	size_t off = 0;
 
@@ -80,16 +85,26 @@ rg_log_flush(void)
 }
 
 void
+rg_log_flush(void)
+{
+	pthread_mutex_lock(&rg_log_lock);
+	rg_log_flush_locked();
+	pthread_mutex_unlock(&rg_log_lock);
+}
+
+void
 rg_log_set_buffered(int on)
 {
+	pthread_mutex_lock(&rg_log_lock);
 	if (on && rg_log_buf == NULL && (rg_log_buf = malloc(RG_LOG_BUF_SIZE)) == NULL)
 		on = 0;
 	if (!on) {
-		rg_log_flush();
+		rg_log_flush_locked();
 		free(rg_log_buf);
 		rg_log_buf = NULL;
 	}
 	rg_log_buffered = on;
+	pthread_mutex_unlock(&rg_log_lock);
 }
 
 
@@ -215,16 +230,19 @@ rg_log_stderr(enum rg_log_level level, const char *line, size_t len)
 	memcpy(out + n, line, len);
 	n += len;
 	out[n++] = '\n';
+	pthread_mutex_lock(&rg_log_lock);
 	if (!rg_log_buffered) {
+		pthread_mutex_unlock(&rg_log_lock);
 		fwrite(out, 1, n, stderr);
 		return;
 	}
 	if (rg_log_buflen + n > RG_LOG_BUF_SIZE)
-		rg_log_flush();
+		rg_log_flush_locked();
 	memcpy(rg_log_buf + rg_log_buflen, out, n);
 	rg_log_buflen += n;
 	if (level >= RG_LOG_WARN)
-		rg_log_flush();
+		rg_log_flush_locked();
+	pthread_mutex_unlock(&rg_log_lock);
 }
 
 /* rg_log_emit - a printable line to the sink. */

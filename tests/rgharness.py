@@ -137,6 +137,14 @@ wait_budget = 2s
             time.sleep(0.05)
         return False
 
+    def wait_log(self, text, secs=5.0):
+        """The log, once it holds text (a daemon may hold lines for a moment)."""
+        for _ in range(int(secs * 20)):
+            if text in self.logtext():
+                break
+            time.sleep(0.05)
+        return self.logtext()
+
     def logtext(self):
         try:
             with open(self.log, errors="replace") as f:
@@ -197,7 +205,7 @@ def faults_cache(root, prog, ask, want):
         ok(f.start(), f"a corrupt cache does not stop the daemon (fail_mode={mode})", f.logtext())
         r = ask(f, "ghost@dead.example")
         ok(r.startswith(want[mode]), f"corrupt cache, fail_mode={mode}: {want[mode]}", r)
-        ok("fail_mode=yes" in f.logtext() and "unusable" in f.logtext(),
+        ok("fail_mode=yes" in f.wait_log("fail_mode=yes") and "unusable" in f.logtext(),
            f"corrupt cache, fail_mode={mode}: logged loudly")
         is_(f.stop(), 0, f"corrupt cache, fail_mode={mode}: clean exit")
 

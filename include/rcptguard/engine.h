@@ -22,6 +22,14 @@
 
 /* Lookup flags. */
 #define RG_LOOKUP_NO_CACHE	0x01u	/* neither read nor trust the cache: probe now */
+/*
+ * Answer only what is known without the loop: a syntax error, static
+ * knowledge, a fresh cache hit. Anything else (a miss, a stale verdict, a
+ * cache error) returns 1 with cb not called. Safe from any thread, as it
+ * touches only what is read-only after rg_engine_new and the thread-safe
+ * cache.
+ */
+#define RG_LOOKUP_KNOWN_ONLY	0x02u
 
 enum rg_answer_source {
 	RG_ANSWER_SYNTAX,	/* refused by the parser */
@@ -59,7 +67,8 @@ void rg_engine_free(struct rg_engine *e);
 /*
  * rg_engine_lookup - look up len bytes of input. cb is called exactly once:
  * at once for a syntax error or a cache hit, otherwise from the loop within
- * wait_ms. Returns 0, or -1 when out of memory (cb not called).
+ * wait_ms. Returns 0, or -1 when out of memory (cb not called), or 1 for
+ * RG_LOOKUP_KNOWN_ONLY when the answer needs the loop (cb not called).
  */
 int rg_engine_lookup(struct rg_engine *e, const char *input, size_t len, unsigned flags,
     int64_t wait_ms, rg_engine_cb cb, void *arg);

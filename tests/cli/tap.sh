@@ -47,6 +47,16 @@ like() {
 	fi
 }
 
+# like_file NAME FILE PATTERN - FILE comes to match PATTERN within 5 s (a
+# daemon may hold its log lines for a moment before writing them).
+like_file() {
+	for _ in $(seq 1 50); do
+		grep -Eq -- "$3" "$2" 2>/dev/null && break
+		sleep 0.1
+	done
+	like "$1" "$(cat "$2" 2>/dev/null)" "$3"
+}
+
 tap_done() {
 	echo "1..$tap_n"
 	[ "$tap_failed" -eq 0 ]

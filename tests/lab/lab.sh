@@ -93,6 +93,47 @@ CF
 	LAB_PF_DIRS="$LAB_PF_DIRS $d"
 }
 
+# lab_up_or_bail - lab_up, or a TAP "Bail out!" (no root, or a failed start).
+lab_up_or_bail() {
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "Bail out! the lab needs root for network namespaces"
+		exit 1
+	fi
+	if ! lab_up; then
+		echo "Bail out! the lab did not start"
+		exit 1
+	fi
+}
+
+# lab_probe_conf GREYLIST_DELAY DNS_TIMEOUT - the [probe], [limits], [dns]
+# and [lists] sections that point a prober at the lab (its source
+# addresses, its networks allowed, short timeouts).
+lab_probe_conf() {
+	cat <<CONF
+[probe]
+helo_name = probe.lab.test
+mail_from = postmaster@probe.lab.test
+source_addresses = 127.0.0.2, 127.0.0.3
+probe_allow_networks = 127.0.0.0/8
+connect_timeout = 2s
+greeting_timeout = 4s
+command_timeout = 4s
+session_timeout = 15s
+greylist_retry_delay = $1
+greylist_max_retries = 3
+[limits]
+domain_rate = 600
+domain_burst = 100
+[dns]
+dns_timeout = $2
+dns_tries = 1
+[lists]
+providers_file = $top_srcdir/conf/providers.conf
+disposable_domains_file = $top_srcdir/conf/disposable_domains
+role_accounts_file = $top_srcdir/conf/role_accounts
+CONF
+}
+
 # lab_wait_port IP PORT - until something listens (bounded: 10 s).
 lab_wait_port() {
 	for _ in $(seq 1 100); do

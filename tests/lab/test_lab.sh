@@ -9,41 +9,13 @@ LAB_TOOLS="$top_srcdir/tests/lab"
 RG="$top_builddir/cli/rcptguard"
 PY=/usr/bin/python3
 
-if [ "$(id -u)" -ne 0 ]; then
-	echo "Bail out! the lab needs root for network namespaces"
-	exit 1
-fi
-if ! lab_up; then
-	echo "Bail out! the lab did not start"
-	exit 1
-fi
+lab_up_or_bail
 
 mkdir -p "$LAB_DIR/state"
-cat > "$LAB_DIR/rg.conf" <<CONF
-[general]
-state_dir = $LAB_DIR/state
-[probe]
-helo_name = probe.lab.test
-mail_from = postmaster@probe.lab.test
-source_addresses = 127.0.0.2, 127.0.0.3
-probe_allow_networks = 127.0.0.0/8
-connect_timeout = 2s
-greeting_timeout = 4s
-command_timeout = 4s
-session_timeout = 15s
-greylist_retry_delay = 3s
-greylist_max_retries = 3
-[limits]
-domain_rate = 600
-domain_burst = 100
-[dns]
-dns_timeout = 2s
-dns_tries = 1
-[lists]
-providers_file = $top_srcdir/conf/providers.conf
-disposable_domains_file = $top_srcdir/conf/disposable_domains
-role_accounts_file = $top_srcdir/conf/role_accounts
-CONF
+{
+	printf '[general]\nstate_dir = %s/state\n' "$LAB_DIR"
+	lab_probe_conf 3s 2s
+} > "$LAB_DIR/rg.conf"
 
 # verdict ADDRESS [OPTIONS] - "class/reason" from check --json, fresh from the network.
 verdict() {

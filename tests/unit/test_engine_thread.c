@@ -18,9 +18,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <event2/event.h>
+
 #include "rcptguard/cache.h"
 #include "rcptguard/engine.h"
 #include "rcptguard/log.h"
+#include "rcptguard/util.h"
 #include "testutil.h"
 
 #define THREADS	8
@@ -146,11 +149,74 @@ test_engine_thread(void **state)
 	testutil_rmdir(dir);
 }
 
+static void
+copy_answer(const struct rg_answer *ans, void *arg)
+{
+	*(struct rg_answer *)arg = *ans;
+}
+
+/*
+ * test_engine_known_only - RG_LOOKUP_KNOWN_ONLY answers a syntax error and
+ * a fresh hit at once, and leaves a miss and a stale verdict (which need the
+ * loop: a probe, a refresh) to the caller, without calling back.
+ */
+static void
+test_engine_known_only(void **state)
+{
+	char *dir = testutil_tmpdir(), err[1200];
+	struct rg_config cfg;
+	struct event_base *base = event_base_new();
+	struct rg_engine *e;
+	struct rg_cache *c;
+	struct rg_verdict v;
+	struct rg_answer a;
+	int status;
+	(void)state;
+
+	testutil_config(&cfg, dir);
+	rg_strlcpy(cfg.dns_servers, "127.0.0.1:9", sizeof(cfg.dns_servers));
+	rg_strlcpy(cfg.providers_file, "", sizeof(cfg.providers_file));
+	rg_strlcpy(cfg.disposable_domains_file, "", sizeof(cfg.disposable_domains_file));
+	rg_strlcpy(cfg.role_accounts_file, "", sizeof(cfg.role_accounts_file));
+	c = rg_cache_open(&cfg, RG_CACHE_O_CREATE, &status, err, sizeof(err));
+	assert_non_null(c);
+	rg_verdict_init(&v, RG_CLASS_UNDELIVERABLE, RG_REASON_NO_MAILBOX);
+	rg_cache_stamp(c, &v, 0);
+	assert_int_equal(rg_cache_put(c, "fresh@example.org", &v), RG_CACHE_OK);
+	v.v_refresh_at = rg_clock_now() - 1;	/* stale: answers, and wants a refresh */
+	assert_int_equal(rg_cache_put(c, "stale@example.org", &v), RG_CACHE_OK);
+	rg_cache_close(c);
+
+	e = rg_engine_new(base, &cfg, err, sizeof(err));
+	assert_non_null(e);
+	memset(&a, 0, sizeof(a));
+	assert_int_equal(rg_engine_lookup(e, "Fresh@example.org", 17, RG_LOOKUP_KNOWN_ONLY, 1000,
+	    copy_answer, &a), 0);
+	assert_int_equal(a.an_source, RG_ANSWER_CACHE);
+	assert_int_equal(a.an_verdict.v_reason, RG_REASON_NO_MAILBOX);
+	memset(&a, 0, sizeof(a));
+	assert_int_equal(rg_engine_lookup(e, "bad..dots@example.org", 21, RG_LOOKUP_KNOWN_ONLY, 1000,
+	    copy_answer, &a), 0);
+	assert_int_equal(a.an_verdict.v_reason, RG_REASON_BAD_SYNTAX);
+	memset(&a, 0, sizeof(a));
+	a.an_source = RG_ANSWER_PENDING;
+	assert_int_equal(rg_engine_lookup(e, "stale@example.org", 17, RG_LOOKUP_KNOWN_ONLY, 1000,
+	    copy_answer, &a), 1);
+	assert_int_equal(rg_engine_lookup(e, "new@example.org", 15, RG_LOOKUP_KNOWN_ONLY, 1000,
+	    copy_answer, &a), 1);
+	assert_int_equal(a.an_source, RG_ANSWER_PENDING);	/* not called back */
+	assert_int_equal(rg_engine_busy(e), 0);			/* nothing started */
+	rg_engine_free(e);
+	event_base_free(base);
+	testutil_rmdir(dir);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_engine_thread),
+		cmocka_unit_test(test_engine_known_only),
 	};
 	rg_log_set_level(RG_LOG_FATAL);
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,94 @@
+# bench_lib.sh - sourced by the bench scripts from the top of the tree:
+# installs what the build needs and builds the benchmarks optimized, without
+# sanitizers, in _build/bench, with the extra targets given in
+# BENCH_TARGETS. Sets top and B (the build directory), and defines the
+# table helpers of the daemon benchmarks.
+top=$(pwd)
+./scripts/install-deps.sh >/dev/null
+./scripts/bootstrap.sh
+mkdir -p _build/bench
+(
+	cd _build/bench
+	[ -f Makefile ] || "$top/configure" -q CFLAGS="-O2 -g"
+	# shellcheck disable=SC2086
+	make -s -j"$(nproc 2>/dev/null || echo 2)" bench ${BENCH_TARGETS:-}
+) >/dev/null
+B="$top/_build/bench"
+
+# median_field FIELD FILE - the median of FIELD=value over the lines of FILE.
+median_field() {
+	sed -n "s/.* $1=\([0-9.]*\).*/\1/p" "$2" | sort -n |
+	    awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+# report NAME CONNS REF_FILE RG_FILE - one table row. The ratio is the
+# median of the per-round ratios (each daemon round against the reference
+# round just before it), which drift on a shared machine cancels out of.
+report() {
+	rr=$(median_field req_per_s "$3")
+	gr=$(median_field req_per_s "$4")
+	ratio=$(paste -d' ' "$3" "$4" |
+	    sed -n 's/.* req_per_s=\([0-9.]*\) .* req_per_s=\([0-9.]*\) .*/\1 \2/p' |
+	    awk '{ print $2 / $1 }' | sort -n |
+	    awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }')
+	printf '| %s | %s | %s | %s | %.2f | %s | %s | %s | %s |\n' "$1" "$2" "$gr" "$rr" "$ratio" \
+	    "$(median_field p50_us "$4")" "$(median_field p99_us "$4")" \
+	    "$(median_field p999_us "$4")" "$(median_field p99_us "$3")"
+}
+
+# header DAEMON UNIT - the table's head.
+header() {
+	echo "| run | conns | $1 $2/s | reference $2/s | ratio | p50 µs | p99 µs | p99.9 µs | reference p99 µs |"
+	echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+}
+
+# cleanup - stop the daemons in $pids, remove $tmp (on exit).
+cleanup() {
+	for p in $pids; do kill "$p" 2>/dev/null || true; done
+	rm -rf "$tmp"
+}
+
+# bench_hits SECTION LINES... - a temporary directory $tmp (removed with the
+# daemons in $pids on exit), a config whose SECTION holds LINES (@TMP@ in
+# them stands for $tmp), and 1,000 deliverable verdicts
+# r0..r999@bench.example in its cache.
+bench_hits() {
+	tmp=$(mktemp -d /tmp/rg-bench-XXXXXX)
+	pids=
+	trap cleanup EXIT
+	trap 'exit 130' INT TERM
+	mkdir -p "$tmp/state"
+	section=$1
+	shift
+	{
+		printf '[general]\nstate_dir = %s/state\nuser =\n' "$tmp"
+		printf '[dns]\ndns_servers = 127.0.0.1:1\n'
+		printf '[lists]\nproviders_file =\ndisposable_domains_file =\nrole_accounts_file =\n'
+		printf '[%s]\n' "$section"
+		for line in "$@"; do printf '%s\n' "$line" | sed "s|@TMP@|$tmp|g"; done
+	} > "$tmp/rg.conf"
+	i=0
+	while [ $i -lt 1000 ]; do
+		"$B/cli/rcptguard" -c "$tmp/rg.conf" cache put "r$i@bench.example" deliverable accepted >/dev/null
+		i=$((i + 1))
+	done
+}
+
+# bench_rounds NAME CONNS REF_SOCKET DAEMON_SOCKET LOAD... - ROUNDS rounds of
+# LOAD (a bench client command, SOCKET CONNS placed after its first word)
+# alternating reference and daemon, then the table row.
+bench_rounds() {
+	name=$1 conns=$2 ref=$3 dmn=$4
+	shift 4
+	client=$1
+	shift
+	: > "$tmp/ref.$conns"
+	: > "$tmp/rg.$conns"
+	r=0
+	while [ $r -lt "$rounds" ]; do
+		"$client" load "$ref" "$conns" "$@" >> "$tmp/ref.$conns"
+		"$client" load "$dmn" "$conns" "$@" >> "$tmp/rg.$conns"
+		r=$((r + 1))
+	done
+	report "$name" "$conns" "$tmp/ref.$conns" "$tmp/rg.$conns"
+}
