@@ -48,7 +48,7 @@
 
 static pthread_rwlock_t milter_lock;
 static struct milter_state *milter_cur;	/* NULL once stopping */
-int milter_fail_defer;				/* fail_mode of the running config */
+struct rg_decision milter_stopping;		/* under milter_lock */
 
 struct milter_state *
 milter_state_rdlock(void)
@@ -220,7 +220,7 @@ milter_reload(struct milter_main *m)
 	rg_strlcpy(st->ms_cfg.milter_listen, old->ms_cfg.milter_listen,
 	    sizeof(st->ms_cfg.milter_listen));
 	milter_cur = st;
-	milter_fail_defer = st->ms_cfg.fail_mode == RG_FAIL_DEFER;
+	rg_policy_failed(st->ms_policy, &milter_stopping);
 	pthread_rwlock_unlock(&milter_lock);
 	milter_state_free(old);
 	free(cfg);
@@ -315,7 +315,7 @@ main(int argc, char **argv)
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	free(cfg);
 	milter_cur = st;
-	milter_fail_defer = st->ms_cfg.fail_mode == RG_FAIL_DEFER;
+	rg_policy_failed(st->ms_policy, &milter_stopping);
 	if (rg_daemon_own_state(&m.m_privs, &st->ms_cfg, err, sizeof(err)) < 0 ||
 	    rg_privs_drop(&m.m_privs, err, sizeof(err)) < 0)
 		rg_log_fatal("%s", err);

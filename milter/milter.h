@@ -26,11 +26,12 @@ struct milter_state {
 	int			 ms_may_tag;	/* ask for SMFIF_ADDHDRS */
 };
 
-/* NULL once the filter is stopping: then recipients follow milter_fail_defer. */
+/* NULL once the filter is stopping: then recipients get milter_stopping. */
 struct milter_state *milter_state_rdlock(void);
 void milter_state_unlock(void);
 
-extern int milter_fail_defer;
+/* The fail_mode decision of the running config, for a filter that is stopping. */
+extern struct rg_decision milter_stopping;
 
 /* The callbacks, for smfi_register. */
 extern struct smfiDesc milter_desc;

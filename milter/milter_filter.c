@@ -256,17 +256,11 @@ milter_envrcpt(SMFICTX *ctx, char **argv)
 	req.pr_sasl_username = c->mc_msg->mm_sasl;
 
 	if ((st = milter_state_rdlock()) == NULL) {
-		int defer = milter_fail_defer;
-
-		milter_state_unlock();
-		/* stopping: fail_mode, without the policy that is gone */
-		if (!defer)
-			return SMFIS_CONTINUE;
-		smfi_setreply(ctx, "451", "4.7.1",
-		    "rcptguard: recipient verification is unavailable, try again later");
-		return SMFIS_TEMPFAIL;
+		d = milter_stopping;	/* the fail_mode decision, made while there was a policy */
+		rg_policy_log(&req, NULL, &d);
+	} else {
+		milter_decide(st, &req, &d);
 	}
-	milter_decide(st, &req, &d);
 	milter_state_unlock();
 
 	switch (d.d_action) {
