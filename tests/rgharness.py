@@ -170,11 +170,15 @@ wait_budget = 2s
         raise OSError("the listen backlog stayed full for 5 s")
 
 
-def main(prefix, run):
-    """Run run(root) in a fresh directory; no daemon outlives it. Prints the plan."""
+def main(prog, run):
+    """Run run(root) in a fresh directory against the daemon prog; no daemon
+    outlives it. Prints the plan."""
+    if not os.access(PROGS[prog][0], os.X_OK):
+        print(f"Bail out! no rcptguard-{prog} at {PROGS[prog][0]}")
+        return 1
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    root = tempfile.mkdtemp(prefix=prefix)
+    root = tempfile.mkdtemp(prefix=f"rg-{prog}-")
     os.chmod(root, 0o755)
     try:
         run(root)
@@ -183,8 +187,8 @@ def main(prefix, run):
             if d.proc is not None and d.proc.poll() is None:
                 d.proc.kill()
                 d.proc.wait()
-        for prog in PROGS.values():
-            subprocess.run(["pkill", "-KILL", "-f", f"{os.path.basename(prog[0])} -c {root}/"])
+        for binary, _, _ in PROGS.values():
+            subprocess.run(["pkill", "-KILL", "-f", f"{os.path.basename(binary)} -c {root}/"])
         if os.environ.get("RG_KEEP"):
             print(f"# kept {root}")
         else:

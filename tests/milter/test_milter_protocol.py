@@ -16,10 +16,10 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from rgharness import (Daemon, faults_background, faults_cache, faults_kill9,  # noqa: E402
-                       faults_privs, is_, main, ok)
+from rgharness import (PROGS, Daemon, faults_background, faults_cache,  # noqa: E402
+                       faults_kill9, faults_privs, is_, main, ok)
 
-MILTER = os.path.join(os.environ.get("top_builddir", "."), "milter", "rcptguard-milter")
+MILTER = PROGS["milter"][0]
 
 SMFI_VERSION = 6
 SMFI_CURR_ACTS = 0x1FF
@@ -365,7 +365,4 @@ def session(s, i):
 
 
 if __name__ == "__main__":
-    if not os.access(MILTER, os.X_OK):
-        print("Bail out! no rcptguard-milter at " + MILTER)
-        sys.exit(1)
-    sys.exit(main("rg-milter-", run))
+    sys.exit(main("milter", run))

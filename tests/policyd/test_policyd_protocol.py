@@ -19,10 +19,10 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from rgharness import (Daemon, faults_background, faults_cache, faults_kill9,  # noqa: E402
-                       faults_privs, is_, main, ok)
+from rgharness import (PROGS, Daemon, faults_background, faults_cache,  # noqa: E402
+                       faults_kill9, faults_privs, is_, main, ok)
 
-POLICYD = os.path.join(os.environ.get("top_builddir", "."), "policyd", "rcptguard-policyd")
+POLICYD = PROGS["policyd"][0]
 
 
 def request(**kw):
@@ -352,7 +352,4 @@ def session(s, i):
 
 
 if __name__ == "__main__":
-    if not os.access(POLICYD, os.X_OK):
-        print("Bail out! no rcptguard-policyd at " + POLICYD)
-        sys.exit(1)
-    sys.exit(main("rg-policyd-", run))
+    sys.exit(main("policyd", run))
