@@ -30,8 +30,8 @@ struct rg_waiter {
 	void			*w_arg;
 	struct rg_address	 w_addr;
 	struct event		*w_timer;	/* budget, or the poll tick */
-	int64_t			 w_start_ms;
-	int64_t			 w_deadline_ms;
+	int64_t			 w_start_ms;	/* 0: on the stack, answered within the call */
+	int64_t			 w_deadline_ms;	/* on the stack: the budget, from the start */
 	int64_t			 w_start_time;	/* rg_clock_now() at the start */
 	int			 w_answered;
 	int			 w_probing;	/* the prober owes us a callback */
@@ -202,7 +202,7 @@ rg_waiter_answer(struct rg_waiter *w, const struct rg_verdict *v, enum rg_answer
 	ans.an_verdict = *v;
 	if (rg_knowledge_role(w->w_engine->e_know, w->w_addr.a_local))
 		ans.an_verdict.v_flags |= RG_VERDICT_F_ROLE;
-	ans.an_elapsed_ms = rg_engine_ms() - w->w_start_ms;
+	ans.an_elapsed_ms = w->w_start_ms != 0 ? rg_engine_ms() - w->w_start_ms : 0;
 	/* The wall clock now, without asking for it again. */
 	ans.an_state = rg_verdict_state_at(v, w->w_start_time + ans.an_elapsed_ms / 1000);
 	ans.an_source = src;
@@ -247,6 +247,9 @@ rg_waiter_adopt(const struct rg_waiter *tmp)
 	if (w == NULL)
 		return NULL;
 	*w = *tmp;
+	/* Only a lookup that outlives the call needs the monotonic clock. */
+	w->w_start_ms = rg_engine_ms();
+	w->w_deadline_ms += w->w_start_ms;
 	TAILQ_INSERT_TAIL(&e->e_waiters, w, w_link);
 	e->e_nwaiters++;
 	return w;
@@ -345,8 +348,8 @@ rg_engine_lookup(struct rg_engine *e, const char *input, size_t len, unsigned fl
 	tmp.w_cb = cb;
 	tmp.w_arg = arg;
 	tmp.w_timer = NULL;
-	tmp.w_start_ms = rg_engine_ms();
-	tmp.w_deadline_ms = tmp.w_start_ms + (wait_ms > 0 ? wait_ms : 0);
+	tmp.w_start_ms = 0;
+	tmp.w_deadline_ms = wait_ms > 0 ? wait_ms : 0;
 	tmp.w_start_time = now;
 	tmp.w_answered = 0;
 	tmp.w_probing = 0;

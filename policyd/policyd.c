@@ -157,14 +157,16 @@ main(int argc, char **argv)
 	rg_daemon_ready(notify, 0);
 
 	/*
-	 * One turn of the loop at a time, so that the decisions logged in a
-	 * turn leave in one write (stderr) instead of one each.
+	 * One turn of the loop at a time: the turn reads what every ready
+	 * connection sent, then policyd_server_flush answers it all, so that
+	 * the decisions logged in a turn leave in one write (stderr) instead of
+	 * one each, and the requests are served back to back, between system
+	 * calls rather than one between each pair of them.
 	 */
 	if (m.m_opts.o_foreground)
 		rg_log_set_buffered(1);
 	for (;;) {
 		int rc = event_base_loop(m.m_base, EVLOOP_ONCE);
-		rg_log_flush();
 		policyd_server_flush(m.m_srv);
 		if (rc != 0 || event_base_got_break(m.m_base))
 			break;
@@ -173,7 +175,6 @@ main(int argc, char **argv)
 	/* Engine first: its last answers reach connections that still exist. */
 	policyd_server_pause(m.m_srv);
 	rg_engine_free(m.m_engine);
-	rg_log_flush();
 	policyd_server_flush(m.m_srv);	/* the last answers, before the hang-up */
 	policyd_server_free(m.m_srv);
 	rg_policy_free(m.m_policy);

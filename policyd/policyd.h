@@ -81,9 +81,10 @@ void policyd_server_pause(struct policyd_server *srv);
 void policyd_server_resume(struct policyd_server *srv);
 
 /*
- * policyd_server_flush - write the replies of this turn of the loop. The
- * caller flushes the log first, so that no reply ever leaves before the
- * line that logs it, and both leave in one write per turn.
+ * policyd_server_flush - at the end of a turn of the loop: parse and answer
+ * what was read in it, flush the log, then write the replies, so that no
+ * reply ever leaves before the line that logs it, and the log leaves in one
+ * write per turn.
  */
 void policyd_server_flush(struct policyd_server *srv);
 

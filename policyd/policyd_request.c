@@ -32,58 +32,67 @@ policyd_request_reset(struct policyd_request *r)
 }
 
 struct policyd_attr {
-	const char	*a_name;
-	size_t		 a_len;
 	size_t		 a_offset;
 	size_t		 a_size;
 };
 
-#define POLICYD_ATTR(name, field) \
-	{ name, sizeof(name) - 1, offsetof(struct policyd_request, field), sizeof(((struct policyd_request *)0)->field) }
+#define POLICYD_ATTR(field) \
+	{ offsetof(struct policyd_request, field), sizeof(((struct policyd_request *)0)->field) }
 
 enum { A_REQUEST, A_STATE, A_QUEUE_ID, A_RECIPIENT, A_SENDER, A_CLIENT_ADDRESS, A_CLIENT_NAME,
 	A_SASL_USERNAME, A_INSTANCE };
 
 static const struct policyd_attr policyd_attrs[] = {
-	[A_REQUEST] =		POLICYD_ATTR("request", r_request),
-	[A_STATE] =		POLICYD_ATTR("protocol_state", r_protocol_state),
-	[A_QUEUE_ID] =		POLICYD_ATTR("queue_id", r_queue_id),
-	[A_RECIPIENT] =		POLICYD_ATTR("recipient", r_recipient),
-	[A_SENDER] =		POLICYD_ATTR("sender", r_sender),
-	[A_CLIENT_ADDRESS] =	POLICYD_ATTR("client_address", r_client_address),
-	[A_CLIENT_NAME] =	POLICYD_ATTR("client_name", r_client_name),
-	[A_SASL_USERNAME] =	POLICYD_ATTR("sasl_username", r_sasl_username),
-	[A_INSTANCE] =		POLICYD_ATTR("instance", r_instance),
+	[A_REQUEST] =		POLICYD_ATTR(r_request),
+	[A_STATE] =		POLICYD_ATTR(r_protocol_state),
+	[A_QUEUE_ID] =		POLICYD_ATTR(r_queue_id),
+	[A_RECIPIENT] =		POLICYD_ATTR(r_recipient),
+	[A_SENDER] =		POLICYD_ATTR(r_sender),
+	[A_CLIENT_ADDRESS] =	POLICYD_ATTR(r_client_address),
+	[A_CLIENT_NAME] =	POLICYD_ATTR(r_client_name),
+	[A_SASL_USERNAME] =	POLICYD_ATTR(r_sasl_username),
+	[A_INSTANCE] =		POLICYD_ATTR(r_instance),
 };
 
-/* The candidates for a name of each length, as index + 1 (0: none). */
-#define POLICYD_NAME_MAX	14
-static const unsigned char policyd_by_len[POLICYD_NAME_MAX + 1][2] = {
-	[6] = { A_SENDER + 1, 0 },
-	[7] = { A_REQUEST + 1, 0 },
-	[8] = { A_QUEUE_ID + 1, A_INSTANCE + 1 },
-	[9] = { A_RECIPIENT + 1, 0 },
-	[11] = { A_CLIENT_NAME + 1, 0 },
-	[13] = { A_SASL_USERNAME + 1, 0 },
-	[14] = { A_STATE + 1, A_CLIENT_ADDRESS + 1 },
-};
+/* POLICYD_IS - name (nlen bytes) is the literal lit: a compare of constant size, inlined. */
+#define POLICYD_IS(name, lit)	(memcmp((name), lit, sizeof(lit) - 1) == 0)
 
 /*
  * policyd_attr_find - the attribute we keep called name (nlen bytes), or
- * NULL. Postfix sends some 30 attributes per request and we keep 9: most
- * names are ruled out by their length and first byte alone.
+ * NULL. Postfix sends some 30 attributes per request and we keep 9: the
+ * length picks at most two candidates, each compared at a constant size.
  */
 static const struct policyd_attr *
 policyd_attr_find(const char *name, size_t nlen)
 {
-	if (nlen > POLICYD_NAME_MAX)
-		return NULL;
-	for (int i = 0; i < 2 && policyd_by_len[nlen][i] != 0; i++) {
-		const struct policyd_attr *a = &policyd_attrs[policyd_by_len[nlen][i] - 1];
-		if (a->a_name[0] == name[0] && memcmp(a->a_name, name, nlen) == 0)
-			return a;
+	int i = -1;
+
+	switch (nlen) {
+	case 6:
+		i = POLICYD_IS(name, "sender") ? A_SENDER : -1;
+		break;
+	case 7:
+		i = POLICYD_IS(name, "request") ? A_REQUEST : -1;
+		break;
+	case 8:
+		i = POLICYD_IS(name, "queue_id") ? A_QUEUE_ID :
+		    POLICYD_IS(name, "instance") ? A_INSTANCE : -1;
+		break;
+	case 9:
+		i = POLICYD_IS(name, "recipient") ? A_RECIPIENT : -1;
+		break;
+	case 11:
+		i = POLICYD_IS(name, "client_name") ? A_CLIENT_NAME : -1;
+		break;
+	case 13:
+		i = POLICYD_IS(name, "sasl_username") ? A_SASL_USERNAME : -1;
+		break;
+	case 14:
+		i = POLICYD_IS(name, "protocol_state") ? A_STATE :
+		    POLICYD_IS(name, "client_address") ? A_CLIENT_ADDRESS : -1;
+		break;
 	}
-	return NULL;
+	return i < 0 ? NULL : &policyd_attrs[i];
 }
 
 /* policyd_request_line - one line without its LF; the caller has ruled out NUL bytes. */

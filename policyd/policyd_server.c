@@ -51,7 +51,9 @@ struct policyd_conn {
 	TAILQ_ENTRY(policyd_conn)	 c_link;		/* every connection */
 	TAILQ_ENTRY(policyd_conn)	 c_idle_link;		/* idle ones, oldest first */
 	TAILQ_ENTRY(policyd_conn)	 c_dirty_link;		/* replies to write this turn */
+	TAILQ_ENTRY(policyd_conn)	 c_ready_link;		/* input to parse this turn */
 	int				 c_dirty;
+	int				 c_ready;
 	struct policyd_server		*c_srv;
 	evutil_socket_t			 c_fd;		/* -1 once the client is gone */
 	struct event			*c_rev;		/* persistent read */
@@ -91,6 +93,7 @@ struct policyd_server {
 	struct policyd_conns	 s_conns;
 	struct policyd_conns	 s_idle;
 	struct policyd_conns	 s_dirty;	/* replies wait for the end of the turn */
+	struct policyd_conns	 s_ready;	/* so does new input */
 	int			 s_nconns;
 	int			 s_nidle;
 	int			 s_paused;	/* a reload swaps the engine: requests wait */
@@ -177,6 +180,8 @@ policyd_conn_close(struct policyd_conn *c)
 		return;
 	if (c->c_dirty)
 		TAILQ_REMOVE(&srv->s_dirty, c, c_dirty_link);
+	if (c->c_ready)
+		TAILQ_REMOVE(&srv->s_ready, c, c_ready_link);
 	TAILQ_REMOVE(&srv->s_conns, c, c_link);
 	srv->s_nconns--;
 	policyd_conn_free(c);
@@ -492,8 +497,11 @@ policyd_on_read(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	c->c_inlen += (size_t)n;
-	if (c->c_state != POLICYD_PENDING && !c->c_srv->s_paused)
-		policyd_conn_process(c);
+	/* Parsed at the end of the turn, with the input of every other connection. */
+	if (!c->c_ready) {
+		c->c_ready = 1;
+		TAILQ_INSERT_TAIL(&c->c_srv->s_ready, c, c_ready_link);
+	}
 }
 
 /* ---- listeners ------------------------------------------------------------ */
@@ -654,6 +662,7 @@ policyd_server_new(struct event_base *base, const struct rg_config *cfg,
 	TAILQ_INIT(&srv->s_conns);
 	TAILQ_INIT(&srv->s_idle);
 	TAILQ_INIT(&srv->s_dirty);
+	TAILQ_INIT(&srv->s_ready);
 	srv->s_sweep = event_new(base, -1, EV_PERSIST, policyd_on_sweep, srv);
 	if (srv->s_sweep == NULL || event_add(srv->s_sweep, &(struct timeval){ 1, 0 }) < 0) {
 		snprintf(err, errsize, "cannot create the deadline timer");
@@ -701,6 +710,13 @@ policyd_server_flush(struct policyd_server *srv)
 {
 	struct policyd_conn *c;
 
+	while ((c = TAILQ_FIRST(&srv->s_ready)) != NULL) {
+		TAILQ_REMOVE(&srv->s_ready, c, c_ready_link);
+		c->c_ready = 0;
+		if (c->c_fd >= 0 && c->c_state != POLICYD_PENDING && !c->c_in_process && !srv->s_paused)
+			policyd_conn_process(c);
+	}
+	rg_log_flush();
 	while ((c = TAILQ_FIRST(&srv->s_dirty)) != NULL) {
 		TAILQ_REMOVE(&srv->s_dirty, c, c_dirty_link);
 		c->c_dirty = 0;
