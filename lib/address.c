@@ -120,6 +120,7 @@ rg_address_local(const unsigned char *in, size_t len, size_t *pos, char *out,
 {
 	unsigned char content[RG_ADDR_LOCAL_MAX + 1];
 	size_t cl = 0, i = *pos, o = 0;
+	int dot = -1;		/* content is a Dot-string: -1 not yet known */
 
 	if (i < len && in[i] == '"') {
 		/* Quoted-string: collect the unescaped content. */
@@ -164,7 +165,7 @@ rg_address_local(const unsigned char *in, size_t len, size_t *pos, char *out,
 		if (cl > RG_ADDR_LOCAL_MAX)
 			RG_ADDR_FAIL(err, "local part too long", start);
 		memcpy(content, in + start, cl);
-		if (!rg_address_is_dot_string(content, cl)) {
+		if ((dot = rg_address_is_dot_string(content, cl)) == 0) {
 			/* Find the first offending byte for a precise message. */
 			if (content[0] == '.')
 				RG_ADDR_FAIL(err, "dot at start of local part", start);
@@ -188,7 +189,9 @@ rg_address_local(const unsigned char *in, size_t len, size_t *pos, char *out,
 		if (content[k] >= 0x80)
 			*flags |= RG_ADDR_F_UTF8_LOCAL;
 
-	if (rg_address_is_dot_string(content, cl)) {
+	if (dot < 0)
+		dot = rg_address_is_dot_string(content, cl);
+	if (dot) {
 		/* "john"@x and john@x are the same mailbox: the unquoted form is canonical. */
 		memcpy(out, content, cl);
 		o = cl;
@@ -345,15 +348,14 @@ rg_address_literal(const char *in, size_t len, size_t base, char *out, size_t ou
 	return 0;
 }
 
-int
-rg_address_parse(const char *input, size_t len, unsigned opts,
+static int
+rg_address_parse_in(const char *input, size_t len, unsigned opts,
     struct rg_address *addr, struct rg_address_error *err)
 {
 	const unsigned char *in = (const unsigned char *)input;
 	size_t pos = 0, end = len, at;
 	size_t ll, dl;
 
-	memset(addr, 0, sizeof(*addr));
 	err->e_detail = NULL;
 	err->e_offset = 0;
 
@@ -426,6 +428,20 @@ rg_address_parse(const char *input, size_t len, unsigned opts,
 		for (size_t i = 0; i < ll; i++)
 			if (addr->a_key[i] >= 'A' && addr->a_key[i] <= 'Z')
 				addr->a_key[i] = (char)(addr->a_key[i] - 'A' + 'a');
+	}
+	return 0;
+}
+
+int
+rg_address_parse(const char *input, size_t len, unsigned opts,
+    struct rg_address *addr, struct rg_address_error *err)
+{
+	/* Strings, not whole buffers: a lookup per request need not clear a kilobyte. */
+	addr->a_flags = 0;
+	if (rg_address_parse_in(input, len, opts, addr, err) < 0) {
+		/* What a failed parse leaves behind is never half a string. */
+		addr->a_local[0] = addr->a_domain[0] = addr->a_mailbox[0] = addr->a_key[0] = '\0';
+		return -1;
 	}
 	return 0;
 }

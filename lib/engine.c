@@ -197,8 +197,9 @@ rg_waiter_answer(struct rg_waiter *w, const struct rg_verdict *v, enum rg_answer
 	if (w->w_answered)
 		return;
 	w->w_answered = 1;
-	memset(&ans, 0, sizeof(ans));
+	/* Every field is set: no need to clear the whole answer first. */
 	rg_strlcpy(ans.an_address, w->w_addr.a_key, sizeof(ans.an_address));
+	ans.an_detail[0] = '\0';
 	ans.an_verdict = *v;
 	if (rg_knowledge_role(w->w_engine->e_know, w->w_addr.a_local))
 		ans.an_verdict.v_flags |= RG_VERDICT_F_ROLE;

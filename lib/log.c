@@ -209,17 +209,12 @@ rg_log_syslog_prio(enum rg_log_level level)
 	return LOG_INFO;
 }
 
-/* rg_log_stderr - one line to stderr, through the buffer when there is one. */
-static void
-rg_log_stderr(enum rg_log_level level, const char *line, size_t len)
+/* rg_log_put - prefix, level word, line and newline at out; returns the length. */
+static size_t
+rg_log_put(char *out, const char *what, const char *line, size_t len)
 {
-	char out[sizeof(rg_log_prefix) + 16 + RG_LOG_LINE_MAX + 1];
-	const char *what = level == RG_LOG_INFO || level == RG_LOG_DEBUG ? NULL :
-	    rg_log_level_name(level);
 	size_t n = rg_log_prefix_len;
 
-	if (len >= RG_LOG_LINE_MAX)
-		len = RG_LOG_LINE_MAX - 1;
 	memcpy(out, rg_log_prefix, n);
 	if (what != NULL) {
 		size_t w = strlen(what);
@@ -230,16 +225,31 @@ rg_log_stderr(enum rg_log_level level, const char *line, size_t len)
 	memcpy(out + n, line, len);
 	n += len;
 	out[n++] = '\n';
+	return n;
+}
+
+#define RG_LOG_PUT_MAX	(sizeof(rg_log_prefix) + 16 + RG_LOG_LINE_MAX + 1)
+
+/* rg_log_stderr - one line to stderr, straight into the buffer when there is one. */
+static void
+rg_log_stderr(enum rg_log_level level, const char *line, size_t len)
+{
+	const char *what = level == RG_LOG_INFO || level == RG_LOG_DEBUG ? NULL :
+	    rg_log_level_name(level);
+
+	if (len >= RG_LOG_LINE_MAX)
+		len = RG_LOG_LINE_MAX - 1;
 	pthread_mutex_lock(&rg_log_lock);
 	if (!rg_log_buffered) {
+		char out[RG_LOG_PUT_MAX];
+
 		pthread_mutex_unlock(&rg_log_lock);
-		fwrite(out, 1, n, stderr);
+		fwrite(out, 1, rg_log_put(out, what, line, len), stderr);
 		return;
 	}
-	if (rg_log_buflen + n > RG_LOG_BUF_SIZE)
+	if (rg_log_buflen + RG_LOG_PUT_MAX > RG_LOG_BUF_SIZE)
 		rg_log_flush_locked();
-	memcpy(rg_log_buf + rg_log_buflen, out, n);
-	rg_log_buflen += n;
+	rg_log_buflen += rg_log_put(rg_log_buf + rg_log_buflen, what, line, len);
 	if (level >= RG_LOG_WARN)
 		rg_log_flush_locked();
 	pthread_mutex_unlock(&rg_log_lock);
