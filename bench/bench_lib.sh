@@ -92,3 +92,26 @@ bench_rounds() {
 	done
 	report "$name" "$conns" "$tmp/ref.$conns" "$tmp/rg.$conns"
 }
+
+# bench_sink_lab NAME [PROBE_LINES...] - the lab of tests/lab (which stops on
+# exit) with Postfix's smtp-sink on 127.0.0.30, the MX of sink.test, and at
+# $LAB_DIR/NAME a config that probes it flat out: state under the lab, [probe] with
+# PROBE_LINES added, [limits] wide open. The caller appends its sections.
+bench_sink_lab() {
+	bench_conf_name=$1
+	shift
+	LAB_TOOLS="$top/tests/lab"
+	. "$LAB_TOOLS/lab.sh"
+	lab_up >/dev/null || { echo "the lab did not start" >&2; exit 1; }
+	lab_exec smtp-sink -u postfix 127.0.0.30:25 1024 >/dev/null 2>&1 &
+	lab_wait_port 127.0.0.30 25 >/dev/null
+	mkdir -p "$LAB_DIR/state"
+	{
+		printf '[general]\nstate_dir = %s/state\nuser =\n' "$LAB_DIR"
+		printf '[probe]\nhelo_name = probe.lab.test\nprobe_allow_networks = 127.0.0.0/8\n'
+		printf 'catch_all_check = no\n'
+		for line in "$@"; do printf '%s\n' "$line"; done
+		printf '[limits]\ndomain_rate = 100000\ndomain_burst = 100000\n'
+		printf 'mx_concurrency = 64\nglobal_concurrency = 1024\n'
+	} > "$LAB_DIR/$bench_conf_name"
+}

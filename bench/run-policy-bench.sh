@@ -40,26 +40,9 @@ if [ "$(id -u)" -ne 0 ]; then
 	echo "(cache-miss run skipped: it needs root for the lab's network namespace)"
 	exit 0
 fi
-LAB_TOOLS="$top/tests/lab"
-. "$LAB_TOOLS/lab.sh"
-lab_up >/dev/null || { echo "the lab did not start" >&2; exit 1; }
+bench_sink_lab miss.conf
 trap 'cleanup; lab_down' EXIT	# after lab_up, which sets its own
-lab_exec smtp-sink -u postfix 127.0.0.30:25 1024 >/dev/null 2>&1 &
-lab_wait_port 127.0.0.30 25 >/dev/null
-mkdir -p "$LAB_DIR/state"
-cat > "$LAB_DIR/miss.conf" <<CONF
-[general]
-state_dir = $LAB_DIR/state
-user =
-[probe]
-helo_name = probe.lab.test
-probe_allow_networks = 127.0.0.0/8
-catch_all_check = no
-[limits]
-domain_rate = 100000
-domain_burst = 100000
-mx_concurrency = 64
-global_concurrency = 1024
+cat >> "$LAB_DIR/miss.conf" <<CONF
 [lists]
 providers_file =
 disposable_domains_file =

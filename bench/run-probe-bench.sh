@@ -17,27 +17,7 @@ rounds=${3:-3}
 BENCH_TARGETS="cli/rcptguard"
 . bench/bench_lib.sh
 
-LAB_TOOLS="$top/tests/lab"
-. "$LAB_TOOLS/lab.sh"
-lab_up >/dev/null || { echo "the lab did not start" >&2; exit 1; }
-lab_exec smtp-sink -u postfix 127.0.0.30:25 1024 >/dev/null 2>&1 &
-lab_wait_port 127.0.0.30 25 >/dev/null
-
-mkdir -p "$LAB_DIR/state"
-cat > "$LAB_DIR/bench.conf" <<CONF
-[general]
-state_dir = $LAB_DIR/state
-[probe]
-helo_name = probe.lab.test
-probe_allow_networks = 127.0.0.0/8
-max_rcpt_per_session = 1
-catch_all_check = no
-[limits]
-domain_rate = 100000
-domain_burst = 100000
-mx_concurrency = 64
-global_concurrency = 1024
-CONF
+bench_sink_lab bench.conf "max_rcpt_per_session = 1"
 
 echo "== 1. SMTP sessions against smtp-sink"
 lab_exec "$B/bench/bench_probe" sessions 127.0.0.30 "$sessions" "$conc" "$rounds"

@@ -53,6 +53,16 @@ PROGS = {
     "milter": (os.path.join(TOP_BUILD, "milter", "rcptguard-milter"), "milter", "milter.sock"),
 }
 
+# Cached verdicts, one per class, that the protocol suites look up.
+CLASS_VERDICTS = (
+    ("ghost@dead.example", "undeliverable", "no_mailbox"),
+    ("nodomain@gone.example", "undeliverable", "no_domain"),
+    ("null@nullmx.example", "undeliverable", "null_mx"),
+    ("alice@live.example", "deliverable", "accepted"),
+    ("any@catchall.example", "risky", "catch_all"),
+    ("grey@grey.example", "unknown", "greylisted"),
+)
+
 
 class Daemon:
     """One daemon in the foreground, its own state and config. RG_WRAP (for
@@ -155,6 +165,12 @@ wait_budget = 2s
     def put(self, addr, cls, reason):
         subprocess.run([RG, "-c", self.conf, "cache", "put", addr, cls, reason],
                        check=True, stdout=subprocess.DEVNULL)
+
+    def put_classes(self):
+        """The verdicts of CLASS_VERDICTS in the cache: one per class the
+        protocol suites check an answer for."""
+        for addr, cls, reason in CLASS_VERDICTS:
+            self.put(addr, cls, reason)
 
     def connect(self):
         # A full backlog answers EAGAIN to a unix socket connect: retry, as Postfix does.

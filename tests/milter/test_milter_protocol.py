@@ -157,12 +157,7 @@ exempt_client_networks = 198.51.100.0/24
 [milter]
 timeout = 3s
 """)
-    d.put("ghost@dead.example", "undeliverable", "no_mailbox")
-    d.put("nodomain@gone.example", "undeliverable", "no_domain")
-    d.put("null@nullmx.example", "undeliverable", "null_mx")
-    d.put("alice@live.example", "deliverable", "accepted")
-    d.put("any@catchall.example", "risky", "catch_all")
-    d.put("grey@grey.example", "unknown", "greylisted")
+    d.put_classes()
     ok(d.start(), "the filter starts and says ready", d.logtext())
 
     # ---- reply codes and texts ---------------------------------------------

@@ -95,12 +95,7 @@ max_connections = 64
 max_attributes = 20
 max_line_length = 300
 """)
-    d.put("ghost@dead.example", "undeliverable", "no_mailbox")
-    d.put("nodomain@gone.example", "undeliverable", "no_domain")
-    d.put("null@nullmx.example", "undeliverable", "null_mx")
-    d.put("alice@live.example", "deliverable", "accepted")
-    d.put("any@catchall.example", "risky", "catch_all")
-    d.put("grey@grey.example", "unknown", "greylisted")
+    d.put_classes()
     ok(d.start(), "the daemon starts and says ready", d.logtext())
 
     s = d.connect()
