@@ -49,6 +49,13 @@ json_t *cli_verdict_json(const char *address, const struct rg_verdict *v,
     enum rg_verdict_state state);
 void cli_print_absent(struct cli_ctx *ctx, FILE *fp, const char *address, const char *why);
 
+/*
+ * cli_state - before the cache is opened: check the state as the daemons
+ * do, and, as root with the configured user present, become that user.
+ * Prints why and returns -1 when the state is unsafe.
+ */
+int cli_state(struct cli_ctx *ctx);
+
 int cli_cmd_cache(struct cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_check(struct cli_ctx *ctx, int argc, char **argv);
 

@@ -144,6 +144,9 @@ main(int argc, char **argv)
 		cli_usage(stderr);
 		return CLI_EXIT_USAGE;
 	}
+	if ((strcmp(argv[optind], "cache") == 0 || strcmp(argv[optind], "check") == 0) &&
+	    cli_state(&ctx) < 0)
+		return CLI_EXIT_CACHE;
 	if (strcmp(argv[optind], "cache") == 0)
 		return cli_cmd_cache(&ctx, argc - optind, argv + optind);
 	if (strcmp(argv[optind], "check") == 0)

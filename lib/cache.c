@@ -662,7 +662,7 @@ rg_cache_open(const struct rg_config *cfg, unsigned flags, int *status, char *er
 		envflags |= MDB_RDONLY;
 
 	/* Never open a file that is not there when we are told not to create it. */
-	if (stat(c->c_path, &sb) < 0) {
+	if (lstat(c->c_path, &sb) < 0) {
 		if (errno != ENOENT || !(flags & RG_CACHE_O_CREATE) || (flags & RG_CACHE_O_RDONLY)) {
 			rc = errno;
 			snprintf(err, errsize, "%s: %s", c->c_path, strerror(rc));

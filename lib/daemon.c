@@ -205,20 +205,24 @@ rg_daemon_ready(int notify, unsigned char status)
 	close(notify);
 }
 
-int
-rg_daemon_own_state(const struct rg_privs *pv, const struct rg_config *cfg, char *err,
-    size_t errsize)
+void
+rg_daemon_state(const struct rg_privs *pv, const struct rg_config *cfg)
 {
-	char path[RG_CONFIG_PATH_MAX], lock[RG_CONFIG_PATH_MAX + 8];
+	char path[RG_CONFIG_PATH_MAX], err[RG_CONFIG_PATH_MAX * 4];
+	uid_t owner;
 
-	if (rg_privs_own(pv, cfg->state_dir, err, errsize) < 0)
-		return -1;
 	if (rg_config_cache_path(cfg, path, sizeof(path)) < 0)
-		return 0;
-	snprintf(lock, sizeof(lock), "%s-lock", path);
-	if (rg_privs_own(pv, path, err, errsize) < 0 || rg_privs_own(pv, lock, err, errsize) < 0)
-		return -1;
-	return 0;
+		rg_log_fatal("the cache path is too long");
+	switch (rg_privs_state(pv, cfg->state_dir, path, 1, &owner, err, sizeof(err))) {
+	case RG_PRIVS_STATE_OK:
+		break;
+	case RG_PRIVS_STATE_UNSAFE:
+		rg_log_fatal("unsafe state: %s", err);
+		break;
+	case RG_PRIVS_STATE_MISSING:
+		rg_log_error("%s", err);	/* the cache reports it; fail_mode applies */
+		break;
+	}
 }
 
 void

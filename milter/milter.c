@@ -9,8 +9,9 @@
  *
  * Start-up: read and check the config, open the socket (as root), go to the
  * background (the parent waits for the child's word, so a failed start is
- * reported by the exit status), open the cache, hand the state to the
- * configured user and drop to it, then serve.
+ * reported by the exit status), make the state directory safe and hand it
+ * to the configured user, drop to it, open the cache as that user, then
+ * serve.
  *
  * Signals: libmilter's own signal thread would take SIGHUP as "close the
  * socket", which cannot be undone once privileges are dropped. So the
@@ -308,17 +309,16 @@ main(int argc, char **argv)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &set, &old);
-	if (rg_privs_mkdir(cfg->state_dir, err, sizeof(err)) < 0)
-		rg_log_error("%s", err);	/* the cache reports it; fail_mode applies */
+	/* The cache is opened as the user: root never opens a file there by name. */
+	rg_daemon_state(&m.m_privs, cfg);
+	if (rg_privs_drop(&m.m_privs, err, sizeof(err)) < 0)
+		rg_log_fatal("%s", err);
 	if ((st = milter_state_open(cfg, err, sizeof(err))) == NULL)
 		rg_log_fatal("%s", err);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	free(cfg);
 	milter_cur = st;
 	rg_policy_failed(st->ms_policy, &milter_stopping);
-	if (rg_daemon_own_state(&m.m_privs, &st->ms_cfg, err, sizeof(err)) < 0 ||
-	    rg_privs_drop(&m.m_privs, err, sizeof(err)) < 0)
-		rg_log_fatal("%s", err);
 
 	milter_start_thread(&m);
 	rg_log_info("ready: listen=%s user=%s cache=%s", st->ms_cfg.milter_listen,

@@ -4,8 +4,9 @@
  *
  * Start-up: read and check the config, open the sockets (as root), go to
  * the background (the parent waits until the child is serving, so a start
- * that fails is reported by its exit status), open the cache, hand the
- * state to the configured user and drop to it. SIGTERM stops cleanly:
+ * that fails is reported by its exit status), make the state directory
+ * safe and hand it to the configured user, drop to it, and open the cache
+ * as that user. SIGTERM stops cleanly:
  * probes in flight are cancelled and their leases released. SIGHUP reloads
  * the config; a config that does not check is refused and the old one
  * keeps running.
@@ -134,16 +135,15 @@ main(int argc, char **argv)
 			rg_log_fatal("cannot reinitialize the event loop");
 	}
 
-	if (rg_privs_mkdir(m.m_cfg.state_dir, err, sizeof(err)) < 0)
-		rg_log_error("%s", err);	/* the cache reports it; fail_mode applies */
+	/* The cache is opened as the user: root never opens a file there by name. */
+	rg_daemon_state(&m.m_privs, &m.m_cfg);
+	if (rg_privs_drop(&m.m_privs, err, sizeof(err)) < 0)
+		rg_log_fatal("%s", err);
 	if (policyd_engine_open(&m, &m.m_cfg, err, sizeof(err)) < 0) {
 		if (m.m_policy == NULL)
 			rg_log_fatal("%s", err);
 		rg_log_error("%s: every recipient follows fail_mode", err);
 	}
-	if (rg_daemon_own_state(&m.m_privs, &m.m_cfg, err, sizeof(err)) < 0 ||
-	    rg_privs_drop(&m.m_privs, err, sizeof(err)) < 0)
-		rg_log_fatal("%s", err);
 	policyd_server_set(m.m_srv, m.m_engine, m.m_policy, NULL);
 
 	for (int i = 0; signums[i] != 0; i++) {

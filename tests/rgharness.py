@@ -278,6 +278,111 @@ socket_mode = 0666
     bad.stop()
 
 
+def faults_state(root, prog):
+    """Started as root with user = nobody on a state directory nobody owns:
+    links planted there never reach root-owned files, and an unsafe state
+    stops the start with a message that names the path."""
+    if os.geteuid() != 0:
+        ok(False, "state directory tests need root")
+        return
+    nobody = pwd.getpwnam("nobody")
+    secret = os.path.join(root, f"secret-{prog}")
+    os.makedirs(secret, mode=0o700, exist_ok=True)
+
+    def target(name, text):
+        path = os.path.join(secret, name)
+        with open(path, "w") as fh:
+            fh.write(text)
+        os.chmod(path, 0o600)
+        return path
+
+    def untouched(path, text):
+        st = os.lstat(path)
+        with open(path) as fh:
+            body = fh.read()
+        return st.st_uid == 0 and st.st_gid == 0 and st.st_mode & 0o777 == 0o600 and body == text
+
+    def daemon(name):
+        d = Daemon(root, name, prog=prog, extra="[general]\nuser = nobody\n")
+        state = f"{d.dir}/state"
+        os.chown(state, nobody.pw_uid, nobody.pw_gid)
+        os.chmod(state, 0o750)
+        return d, state
+
+    # The attack: both cache files are links to root's files.
+    d, state = daemon("symlinks")
+    data = target("data", "root data file\n" * 4)
+    lock = target("lock", "root lock file\n" * 4)
+    os.symlink(data, f"{state}/cache.lmdb")
+    os.symlink(lock, f"{state}/cache.lmdb-lock")
+    started = d.start()
+    rc = d.stop() if started else d.proc.wait(30)
+    ok(not started and rc != 0, "a cache file that is a symlink stops the start", d.logtext())
+    ok(f"{state}/cache.lmdb is a symbolic link" in d.logtext(), "the message names the link", d.logtext())
+    ok(untouched(data, "root data file\n" * 4) and untouched(lock, "root lock file\n" * 4),
+       "the link targets keep their owner, mode and bytes", os.lstat(data), os.lstat(lock))
+
+    # Only the lock file is a link (the data file is missing).
+    d, state = daemon("locklink")
+    os.symlink(lock, f"{state}/cache.lmdb-lock")
+    started = d.start()
+    rc = d.stop() if started else d.proc.wait(30)
+    ok(not started and rc != 0 and f"{state}/cache.lmdb-lock is a symbolic link" in d.logtext(),
+       "a lock file that is a symlink stops the start", d.logtext())
+    ok(untouched(lock, "root lock file\n" * 4), "the lock target is untouched", os.lstat(lock))
+
+    # A hard link to a root-owned file.
+    d, state = daemon("hardlink")
+    os.link(data, f"{state}/cache.lmdb")
+    started = d.start()
+    rc = d.stop() if started else d.proc.wait(30)
+    ok(not started and rc != 0 and "more than one hard link" in d.logtext(),
+       "a cache file with another hard link stops the start", d.logtext())
+    ok(untouched(data, "root data file\n" * 4), "the hard-linked file is untouched", os.lstat(data))
+
+    # The state directory itself is a link.
+    d, state = daemon("dirlink")
+    os.rmdir(state)
+    os.symlink(secret, state)
+    started = d.start()
+    rc = d.stop() if started else d.proc.wait(30)
+    ok(not started and rc != 0 and f"{state} is a symbolic link" in d.logtext(),
+       "a state directory that is a symlink stops the start", d.logtext())
+    ok(sorted(os.listdir(secret)) == ["data", "lock"] and os.stat(secret).st_uid == 0,
+       "nothing is created in the link's target", os.listdir(secret))
+
+    # A foreign owner, and write permission for others.
+    d, state = daemon("foreign")
+    os.chown(state, 1, 1)
+    started = d.start()
+    rc = d.stop() if started else d.proc.wait(30)
+    ok(not started and rc != 0 and "owned by neither root nor the service user" in d.logtext(),
+       "a state directory of another user stops the start", d.logtext())
+    d, state = daemon("groupwritable")
+    os.chmod(state, 0o770)
+    started = d.start()
+    rc = d.stop() if started else d.proc.wait(30)
+    ok(not started and rc != 0 and "writable by group or others" in d.logtext() and "chmod go-w" in d.logtext(),
+       "a group-writable state directory stops the start, with the fix", d.logtext())
+
+    # Root's own cache files (left by the command line run as root) go to the user.
+    d, state = daemon("rootfiles")
+    os.chown(state, 0, 0)
+    subprocess.run([RG, "-c", d.conf, "cache", "put", "ghost@dead.example", "undeliverable",
+                    "no_mailbox"], check=False, capture_output=True)
+    # The command line dropped to nobody: what it made is nobody's already.
+    ok(os.stat(f"{state}/cache.lmdb").st_uid == nobody.pw_uid and
+       os.stat(f"{state}/cache.lmdb-lock").st_uid == nobody.pw_uid,
+       "the command line as root leaves files the user owns",
+       os.stat(f"{state}/cache.lmdb"), os.stat(f"{state}/cache.lmdb-lock"))
+    for f in ("cache.lmdb", "cache.lmdb-lock"):
+        os.chown(f"{state}/{f}", 0, 0)
+    ok(d.start(), "root-owned cache files do not stop the start", d.logtext())
+    ok(all(os.stat(f"{state}/{f}").st_uid == nobody.pw_uid for f in ("cache.lmdb", "cache.lmdb-lock")),
+       "they are handed to the user")
+    is_(d.stop(), 0, "root-owned cache files: clean exit")
+
+
 def faults_background(root, prog, ask, want_syntax, bad_listen):
     """Without -f: the start command reports success only once serving."""
     bg = Daemon(root, "background", prog=prog)

@@ -62,9 +62,12 @@ void rg_daemon_start_config(const struct rg_daemon_opts *o, struct rg_config *cf
 int rg_daemon_detach(int *notify);
 void rg_daemon_ready(int notify, unsigned char status);
 
-/* rg_daemon_own_state - give the state directory and the cache files to the user. */
-int rg_daemon_own_state(const struct rg_privs *pv, const struct rg_config *cfg, char *err,
-    size_t errsize);
+/*
+ * rg_daemon_state - rg_privs_state for the configured cache, as root before
+ * the drop: an unsafe state is fatal, a missing one is logged (the cache
+ * then reports it and fail_mode applies).
+ */
+void rg_daemon_state(const struct rg_privs *pv, const struct rg_config *cfg);
 
 /* rg_daemon_raise_nofile - as many descriptors as the hard limit allows. */
 void rg_daemon_raise_nofile(void);

@@ -11,6 +11,7 @@ mkdir "$tmp/state"
 cat > "$tmp/rg.conf" <<CONF
 [general]
 state_dir = $tmp/state
+user =
 CONF
 rg() { "$RG" -c "$tmp/rg.conf" "$@"; }
 
@@ -146,10 +147,25 @@ is "the recreated cache works" "$?" 0
 cat > "$tmp/missing.conf" <<CONF
 [general]
 state_dir = $tmp/nowhere
+user =
 CONF
 err=$("$RG" -c "$tmp/missing.conf" cache stats 2>&1); rc=$?
 is "missing state dir exits 3" "$rc" 3
 like "missing state dir is named" "$err" 'missing'
+
+# A cache file that is a symbolic link is refused; its target is untouched.
+mkdir "$tmp/linked"
+echo keep > "$tmp/target"
+ln -s "$tmp/target" "$tmp/linked/cache.lmdb"
+cat > "$tmp/linked.conf" <<CONF
+[general]
+state_dir = $tmp/linked
+user =
+CONF
+err=$("$RG" -c "$tmp/linked.conf" cache put a@one.example deliverable accepted 2>&1); rc=$?
+is "a symlinked cache file exits 3" "$rc" 3
+like "the link is named" "$err" "$tmp/linked/cache.lmdb is a symbolic link"
+is "the link's target is untouched" "$(cat "$tmp/target")" keep
 
 # Version
 out=$("$RG" -V)

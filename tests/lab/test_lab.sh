@@ -13,7 +13,7 @@ lab_up_or_bail
 
 mkdir -p "$LAB_DIR/state"
 {
-	printf '[general]\nstate_dir = %s/state\n' "$LAB_DIR"
+	printf '[general]\nstate_dir = %s/state\nuser =\n' "$LAB_DIR"
 	lab_probe_conf 3s 2s
 } > "$LAB_DIR/rg.conf"
 

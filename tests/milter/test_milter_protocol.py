@@ -17,7 +17,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from rgharness import (PROGS, Daemon, faults_background, faults_cache,  # noqa: E402
-                       faults_kill9, faults_privs, is_, main, ok)
+                       faults_kill9, faults_privs, faults_state, is_, main, ok)
 
 MILTER = PROGS["milter"][0]
 
@@ -338,6 +338,7 @@ timeout = 3s
                  {"pass": "continue",
                   "defer": "450 4.7.1 rcptguard: recipient verification is unavailable"})
     faults_privs(root, "milter", ask1, "450 4.7.1")
+    faults_state(root, "milter")
     faults_background(root, "milter", ask1, REJ_1_3, "inet:99999@256.0.0.1")
     faults_kill9(root, "milter", ask1, """
 def pkt(c, d=b""):

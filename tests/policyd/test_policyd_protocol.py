@@ -20,7 +20,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from rgharness import (PROGS, Daemon, faults_background, faults_cache,  # noqa: E402
-                       faults_kill9, faults_privs, is_, main, ok)
+                       faults_kill9, faults_privs, faults_state, is_, main, ok)
 
 POLICYD = PROGS["policyd"][0]
 
@@ -330,6 +330,7 @@ defer_window = 2s
     faults_cache(root, "policyd", ask1,
                  {"pass": "action=DUNNO", "defer": "action=DEFER_IF_PERMIT 4.7.1"})
     faults_privs(root, "policyd", ask1, "action=DEFER_IF_PERMIT 4.7.1")
+    faults_state(root, "policyd")
 
     # ---- background mode, kill -9 under load ----------------------------------
     faults_background(root, "policyd", ask1,
