@@ -2,9 +2,12 @@
  * netaddr.h - which addresses the prober may connect to.
  *
  * Loopback, private (RFC 1918, IPv6 ULA), link-local, CGNAT, multicast,
- * documentation, benchmarking and reserved ranges are never probed unless
- * listed in probe_allow_networks: an MX that points there is a
- * misconfiguration or an attempt to make the prober scan a private network.
+ * documentation, benchmarking and reserved ranges, every entry of the IANA
+ * special-purpose registries that is not globally reachable, and IPv6
+ * outside 2000::/3 are never probed unless listed in probe_allow_networks:
+ * an MX that points there is a misconfiguration or an attempt to make the
+ * prober scan a private network. IPv4 inside IPv6 (mapped, compatible,
+ * SIIT, NAT64 64:ff9b::/96, 6to4) is judged as the IPv4 address.
  */
 #ifndef RG_NETADDR_H
 #define RG_NETADDR_H
@@ -29,10 +32,14 @@ struct rg_netaddr_list {
 int rg_netaddr_parse_list(const char *text, struct rg_netaddr_list *list, char *err,
     size_t errsize);
 
-/* rg_netaddr_in_list - whether sa lies in one of the networks. */
+/* rg_netaddr_in_list - whether sa (or the IPv4 address it maps) lies in one of the networks. */
 int rg_netaddr_in_list(const struct sockaddr *sa, const struct rg_netaddr_list *list);
 
-/* rg_netaddr_forbidden - a special-purpose address not listed in allow. */
+/*
+ * rg_netaddr_forbidden - a special-purpose address not listed in allow.
+ * allow is matched against the address as given and against the IPv4
+ * address a routable embedded form reaches.
+ */
 int rg_netaddr_forbidden(const struct sockaddr *sa, const struct rg_netaddr_list *allow);
 
 /* rg_netaddr_format - "192.0.2.1" or "2001:db8::1". */
