@@ -236,7 +236,7 @@ static const struct rg_config_key rg_config_table[] = {
 	  "permissions of unix sockets" },
 	{ "policyd", "max_connections", RG_CFG_INT, RG_OFF(max_connections),
 	  "256", 1, 65536, NULL,
-	  "open connections; at the limit the longest idle one is closed" },
+	  "open connections; at the limit the longest idle one, else the oldest incomplete request, is closed" },
 	{ "policyd", "idle_timeout", RG_CFG_DURATION, RG_OFF(idle_timeout),
 	  "10m", 1, RG_DAY, NULL,
 	  "a connection without a request for this long is closed" },
@@ -249,6 +249,9 @@ static const struct rg_config_key rg_config_table[] = {
 	{ "policyd", "max_attributes", RG_CFG_INT, RG_OFF(max_attributes),
 	  "100", 8, 10000, NULL,
 	  "most attributes in one request; more closes the connection" },
+	{ "policyd", "listen_backlog", RG_CFG_INT, RG_OFF(listen_backlog),
+	  "1024", 16, 65535, NULL,
+	  "connections the kernel queues before they are accepted (capped by net.core.somaxconn)" },
 
 	{ "milter", "listen", RG_CFG_STRING, RG_OFF(milter_listen),
 	  "inet:10041@127.0.0.1", 1, RG_CONFIG_PATH_MAX, NULL,
@@ -265,6 +268,9 @@ static const struct rg_config_key rg_config_table[] = {
 	{ "milter", "timeout", RG_CFG_DURATION, RG_OFF(milter_timeout),
 	  "1m", 1, RG_DAY, NULL,
 	  "a command the MTA has begun must arrive whole within this time (and writes to it)" },
+	{ "milter", "listen_backlog", RG_CFG_INT, RG_OFF(milter_listen_backlog),
+	  "1024", 16, 65535, NULL,
+	  "connections the kernel queues before libmilter accepts them (capped by net.core.somaxconn)" },
 };
 
 const struct rg_config_key *

@@ -149,6 +149,9 @@ milter_open_socket(struct milter_main *m, const struct rg_config *cfg)
 		rg_log_fatal("listen %s: not a libmilter socket", cfg->milter_listen);
 	if (cfg->milter_timeout > 0)
 		smfi_settimeout((int)cfg->milter_timeout);
+	if (smfi_setbacklog((int)cfg->milter_listen_backlog) != MI_SUCCESS)
+		rg_log_fatal("listen_backlog %lld refused by libmilter",
+		    (long long)cfg->milter_listen_backlog);
 	if (smfi_register(milter_desc) != MI_SUCCESS)
 		rg_log_fatal("libmilter refused the filter");
 	omask = umask(0177);	/* no window where the socket is open to all */

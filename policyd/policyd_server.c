@@ -3,12 +3,20 @@
  * loop, shared with the engine and the prober (no thread per connection).
  *
  * A connection is idle (no byte of a request yet), reading (a request has
- * begun and must end within request_timeout) or pending (its lookup runs).
- * Idle connections sit on a list, oldest first: at max_connections the
- * oldest idle one is closed to make room, so idle or slow clients can never
- * lock a normal client out. Input is bounded by a read watermark and the
- * line cap, so a client that never sends a newline holds no more than one
- * line of memory, and only until its deadline.
+ * begun and must end within request_timeout of its first byte; more bytes
+ * trickling in do not extend that) or pending (its lookup runs, bounded by
+ * wait_budget). Idle connections sit on one list and reading ones on
+ * another, each oldest first: at max_connections the oldest idle one is
+ * closed to make room, else the one whose partial request began first, so
+ * idle, slow or trickling clients can never lock a normal client out; a
+ * pending lookup keeps its slot. Input is bounded by a read watermark and
+ * the line cap, so a client that never sends a newline holds no more than
+ * one line of memory, and only until its deadline.
+ *
+ * Listeners accept at most POLICYD_ACCEPT_BATCH connections per wake-up,
+ * so a flood of connects cannot starve the connections being served, and
+ * a connection's first bytes are read as it is accepted: a client that
+ * sends its request at once is reading, not idle, from the start.
  *
  * The I/O is plain read(2) and write(2) on persistent events: a request that
  * the cache answers costs one read, one write and no change to the epoll
@@ -32,7 +40,6 @@
 #include <unistd.h>
 
 #include <event2/event.h>
-#include <event2/listener.h>
 #include <event2/util.h>
 
 #include "policyd.h"
@@ -41,7 +48,7 @@
 #include "rcptguard/util.h"
 
 #define POLICYD_LISTEN_MAX	8
-#define POLICYD_BACKLOG		1024
+#define POLICYD_ACCEPT_BATCH	16	/* connections accepted per wake-up of a listener */
 #define POLICYD_OUTPUT_MAX	65536	/* a client that does not read its replies is dropped */
 
 enum policyd_conn_state {
@@ -53,6 +60,7 @@ enum policyd_conn_state {
 struct policyd_conn {
 	TAILQ_ENTRY(policyd_conn)	 c_link;		/* every connection */
 	TAILQ_ENTRY(policyd_conn)	 c_idle_link;		/* idle ones, oldest first */
+	TAILQ_ENTRY(policyd_conn)	 c_partial_link;	/* reading ones, oldest request first */
 	TAILQ_ENTRY(policyd_conn)	 c_dirty_link;		/* replies to write this turn */
 	TAILQ_ENTRY(policyd_conn)	 c_ready_link;		/* input to parse this turn */
 	int				 c_dirty;
@@ -62,6 +70,7 @@ struct policyd_conn {
 	struct event			*c_rev;		/* persistent read */
 	struct event			*c_wev;		/* write, while replies wait */
 	int64_t				 c_deadline;	/* monotonic seconds; 0: none */
+	int64_t				 c_begun;	/* first byte of the partial request; 0: none */
 	int				 c_reading;	/* c_rev is added */
 	int				 c_writing;	/* c_wev is added */
 	int				 c_eof;		/* the client sent its last byte */
@@ -81,7 +90,9 @@ TAILQ_HEAD(policyd_conns, policyd_conn);
 
 struct policyd_listener {
 	struct policyd_server	*l_srv;
-	struct evconnlistener	*l_lev;
+	evutil_socket_t		 l_fd;
+	struct event		*l_ev;		/* readable: connections to accept */
+	struct event		*l_retry;	/* out of descriptors: accept again later */
 	char			 l_path[sizeof(((struct sockaddr_un *)0)->sun_path)];	/* unix only */
 	char			 l_name[RG_CONFIG_PATH_MAX];
 };
@@ -95,6 +106,7 @@ struct policyd_server {
 	int			 s_nlisten;
 	struct policyd_conns	 s_conns;
 	struct policyd_conns	 s_idle;
+	struct policyd_conns	 s_partial;	/* reading, by the first byte of the request */
 	struct policyd_conns	 s_dirty;	/* replies wait for the end of the turn */
 	struct policyd_conns	 s_ready;	/* so does new input */
 	int			 s_nconns;
@@ -143,6 +155,31 @@ policyd_conn_timer(struct policyd_conn *c, int64_t secs)
 	c->c_deadline = policyd_now() + secs;
 }
 
+/* policyd_conn_begin - the first byte of a request: its deadline starts now, once. */
+static void
+policyd_conn_begin(struct policyd_conn *c)
+{
+	struct policyd_server *srv = c->c_srv;
+
+	if (c->c_begun != 0)
+		return;
+	policyd_conn_set_idle(c, 0);
+	c->c_begun = policyd_now();
+	c->c_deadline = c->c_begun + srv->s_cfg.request_timeout;
+	TAILQ_INSERT_TAIL(&srv->s_partial, c, c_partial_link);
+}
+
+/* policyd_conn_end - the request is whole (or the connection goes): no deadline. */
+static void
+policyd_conn_end(struct policyd_conn *c)
+{
+	if (c->c_begun == 0)
+		return;
+	TAILQ_REMOVE(&c->c_srv->s_partial, c, c_partial_link);
+	c->c_begun = 0;
+	c->c_deadline = 0;
+}
+
 /*
  * policyd_conn_close - hang up and forget a connection. A connection with a
  * lookup in flight, or one being processed further up the stack, is only
@@ -178,7 +215,7 @@ policyd_conn_close(struct policyd_conn *c)
 		srv->s_nidle--;
 		c->c_state = POLICYD_READING;
 	}
-	c->c_deadline = 0;
+	policyd_conn_end(c);
 	if (c->c_state == POLICYD_PENDING || c->c_in_process)
 		return;
 	if (c->c_dirty)
@@ -432,15 +469,14 @@ policyd_conn_process(struct policyd_conn *c)
 		if (avail == 0 && c->c_req.r_nattrs == 0) {
 			/* Between requests: idle until the next one begins. */
 			if (c->c_state != POLICYD_IDLE) {
+				policyd_conn_end(c);
 				policyd_conn_set_idle(c, 1);
 				policyd_conn_timer(c, srv->s_cfg.idle_timeout);
 			}
 			break;
 		}
-		if (c->c_state == POLICYD_IDLE) {
-			policyd_conn_set_idle(c, 0);
-			policyd_conn_timer(c, srv->s_cfg.request_timeout);
-		}
+		/* Bytes after a finished request begin the next one, deadline and all. */
+		policyd_conn_begin(c);
 		pr = policyd_request_feed(&c->c_req, c->c_in + pos, avail, max_line,
 		    (int)srv->s_cfg.max_attributes, &used, &why);
 		pos += used;
@@ -451,7 +487,7 @@ policyd_conn_process(struct policyd_conn *c)
 		if (pr == POLICYD_MORE)
 			break;
 		if (pr == POLICYD_DONE) {
-			c->c_deadline = 0;
+			policyd_conn_end(c);
 			policyd_request_done(c);	/* answered at once, or pending */
 		}
 	}
@@ -500,6 +536,9 @@ policyd_on_read(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	c->c_inlen += (size_t)n;
+	/* The deadline runs from the first byte; bytes for the next request wait the lookup out. */
+	if (c->c_state == POLICYD_IDLE)
+		policyd_conn_begin(c);
 	/* Parsed at the end of the turn, with the input of every other connection. */
 	if (!c->c_ready) {
 		c->c_ready = 1;
@@ -509,26 +548,48 @@ policyd_on_read(evutil_socket_t fd, short what, void *arg)
 
 /* ---- listeners ------------------------------------------------------------ */
 
-static void
-policyd_on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa,
-    int salen, void *arg)
+/*
+ * policyd_make_room - at max_connections: close the oldest idle connection,
+ * else the one whose partial request began first. A pending lookup keeps
+ * its slot. 0 when there is room now.
+ */
+static int
+policyd_make_room(struct policyd_server *srv)
 {
-	struct policyd_listener *l = arg;
+	struct policyd_conn *old;
+
+	if ((old = TAILQ_FIRST(&srv->s_idle)) != NULL) {
+		rg_log_debug("%s: idle connection closed to make room (max_connections)",
+		    old->c_peer);
+		policyd_conn_close(old);
+		return 0;
+	}
+	TAILQ_FOREACH(old, &srv->s_partial, c_partial_link)
+		if (!old->c_in_process)
+			break;
+	if (old != NULL) {
+		rg_log_warn("%s: closing connection: max_connections (%lld) reached; its request "
+		    "began %llds ago and is the oldest incomplete one", old->c_peer,
+		    (long long)srv->s_cfg.max_connections,
+		    (long long)(policyd_now() - old->c_begun));
+		policyd_conn_close(old);
+		return 0;
+	}
+	return -1;
+}
+
+/* policyd_conn_new - a connection accepted on l; its first bytes are read now. */
+static void
+policyd_conn_new(struct policyd_listener *l, evutil_socket_t fd, const struct sockaddr *sa)
+{
 	struct policyd_server *srv = l->l_srv;
 	struct policyd_conn *c;
 
-	(void)lev;
-	(void)salen;
-	if (srv->s_nconns >= srv->s_cfg.max_connections) {
-		struct policyd_conn *old = TAILQ_FIRST(&srv->s_idle);
-		if (old == NULL) {
-			rg_log_warn("max_connections (%lld) reached and none idle: refusing a connection",
-			    (long long)srv->s_cfg.max_connections);
-			evutil_closesocket(fd);
-			return;
-		}
-		rg_log_debug("%s: closed to make room (max_connections)", old->c_peer);
-		policyd_conn_close(old);
+	if (srv->s_nconns >= srv->s_cfg.max_connections && policyd_make_room(srv) < 0) {
+		rg_log_warn("max_connections (%lld) reached, every one with a lookup in flight: "
+		    "refusing a connection", (long long)srv->s_cfg.max_connections);
+		evutil_closesocket(fd);
+		return;
 	}
 	if ((c = calloc(1, sizeof(*c))) == NULL) {
 		evutil_closesocket(fd);
@@ -539,7 +600,6 @@ policyd_on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct sockadd
 		snprintf(c->c_peer, sizeof(c->c_peer), "unix:%s", l->l_path);
 	else
 		rg_netaddr_format(sa, c->c_peer, sizeof(c->c_peer));
-	evutil_make_socket_nonblocking(fd);
 	c->c_fd = fd;
 	c->c_insize = (size_t)srv->s_cfg.max_line_length * 4 + 64;
 	c->c_in = malloc(c->c_insize);
@@ -559,16 +619,50 @@ policyd_on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct sockadd
 	srv->s_nconns++;
 	policyd_conn_set_idle(c, 1);
 	policyd_conn_timer(c, srv->s_cfg.idle_timeout);
+	policyd_on_read(fd, EV_READ, c);	/* may close c */
 }
 
 static void
-policyd_on_accept_error(struct evconnlistener *lev, void *arg)
+policyd_on_accept_retry(evutil_socket_t fd, short what, void *arg)
 {
 	struct policyd_listener *l = arg;
-	int err = EVUTIL_SOCKET_ERROR();
 
-	(void)lev;
-	rg_log_warn("%s: accept: %s", l->l_name, evutil_socket_error_to_string(err));
+	(void)fd;
+	(void)what;
+	event_add(l->l_ev, NULL);
+}
+
+/*
+ * policyd_on_acceptable - accept a bounded batch; the rest wait in the
+ * backlog for the next turn, after the served connections had theirs.
+ */
+static void
+policyd_on_acceptable(evutil_socket_t lfd, short what, void *arg)
+{
+	struct policyd_listener *l = arg;
+
+	(void)what;
+	for (int i = 0; i < POLICYD_ACCEPT_BATCH; i++) {
+		struct sockaddr_storage ss;
+		socklen_t sslen = sizeof(ss);
+		evutil_socket_t fd;
+
+		fd = accept4(lfd, (struct sockaddr *)&ss, &sslen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd >= 0) {
+			policyd_conn_new(l, fd, (struct sockaddr *)&ss);
+			continue;
+		}
+		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+			/* Out of descriptors: stop listening for 100 ms rather than spin. */
+			rg_log_warn("%s: accept: %s; pausing accepts", l->l_name, strerror(errno));
+			event_del(l->l_ev);
+			event_add(l->l_retry, &(struct timeval){ 0, 100000 });
+		} else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
+		    errno != ECONNABORTED) {
+			rg_log_warn("%s: accept: %s", l->l_name, strerror(errno));
+		}
+		break;
+	}
 }
 
 /* policyd_listen_one - create, bind and listen one "unix:" or "inet:" socket. */
@@ -579,10 +673,12 @@ policyd_listen_one(struct policyd_server *srv, const struct rg_privs *pv, const 
 	struct policyd_listener *l = &srv->s_listen[srv->s_nlisten];
 	struct sockaddr_storage ss;
 	socklen_t sslen;
-	int fd, one = 1;
+	mode_t omask;
+	int fd, rc, one = 1;
 
 	memset(&ss, 0, sizeof(ss));
 	l->l_srv = srv;
+	l->l_fd = -1;
 	rg_strlcpy(l->l_name, spec, sizeof(l->l_name));
 	if (strncmp(spec, "unix:", 5) == 0) {
 		struct sockaddr_un *sun = (struct sockaddr_un *)&ss;
@@ -623,9 +719,14 @@ policyd_listen_one(struct policyd_server *srv, const struct rg_privs *pv, const 
 	}
 	if (ss.ss_family != AF_UNIX)
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(fd, (struct sockaddr *)&ss, sslen) < 0 || listen(fd, POLICYD_BACKLOG) < 0) {
+	omask = umask(0177);	/* no window where the socket is open to all */
+	rc = bind(fd, (struct sockaddr *)&ss, sslen);
+	umask(omask);
+	if (rc < 0 || listen(fd, (int)srv->s_cfg.listen_backlog) < 0) {
 		snprintf(err, errsize, "listen: %s: %s", spec, strerror(errno));
 		close(fd);
+		if (rc == 0 && ss.ss_family == AF_UNIX)
+			unlink(l->l_path);
 		l->l_path[0] = '\0';
 		return -1;
 	}
@@ -637,15 +738,14 @@ policyd_listen_one(struct policyd_server *srv, const struct rg_privs *pv, const 
 		l->l_path[0] = '\0';
 		return -1;
 	}
-	l->l_lev = evconnlistener_new(srv->s_base, policyd_on_accept, l,
-	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
-	if (l->l_lev == NULL) {
+	l->l_fd = fd;
+	srv->s_nlisten++;	/* from here policyd_server_free cleans up */
+	l->l_ev = event_new(srv->s_base, fd, EV_READ | EV_PERSIST, policyd_on_acceptable, l);
+	l->l_retry = evtimer_new(srv->s_base, policyd_on_accept_retry, l);
+	if (l->l_ev == NULL || l->l_retry == NULL || event_add(l->l_ev, NULL) < 0) {
 		snprintf(err, errsize, "listen: %s: cannot watch the socket", spec);
-		close(fd);
 		return -1;
 	}
-	evconnlistener_set_error_cb(l->l_lev, policyd_on_accept_error);
-	srv->s_nlisten++;
 	return 0;
 }
 
@@ -664,6 +764,7 @@ policyd_server_new(struct event_base *base, const struct rg_config *cfg,
 	srv->s_cfg = *cfg;
 	TAILQ_INIT(&srv->s_conns);
 	TAILQ_INIT(&srv->s_idle);
+	TAILQ_INIT(&srv->s_partial);
 	TAILQ_INIT(&srv->s_dirty);
 	TAILQ_INIT(&srv->s_ready);
 	srv->s_sweep = event_new(base, -1, EV_PERSIST, policyd_on_sweep, srv);
@@ -757,9 +858,15 @@ policyd_server_free(struct policyd_server *srv)
 	if (srv == NULL)
 		return;
 	for (int i = 0; i < srv->s_nlisten; i++) {
-		evconnlistener_free(srv->s_listen[i].l_lev);
-		if (srv->s_listen[i].l_path[0] != '\0')
-			unlink(srv->s_listen[i].l_path);
+		struct policyd_listener *l = &srv->s_listen[i];
+		if (l->l_ev != NULL)
+			event_free(l->l_ev);
+		if (l->l_retry != NULL)
+			event_free(l->l_retry);
+		if (l->l_fd >= 0)
+			evutil_closesocket(l->l_fd);
+		if (l->l_path[0] != '\0')
+			unlink(l->l_path);
 	}
 	while ((c = TAILQ_FIRST(&srv->s_conns)) != NULL) {
 		if (c->c_state == POLICYD_PENDING)

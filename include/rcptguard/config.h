@@ -134,12 +134,14 @@ struct rg_config {
 	int64_t		request_timeout;
 	int64_t		max_line_length;
 	int64_t		max_attributes;
+	int64_t		listen_backlog;
 	/* [milter] */
 	char		milter_listen[RG_CONFIG_PATH_MAX];
 	char		milter_socket_owner[64];
 	char		milter_socket_group[64];
 	int64_t		milter_socket_mode;
 	int64_t		milter_timeout;
+	int64_t		milter_listen_backlog;
 
 	char		source[RG_CONFIG_PATH_MAX];	/* file it was read from, or "" */
 };

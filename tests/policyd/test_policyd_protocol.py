@@ -81,6 +81,109 @@ def ask1(d, recipient):
     return r
 
 
+def wait_closed(s, secs, trickle=None):
+    """Seconds until the server closes s (reading and dropping what it sends),
+    or None when it is still open after secs. trickle: a byte to send every
+    0.5 s meanwhile, as a slow client does."""
+    t0 = time.monotonic()
+    s.settimeout(0.5)
+    while time.monotonic() - t0 < secs:
+        try:
+            if s.recv(4096) == b"":
+                return time.monotonic() - t0
+        except socket.timeout:
+            pass
+        except OSError:
+            return time.monotonic() - t0
+        if trickle is not None:
+            try:
+                s.sendall(trickle)
+            except OSError:
+                return time.monotonic() - t0
+    return None
+
+
+def still_open(s):
+    s.setblocking(False)
+    try:
+        return s.recv(4096) != b""
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    finally:
+        s.settimeout(10)
+
+
+def conn_limits(root):
+    """Deadlines that trickled or pipelined bytes cannot dodge, and the order
+    of eviction at max_connections."""
+    d = Daemon(root, "limits", extra="""[policyd]
+max_connections = 4
+request_timeout = 2s
+idle_timeout = 60s
+listen_backlog = 77
+""")
+    d.put_classes()
+    ok(d.start(), "limits: the daemon starts", d.logtext())
+
+    # A complete request and the start of the next in one write, then a byte a
+    # second: the next request's deadline runs from its first byte.
+    held = []
+    for _ in range(4):
+        c = d.connect()
+        c.sendall(request(recipient="ghost@dead.example") + b"request=smtpd_acc")
+        held.append(c)
+    for c in held:
+        ok(read_reply(c).startswith("action=550 5.1.1"), "the complete request is answered")
+    times = [wait_closed(c, 15, trickle=b"e") for c in held]
+    ok(all(t is not None and t < 10 for t in times),
+       "a partial request after a complete one is closed at request_timeout, trickling or not",
+       times)
+    c = d.connect()
+    is_(ask(c, recipient="alice@live.example"), "action=DUNNO", "a fifth client is then served")
+    c.close()
+    for c in held:
+        c.close()
+
+    # Eviction: idle connections first, then the oldest partial request.
+    partial = []
+    for i in range(3):
+        c = d.connect()
+        c.sendall(b"request=smtpd_access_policy\nprotocol_state=RCPT\n")
+        partial.append(c)
+    # Connections are accepted in the order they came, each with the bytes it
+    # sent already read: no wait is needed for the order to hold.
+    idle = d.connect()
+    newc = d.connect()
+    is_(ask(newc, recipient="alice@live.example"), "action=DUNNO",
+        "at max_connections a new client is served")
+    ok(wait_closed(idle, 10) is not None, "the idle connection made room")
+    ok(all(still_open(c) for c in partial), "the partial requests keep their slots")
+    newc.close()
+    # Three partial requests and a slot (or the idle client that has just
+    # gone): a fourth partial takes it, then a new client makes the oldest
+    # partial request go.
+    fourth = d.connect()
+    fourth.sendall(b"request=smtpd_access_policy\n")
+    newc = d.connect()
+    is_(ask(newc, recipient="alice@live.example"), "action=DUNNO",
+        "with every slot holding a partial request a new client is served")
+    ok(wait_closed(partial[0], 10) is not None, "the oldest partial request made room")
+    ok(all(still_open(c) for c in partial[1:] + [fourth]), "the newer partial requests stay")
+    ok("is the oldest incomplete one" in d.wait_log("is the oldest incomplete one"),
+       "the eviction is logged")
+    newc.close()
+    for c in partial + [fourth]:
+        c.close()
+
+    # The backlog is the configured one (ss shows it as Send-Q of the listener).
+    p = subprocess.run(["ss", "-xlnH", "src", d.sock], capture_output=True, text=True)
+    fields = p.stdout.split()
+    ok(len(fields) > 4 and fields[3] == "77", "listen_backlog sets the backlog", p.stdout, p.stderr)
+    is_(d.stop(), 0, "limits: clean exit")
+
+
 def run(root):
     # ---- one daemon for the protocol cases ---------------------------------
     d = Daemon(root, "main", extra="""
@@ -325,6 +428,8 @@ defer_window = 2s
     ok("defer_window=expired" in t.logtext(), "the end of the defer window is logged")
     c.close()
     is_(t.stop(), 0, "tag and defer window: clean exit")
+
+    conn_limits(root)
 
     # ---- fail_mode, privileges -----------------------------------------------
     faults_cache(root, "policyd", ask1,
