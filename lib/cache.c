@@ -101,8 +101,38 @@ struct rg_cache {
 	uint64_t		 c_evictions;
 	uint64_t		 c_evicted;
 	uint64_t		 c_lease_seq;
+	int			 c_fault_rc;		/* rg_cache_fault: the LMDB code to inject */
+	unsigned		 c_fault_kinds;		/* into read, write transactions or both */
+	int			 c_fault_n;		/* transactions still to fail with it */
+	uint64_t		 c_writes;		/* write transactions begun (atomic) */
 	char			 c_path[RG_CONFIG_PATH_MAX];
 };
+
+/* rg_cache_fault_take - whether the next transaction fails by injection, and how. */
+static int
+rg_cache_fault_take(struct rg_cache *c, unsigned kind, int *rc)
+{
+	int n = __atomic_load_n(&c->c_fault_n, __ATOMIC_RELAXED);
+
+	if (!(c->c_fault_kinds & kind))
+		return 0;
+	while (n > 0) {
+		if (__atomic_compare_exchange_n(&c->c_fault_n, &n, n - 1, 0, __ATOMIC_RELAXED,
+		    __ATOMIC_RELAXED)) {
+			*rc = c->c_fault_rc;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+void
+rg_cache_fault(struct rg_cache *c, unsigned kinds, int mdb_rc, int count)
+{
+	c->c_fault_rc = mdb_rc;
+	c->c_fault_kinds = kinds;
+	__atomic_store_n(&c->c_fault_n, count, __ATOMIC_RELAXED);
+}
 
 const char *
 rg_cache_strerror(int status)
@@ -218,7 +248,11 @@ rg_cache_rtxn_begin(struct rg_cache *c, MDB_txn **out)
 		if (c->c_npool > 0)
 			t = c->c_pool[--c->c_npool];
 		pthread_mutex_unlock(&c->c_poollock);
-		if (t != NULL) {
+		if (rg_cache_fault_take(c, RG_CACHE_FAULT_READ, &rc)) {
+			if (t != NULL)
+				mdb_txn_abort(t);
+			t = NULL;
+		} else if (t != NULL) {
 			if ((rc = mdb_txn_renew(t)) != 0)
 				mdb_txn_abort(t);
 		} else {
@@ -290,7 +324,9 @@ rg_cache_write(struct rg_cache *c, rg_cache_write_fn fn, void *arg)
 		MDB_txn *txn = NULL;
 
 		pthread_rwlock_rdlock(&c->c_maplock);
-		rc = mdb_txn_begin(c->c_env, NULL, 0, &txn);
+		__atomic_add_fetch(&c->c_writes, 1, __ATOMIC_RELAXED);
+		if (!rg_cache_fault_take(c, RG_CACHE_FAULT_WRITE, &rc))
+			rc = mdb_txn_begin(c->c_env, NULL, 0, &txn);
 		if (rc == 0) {
 			rc = fn(c, txn, arg);
 			if (rc == 0)
@@ -315,7 +351,7 @@ rg_cache_write(struct rg_cache *c, rg_cache_write_fn fn, void *arg)
 		break;
 	}
 	if (rc != MDB_NOTFOUND)
-		rg_log_error("cache: write failed: %s", mdb_strerror(rc));
+		rg_log_debug("cache: write failed: %s", mdb_strerror(rc));	/* callers report it */
 	return rg_cache_status(rc);
 }
 
@@ -460,8 +496,9 @@ rg_cache_sweep(struct rg_cache *c, uint64_t *removed, int *wrapped)
 	return RG_CACHE_OK;
 }
 
-/* Eviction of the oldest verdicts, used only when the map is at its hard limit. */
+/* Eviction of the oldest records, used only when the map is at its hard limit. */
 struct rg_cache_oldest {
+	enum rg_cache_db o_db;
 	int64_t		*o_times;
 	size_t		 o_n;
 	size_t		 o_cap;
@@ -475,12 +512,19 @@ rg_cache_cmp64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* rg_cache_checked_at - checked_at of a verdict record; 0 (oldest) when unreadable. */
+/*
+ * rg_cache_age - how old a record is, for eviction: a verdict's checked_at;
+ * for the other databases the expiry of the common header (what expires
+ * first is worth least). 0 (oldest) when unreadable.
+ */
 static int64_t
-rg_cache_checked_at(const MDB_val *v)
+rg_cache_age(enum rg_cache_db db, const MDB_val *v)
 {
 	struct rg_verdict vd;
+	int64_t exp;
 
+	if (db != RG_DB_VERDICTS)
+		return rg_cache_hdr_expires(v, &exp) == 0 ? exp : 0;
 	if (rg_verdict_decode(v->mv_data, v->mv_size, &vd) != RG_VERDICT_OK)
 		return 0;
 	return vd.v_checked_at;
@@ -492,14 +536,14 @@ rg_cache_pred_older(const MDB_val *k, const MDB_val *v, void *arg)
 	const struct rg_cache_oldest *o = arg;
 
 	(void)k;
-	return rg_cache_checked_at(v) <= o->o_threshold;
+	return rg_cache_age(o->o_db, v) <= o->o_threshold;
 }
 
-/* rg_cache_evict_oldest - delete about target of the oldest verdicts. */
+/* rg_cache_evict_oldest - delete about target of the oldest records of db. */
 static uint64_t
-rg_cache_evict_oldest(struct rg_cache *c, uint64_t target)
+rg_cache_evict_oldest(struct rg_cache *c, enum rg_cache_db db, uint64_t target)
 {
-	struct rg_cache_oldest o = { 0 };
+	struct rg_cache_oldest o = { .o_db = db };
 	struct rg_cache_sweep_pos pos = { .sp_started = 0 };
 	MDB_txn *txn;
 	MDB_cursor *cur;
@@ -509,7 +553,7 @@ rg_cache_evict_oldest(struct rg_cache *c, uint64_t target)
 
 	if (rg_cache_rtxn_begin(c, &txn) != RG_CACHE_OK)
 		return 0;
-	if (mdb_cursor_open(txn, c->c_dbi[RG_DB_VERDICTS], &cur) == 0) {
+	if (mdb_cursor_open(txn, c->c_dbi[db], &cur) == 0) {
 		for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
 		    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 			if (o.o_n == o.o_cap) {
@@ -520,7 +564,7 @@ rg_cache_evict_oldest(struct rg_cache *c, uint64_t target)
 				o.o_times = nt;
 				o.o_cap = ncap;
 			}
-			o.o_times[o.o_n++] = rg_cache_checked_at(&v);
+			o.o_times[o.o_n++] = rg_cache_age(db, &v);
 		}
 		mdb_cursor_close(cur);
 	}
@@ -537,7 +581,7 @@ rg_cache_evict_oldest(struct rg_cache *c, uint64_t target)
 
 	for (;;) {
 		struct rg_cache_walk w = {
-			.w_db = RG_DB_VERDICTS, .w_pred = rg_cache_pred_older, .w_arg = &o,
+			.w_db = db, .w_pred = rg_cache_pred_older, .w_arg = &o,
 			.w_pos = &pos, .w_batch = c->c_sweep_batch, .w_limit = target - removed,
 		};
 		if (rg_cache_walk_batch(c, &w) != RG_CACHE_OK)
@@ -599,14 +643,25 @@ rg_cache_make_room(struct rg_cache *c)
 		MDB_txn *txn;
 		MDB_stat ms;
 		if (rg_cache_rtxn_begin(c, &txn) == RG_CACHE_OK) {
-			if (mdb_stat(txn, c->c_dbi[RG_DB_VERDICTS], &ms) == 0)
-				st.cs_entries[RG_DB_VERDICTS] = ms.ms_entries;
+			for (int db = 0; db < RG_DB_COUNT; db++)
+				if (mdb_stat(txn, c->c_dbi[db], &ms) == 0)
+					st.cs_entries[db] = ms.ms_entries;
 			rg_cache_rtxn_end(c, txn);
 		}
 	}
-	/* Free an eighth of the verdicts beyond what expiry gave back. */
-	if (removed < st.cs_entries[RG_DB_VERDICTS] / 8 + 16)
-		removed += rg_cache_evict_oldest(c, st.cs_entries[RG_DB_VERDICTS] / 8 + 16);
+	/*
+	 * Free an eighth of each database beyond what expiry gave back: domain
+	 * records and token buckets grow with the domains seen as verdicts grow
+	 * with the addresses. Live leases are never evicted: they are what keeps
+	 * two processes from probing one address, and they end with their probe.
+	 */
+	for (int db = 0; db < RG_DB_COUNT; db++) {
+		uint64_t want = st.cs_entries[db] / 8 + 16;
+		if (db == RG_DB_LEASES || st.cs_entries[db] == 0)
+			continue;
+		if (removed < want)
+			removed += rg_cache_evict_oldest(c, (enum rg_cache_db)db, want);
+	}
 	c->c_evicted += removed;
 	rg_log_warn("cache: map at its limit of %zu bytes; evicted %llu records",
 	    c->c_map_max, (unsigned long long)removed);
@@ -756,6 +811,31 @@ rg_cache_close(struct rg_cache *c)
 	pthread_rwlock_destroy(&c->c_maplock);
 	pthread_mutex_destroy(&c->c_poollock);
 	free(c);
+}
+
+uint64_t
+rg_cache_writes(struct rg_cache *c)
+{
+	return __atomic_load_n(&c->c_writes, __ATOMIC_RELAXED);
+}
+
+int
+rg_cache_check(struct rg_cache *c)
+{
+	char key[48];
+	uint64_t token = 0;
+	MDB_txn *txn;
+	int rc;
+
+	if ((rc = rg_cache_rtxn_begin(c, &txn)) != RG_CACHE_OK)
+		return rc;
+	rg_cache_rtxn_end(c, txn);
+	snprintf(key, sizeof(key), "!check:%ld", (long)getpid());
+	if ((rc = rg_cache_lease_acquire(c, key, 60, &token)) < 0)
+		return rc;
+	if (rc == RG_LEASE_WON && (rc = rg_cache_lease_release(c, key, token)) < 0)
+		return rc;
+	return RG_CACHE_OK;
 }
 
 int
@@ -1092,7 +1172,8 @@ rg_cache_domain_get(struct rg_cache *c, const char *domain, struct rg_domain_rec
 			d->d_cooldown_until = rg_get_le64(p + 18);
 			d->d_source_index = p[26];
 			d->d_cooldown_level = p[27];
-			rc = RG_CACHE_OK;
+			/* A damaged level would make the cooldown shift undefined. */
+			rc = p[27] > RG_COOLDOWN_LEVEL_MAX ? RG_CACHE_BADRECORD : RG_CACHE_OK;
 		}
 	} else {
 		rc = rg_cache_status(rc);

@@ -5,6 +5,16 @@
  * A waiter is one lookup in flight. It ends when it has answered and its
  * probe (if it started one) has reported; waiters still alive when the
  * engine is freed are released with their leases.
+ *
+ * The cache's health is the engine's to keep. Every limit of the prober
+ * lives in the cache, so without a working cache nothing is probed: a
+ * lookup the cache cannot answer follows fail_mode at once. The first
+ * failure (a cache that does not open, a failed read, lease, slot, bucket
+ * or sweep) is logged once; from then on a timer retries, backing off from
+ * 1 s to 60 s: it reopens a cache that never opened, or checks that reads
+ * and writes work again, and says so once they do. Past max_waiters or
+ * the prober's caps a lookup is answered at once, unknown/in_progress.
+ * Both are counted.
  */
 #include "config.h"
 
@@ -22,6 +32,9 @@
 #include "rcptguard/util.h"
 
 #define RG_ENGINE_POLL_MS	100	/* re-read the cache while another process probes */
+#define RG_ENGINE_RETRY_MIN_S	1	/* the first look at a failed cache */
+#define RG_ENGINE_RETRY_MAX_S	60	/* ... backing off to this */
+#define RG_ENGINE_OVERLOAD_LOG_S 60	/* at most one line a minute about the caps */
 
 struct rg_waiter {
 	TAILQ_ENTRY(rg_waiter)	 w_link;
@@ -44,8 +57,15 @@ TAILQ_HEAD(rg_waiters, rg_waiter);
 struct rg_engine {
 	struct event_base	*e_base;
 	struct rg_config	 e_cfg;
-	struct rg_cache		*e_cache;
-	int			 e_cache_status;
+	struct rg_cache		*e_cache;	/* NULL until it opens; read atomically */
+	int			 e_cache_status;	/* RG_CACHE_OK, or the failure (atomic) */
+	struct event		*e_retry;	/* recovery of a failed cache */
+	int64_t			 e_retry_s;
+	int64_t			 e_failed_ms;	/* when the cache failed */
+	uint64_t		 e_failed_base;	/* ec_fail_mode then */
+	int64_t			 e_overload_logged_ms;
+	uint64_t		 e_overload_base;
+	struct rg_engine_counters e_ctr;	/* atomic */
 	struct rg_prober	*e_prober;
 	struct rg_knowledge	*e_know;
 	struct rg_waiters	 e_waiters;
@@ -75,6 +95,89 @@ rg_engine_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+static void
+rg_engine_count(uint64_t *ctr)
+{
+	__atomic_add_fetch(ctr, 1, __ATOMIC_RELAXED);
+}
+
+static const char *
+rg_engine_fail_mode(const struct rg_engine *e)
+{
+	return e->e_cfg.fail_mode == RG_FAIL_DEFER ? "defer" : "pass";
+}
+
+/* rg_engine_retry_arm - the next look at the failed cache, after e_retry_s. */
+static void
+rg_engine_retry_arm(struct rg_engine *e)
+{
+	struct timeval tv = { (time_t)e->e_retry_s, 0 };
+
+	if (e->e_retry != NULL)
+		evtimer_add(e->e_retry, &tv);
+}
+
+/*
+ * rg_engine_cache_failed - the cache failed doing what: said once, then
+ * retried on a timer until it works. Engine thread only.
+ */
+static void
+rg_engine_cache_failed(struct rg_engine *e, int status, const char *what)
+{
+	if (status >= 0 || __atomic_load_n(&e->e_cache_status, __ATOMIC_RELAXED) < 0)
+		return;
+	__atomic_store_n(&e->e_cache_status, status, __ATOMIC_RELAXED);
+	e->e_failed_ms = rg_engine_ms();
+	e->e_failed_base = __atomic_load_n(&e->e_ctr.ec_fail_mode, __ATOMIC_RELAXED);
+	rg_log_error("cache: %s failed: %s; until it works again every recipient it cannot "
+	    "answer follows fail_mode=%s and nothing is probed", what, rg_cache_strerror(status),
+	    rg_engine_fail_mode(e));
+	e->e_retry_s = RG_ENGINE_RETRY_MIN_S;
+	rg_engine_retry_arm(e);
+}
+
+static void rg_engine_on_maint(evutil_socket_t fd, short what, void *arg);
+
+/* rg_engine_on_retry - reopen a cache that never opened, or check a failed one. */
+static void
+rg_engine_on_retry(evutil_socket_t fd, short what, void *arg)
+{
+	struct rg_engine *e = arg;
+	struct rg_cache *c = rg_engine_cache(e);
+	char err[1200];
+	int rc;
+
+	(void)fd;
+	(void)what;
+	if (c == NULL) {
+		if ((c = rg_cache_open(&e->e_cfg, RG_CACHE_O_CREATE, &rc, err, sizeof(err))) != NULL) {
+			struct timeval tv = { (time_t)e->e_cfg.sync_interval, 0 };
+			rg_prober_set_cache(e->e_prober, c);
+			__atomic_store_n(&e->e_cache, c, __ATOMIC_RELEASE);
+			if ((e->e_maint = event_new(e->e_base, -1, EV_PERSIST, rg_engine_on_maint,
+			    e)) != NULL)
+				event_add(e->e_maint, &tv);
+			rc = RG_CACHE_OK;
+		} else {
+			rg_log_debug("cache: still unusable: %s", err);
+		}
+	} else {
+		rc = rg_cache_check(c);
+	}
+	if (rc == RG_CACHE_OK) {
+		__atomic_store_n(&e->e_cache_status, RG_CACHE_OK, __ATOMIC_RELAXED);
+		rg_log_info("cache: working again after %llds; %llu recipients followed fail_mode "
+		    "meanwhile", (long long)((rg_engine_ms() - e->e_failed_ms) / 1000),
+		    (unsigned long long)(__atomic_load_n(&e->e_ctr.ec_fail_mode, __ATOMIC_RELAXED) -
+		    e->e_failed_base));
+		return;
+	}
+	__atomic_store_n(&e->e_cache_status, rc, __ATOMIC_RELAXED);
+	e->e_retry_s = e->e_retry_s * 2 > RG_ENGINE_RETRY_MAX_S ? RG_ENGINE_RETRY_MAX_S :
+	    e->e_retry_s * 2;
+	rg_engine_retry_arm(e);
+}
+
 /*
  * rg_engine_on_maint - every sync_interval: flush what periodic sync mode
  * left unflushed, and sweep one batch of expired records.
@@ -91,10 +194,12 @@ rg_engine_on_maint(evutil_socket_t fd, short what, void *arg)
 	if (e->e_cfg.sync_mode == RG_SYNC_PERIODIC)
 		rg_cache_sync(e->e_cache);
 	if ((rc = rg_cache_sweep(e->e_cache, &removed, &wrapped)) != RG_CACHE_OK)
-		rg_log_warn("cache: sweep failed: %s", rg_cache_strerror(rc));
+		rg_engine_cache_failed(e, rc, "the sweep");
 	else if (removed > 0)
 		rg_log_debug("cache: swept %llu expired records", (unsigned long long)removed);
 }
+
+static void rg_engine_on_prober_error(int status, const char *what, void *arg);
 
 struct rg_engine *
 rg_engine_new(struct event_base *base, const struct rg_config *cfg, char *err, size_t errsize)
@@ -110,15 +215,25 @@ rg_engine_new(struct event_base *base, const struct rg_config *cfg, char *err, s
 	e->e_cfg = *cfg;
 	TAILQ_INIT(&e->e_waiters);
 	e->e_cache = rg_cache_open(cfg, RG_CACHE_O_CREATE, &e->e_cache_status, cerr, sizeof(cerr));
-	if (e->e_cache == NULL)
-		rg_log_error("cache unusable, verifying without it: %s (%s)", cerr,
-		    rg_cache_strerror(e->e_cache_status));
 	if ((e->e_know = rg_knowledge_load(cfg, err, errsize)) == NULL ||
-	    (e->e_prober = rg_prober_new(base, cfg, e->e_cache, e->e_know, err, errsize)) == NULL) {
+	    (e->e_prober = rg_prober_new(base, cfg, e->e_cache, e->e_know, err, errsize)) == NULL ||
+	    (e->e_retry = evtimer_new(base, rg_engine_on_retry, e)) == NULL) {
+		if (e->e_retry == NULL && e->e_prober != NULL)
+			snprintf(err, errsize, "out of memory");
+		rg_prober_free(e->e_prober);
 		rg_knowledge_free(e->e_know);
 		rg_cache_close(e->e_cache);
 		free(e);
 		return NULL;
+	}
+	rg_prober_on_error(e->e_prober, rg_engine_on_prober_error, e);
+	if (e->e_cache == NULL) {
+		rg_log_error("cache: %s (%s); until it opens every recipient follows fail_mode=%s "
+		    "and nothing is probed", cerr, rg_cache_strerror(e->e_cache_status),
+		    rg_engine_fail_mode(e));
+		e->e_failed_ms = rg_engine_ms();
+		e->e_retry_s = RG_ENGINE_RETRY_MIN_S;
+		rg_engine_retry_arm(e);
 	}
 	if (e->e_cache != NULL) {
 		struct timeval tv = { (time_t)cfg->sync_interval, 0 };
@@ -130,6 +245,13 @@ rg_engine_new(struct event_base *base, const struct rg_config *cfg, char *err, s
 
 static void rg_waiter_answer(struct rg_waiter *w, const struct rg_verdict *v,
     enum rg_answer_source src);
+
+/* rg_engine_on_prober_error - the prober met a cache failure checking a limit. */
+static void
+rg_engine_on_prober_error(int status, const char *what, void *arg)
+{
+	rg_engine_cache_failed(arg, status, what);
+}
 static void rg_engine_pending(struct rg_verdict *v);
 
 static void
@@ -137,8 +259,8 @@ rg_waiter_free(struct rg_waiter *w)
 {
 	struct rg_engine *e = w->w_engine;
 
-	if (w->w_lease != 0 && e->e_cache != NULL)
-		rg_cache_lease_release(e->e_cache, w->w_addr.a_key, w->w_lease);
+	if (w->w_lease != 0 && rg_engine_cache(e) != NULL)
+		rg_cache_lease_release(rg_engine_cache(e), w->w_addr.a_key, w->w_lease);
 	if (w->w_timer != NULL)
 		event_free(w->w_timer);
 	TAILQ_REMOVE(&e->e_waiters, w, w_link);
@@ -153,8 +275,17 @@ rg_engine_free(struct rg_engine *e)
 
 	if (e == NULL)
 		return;
+	{
+		struct rg_engine_counters c;
+		rg_engine_counters(e, &c);
+		rg_log_info("engine: lookups=%llu probes=%llu fail_mode=%llu over_caps=%llu",
+		    (unsigned long long)c.ec_lookups, (unsigned long long)c.ec_probes,
+		    (unsigned long long)c.ec_fail_mode, (unsigned long long)c.ec_overload);
+	}
 	if (e->e_maint != NULL)
 		event_free(e->e_maint);
+	if (e->e_retry != NULL)
+		event_free(e->e_retry);
 	rg_prober_free(e->e_prober);	/* no more prober callbacks after this */
 	/* Whoever still waits is answered "in progress": cb runs exactly once. */
 	while ((w = TAILQ_FIRST(&e->e_waiters)) != NULL) {
@@ -185,7 +316,16 @@ rg_engine_cache_status(const struct rg_engine *e)
 struct rg_cache *
 rg_engine_cache(struct rg_engine *e)
 {
-	return e->e_cache;
+	return __atomic_load_n(&e->e_cache, __ATOMIC_ACQUIRE);
+}
+
+void
+rg_engine_counters(const struct rg_engine *e, struct rg_engine_counters *out)
+{
+	out->ec_lookups = __atomic_load_n(&e->e_ctr.ec_lookups, __ATOMIC_RELAXED);
+	out->ec_fail_mode = __atomic_load_n(&e->e_ctr.ec_fail_mode, __ATOMIC_RELAXED);
+	out->ec_overload = __atomic_load_n(&e->e_ctr.ec_overload, __ATOMIC_RELAXED);
+	out->ec_probes = __atomic_load_n(&e->e_ctr.ec_probes, __ATOMIC_RELAXED);
 }
 
 /* rg_waiter_answer - answer once; the waiter lives on while its probe runs. */
@@ -207,7 +347,11 @@ rg_waiter_answer(struct rg_waiter *w, const struct rg_verdict *v, enum rg_answer
 	/* The wall clock now, without asking for it again. */
 	ans.an_state = rg_verdict_state_at(v, w->w_start_time + ans.an_elapsed_ms / 1000);
 	ans.an_source = src;
-	ans.an_cache_status = __atomic_load_n(&w->w_engine->e_cache_status, __ATOMIC_RELAXED);
+	/* A verdict read from the cache is good even while its writes fail. */
+	ans.an_cache_status = src == RG_ANSWER_CACHE ? RG_CACHE_OK :
+	    __atomic_load_n(&w->w_engine->e_cache_status, __ATOMIC_RELAXED);
+	if (ans.an_cache_status < 0 && src != RG_ANSWER_STATIC)
+		rg_engine_count(&w->w_engine->e_ctr.ec_fail_mode);
 	w->w_cb(&ans, w->w_arg);
 }
 
@@ -223,6 +367,31 @@ static void
 rg_engine_pending(struct rg_verdict *v)
 {
 	rg_verdict_make(v, RG_CLASS_UNKNOWN, RG_REASON_IN_PROGRESS, NULL, rg_clock_now(), 1);
+}
+
+/*
+ * rg_engine_overload - a cap was reached: unknown/in_progress at once,
+ * counted, and said at most once a minute.
+ */
+static void
+rg_engine_overload(struct rg_waiter *w, const char *cap)
+{
+	struct rg_engine *e = w->w_engine;
+	int64_t now = rg_engine_ms();
+	struct rg_verdict v;
+
+	rg_engine_count(&e->e_ctr.ec_overload);
+	if (now - e->e_overload_logged_ms >= RG_ENGINE_OVERLOAD_LOG_S * 1000) {
+		uint64_t n = __atomic_load_n(&e->e_ctr.ec_overload, __ATOMIC_RELAXED);
+		rg_log_warn("%s reached: recipients are answered unknown/in_progress at once and "
+		    "not probed (%llu since the last report)", cap,
+		    (unsigned long long)(n - e->e_overload_base));
+		e->e_overload_logged_ms = now;
+		e->e_overload_base = n;
+	}
+	rg_engine_pending(&v);
+	rg_verdict_set_text(&v, "too many probes in flight", 25);
+	rg_waiter_answer(w, &v, RG_ANSWER_PENDING);
 }
 
 /* rg_engine_static - answer a lookup decided without cache or network. */
@@ -263,8 +432,8 @@ rg_engine_on_probe(const struct rg_address *addr, const struct rg_verdict *v, vo
 
 	(void)addr;
 	w->w_probing = 0;
-	if (w->w_lease != 0 && w->w_engine->e_cache != NULL) {
-		rg_cache_lease_release(w->w_engine->e_cache, w->w_addr.a_key, w->w_lease);
+	if (w->w_lease != 0 && rg_engine_cache(w->w_engine) != NULL) {
+		rg_cache_lease_release(rg_engine_cache(w->w_engine), w->w_addr.a_key, w->w_lease);
 		w->w_lease = 0;
 	}
 	rg_waiter_answer(w, v, RG_ANSWER_PROBE);
@@ -281,20 +450,20 @@ rg_engine_on_timer(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if ((w->w_polling || now_ms >= w->w_deadline_ms) && e->e_cache != NULL) {
+	if ((w->w_polling || now_ms >= w->w_deadline_ms) && rg_engine_cache(e) != NULL) {
 		enum rg_verdict_state st;
 		/*
 		 * Another process probes, or ours left an interim verdict (greylisted,
 		 * waiting for its re-probe): a verdict newer than this lookup answers.
 		 */
-		if (rg_cache_get(e->e_cache, w->w_addr.a_key, &v, &st) == RG_CACHE_OK &&
+		if (rg_cache_get(rg_engine_cache(e), w->w_addr.a_key, &v, &st) == RG_CACHE_OK &&
 		    st != RG_STATE_EXPIRED && v.v_checked_at >= w->w_start_time) {
 			rg_waiter_answer(w, &v, RG_ANSWER_CACHE);
 			rg_waiter_maybe_free(w);
 			return;
 		}
 	}
-	if (w->w_polling && e->e_cache != NULL) {
+	if (w->w_polling && rg_engine_cache(e) != NULL) {
 		if (now_ms < w->w_deadline_ms) {
 			int64_t left = w->w_deadline_ms - now_ms;
 			struct timeval tv = { 0, (left < RG_ENGINE_POLL_MS ? left : RG_ENGINE_POLL_MS) * 1000 };
@@ -307,28 +476,61 @@ rg_engine_on_timer(evutil_socket_t fd, short what, void *arg)
 	rg_waiter_maybe_free(w);
 }
 
-/* rg_engine_probe - start the probe under a lease, or poll for another process's. */
+/*
+ * rg_engine_probe - start the probe under a lease, or poll for another
+ * process's. Without a lease (the cache failed) or past a cap, the waiter
+ * is answered at once and nothing is probed.
+ */
 static void
 rg_engine_probe(struct rg_waiter *w, unsigned flags)
 {
 	struct rg_engine *e = w->w_engine;
+	struct rg_cache *c = rg_engine_cache(e);
+	struct rg_verdict v;
 	int rc = RG_LEASE_WON;
 
-	if (e->e_cache != NULL && !(flags & RG_LOOKUP_NO_CACHE)) {
-		rc = rg_cache_lease_acquire(e->e_cache, w->w_addr.a_key, e->e_cfg.lease_ttl, &w->w_lease);
+	if (c != NULL && !(flags & RG_LOOKUP_NO_CACHE)) {
+		rc = rg_cache_lease_acquire(c, w->w_addr.a_key, e->e_cfg.lease_ttl, &w->w_lease);
 		if (rc < 0) {
-			rg_log_error("cache: lease for %s failed: %s", w->w_addr.a_key,
-			    rg_cache_strerror(rc));
-			rc = RG_LEASE_WON;	/* probe anyway; mail must keep flowing */
 			w->w_lease = 0;
+			rg_engine_cache_failed(e, rc, "a probe lease");
+			rg_engine_pending(&v);
+			rg_waiter_answer(w, &v, RG_ANSWER_PENDING);	/* fail_mode */
+			return;
 		}
 	}
 	if (rc == RG_LEASE_HELD) {
 		w->w_polling = 1;
 		return;
 	}
-	if (rg_prober_submit(e->e_prober, &w->w_addr, rg_engine_on_probe, w) == 0)
+	switch (rg_prober_submit(e->e_prober, &w->w_addr, rg_engine_on_probe, w)) {
+	case RG_PROBER_QUEUED:
 		w->w_probing = 1;
+		rg_engine_count(&e->e_ctr.ec_probes);
+		return;
+	case RG_PROBER_FULL:
+		rg_engine_overload(w, "max_probe_jobs or max_domain_jobs");
+		break;
+	case RG_PROBER_ENOMEM:
+		rg_engine_pending(&v);
+		rg_waiter_answer(w, &v, RG_ANSWER_PENDING);
+		break;
+	}
+	if (w->w_lease != 0 && c != NULL) {
+		rg_cache_lease_release(c, w->w_addr.a_key, w->w_lease);
+		w->w_lease = 0;
+	}
+}
+
+/* rg_engine_room - whether a lookup may wait and probe, or which cap says no. */
+static const char *
+rg_engine_room(struct rg_engine *e, const struct rg_address *addr)
+{
+	if (e->e_nwaiters >= e->e_cfg.max_waiters)
+		return "max_waiters";
+	if (rg_prober_room(e->e_prober, addr->a_domain) == RG_PROBER_FULL)
+		return "max_probe_jobs or max_domain_jobs";
+	return NULL;
 }
 
 int
@@ -340,6 +542,8 @@ rg_engine_lookup(struct rg_engine *e, const char *input, size_t len, unsigned fl
 	struct rg_verdict v;
 	unsigned opts = e->e_cfg.local_part_case == RG_LOCAL_CASE_INSENSITIVE ? RG_ADDR_O_FOLD_LOCAL : 0;
 	int64_t now = rg_clock_now();
+	struct rg_cache *cache = rg_engine_cache(e);
+	const char *full;
 
 	/*
 	 * Most lookups end here, answered from what is known: they live on the
@@ -389,23 +593,25 @@ rg_engine_lookup(struct rg_engine *e, const char *input, size_t len, unsigned fl
 		return 0;
 	}
 	/* 3. The cache: fresh answers; stale answers and refreshes. */
-	if (e->e_cache != NULL && !(flags & RG_LOOKUP_NO_CACHE)) {
+	if (!(flags & RG_LOOKUP_KNOWN_ONLY))
+		rg_engine_count(&e->e_ctr.ec_lookups);
+	if (cache != NULL && !(flags & RG_LOOKUP_NO_CACHE)) {
 		enum rg_verdict_state st = RG_STATE_EXPIRED;
-		int rc = rg_cache_get(e->e_cache, tmp.w_addr.a_key, &v, NULL);
+		int rc = rg_cache_get(cache, tmp.w_addr.a_key, &v, NULL);
 		if (rc == RG_CACHE_OK)
 			st = rg_verdict_state_at(&v, now);
 		if (rc < 0 && (flags & RG_LOOKUP_KNOWN_ONLY))
 			return 1;	/* the loop's lookup records and logs the failure */
 		if (rc < 0) {
-			__atomic_store_n(&e->e_cache_status, rc, __ATOMIC_RELAXED);
-			rg_log_error("cache: lookup of %s failed: %s", tmp.w_addr.a_key,
-			    rg_cache_strerror(rc));
+			rg_engine_cache_failed(e, rc, "a lookup");
 		} else if (rc == RG_CACHE_OK && st == RG_STATE_STALE && (flags & RG_LOOKUP_KNOWN_ONLY)) {
 			return 1;	/* answered by the loop, which refreshes it */
 		} else if (rc == RG_CACHE_OK && st != RG_STATE_EXPIRED) {
 			rg_waiter_answer(&tmp, &v, RG_ANSWER_CACHE);
-			if (st == RG_STATE_STALE && (w = rg_waiter_adopt(&tmp)) != NULL) {
-				rg_engine_probe(w, flags);	/* background refresh */
+			/* A background refresh, when it can probe; at a cap it waits for the next hit. */
+			if (st == RG_STATE_STALE && rg_engine_cache_status(e) == RG_CACHE_OK &&
+			    rg_engine_room(e, &tmp.w_addr) == NULL && (w = rg_waiter_adopt(&tmp)) != NULL) {
+				rg_engine_probe(w, flags);
 				w->w_polling = 0;	/* someone else refreshes it: nothing to wait for */
 				rg_waiter_maybe_free(w);
 			}
@@ -415,6 +621,16 @@ rg_engine_lookup(struct rg_engine *e, const char *input, size_t len, unsigned fl
 	/* 4. Probe, and wait at most the budget. */
 	if (flags & RG_LOOKUP_KNOWN_ONLY)
 		return 1;
+	if (cache == NULL || rg_engine_cache_status(e) < 0) {
+		/* No probe without its limits, and they live in the cache: fail_mode. */
+		rg_engine_pending(&v);
+		rg_waiter_answer(&tmp, &v, RG_ANSWER_PENDING);
+		return 0;
+	}
+	if ((full = rg_engine_room(e, &tmp.w_addr)) != NULL) {
+		rg_engine_overload(&tmp, full);
+		return 0;
+	}
 	if ((w = rg_waiter_adopt(&tmp)) == NULL)
 		return -1;
 	if ((w->w_timer = evtimer_new(e->e_base, rg_engine_on_timer, w)) == NULL) {
@@ -422,6 +638,10 @@ rg_engine_lookup(struct rg_engine *e, const char *input, size_t len, unsigned fl
 		return -1;
 	}
 	rg_engine_probe(w, flags);
+	if (w->w_answered) {	/* no lease, or past a cap: answered already */
+		rg_waiter_maybe_free(w);
+		return 0;
+	}
 	{
 		int64_t first = wait_ms > 0 ? wait_ms : 0;
 		struct timeval tv;

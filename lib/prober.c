@@ -39,6 +39,9 @@
 
 #define RG_PROBER_MAX_CANDIDATES	(RG_DNS_MAX_HOSTS * RG_DNS_MAX_ADDRS)
 #define RG_PROBER_MAX_SOURCES		8
+#define RG_PROBER_SLOT_POLL_MIN_MS	100	/* waiting for slots: first look */
+#define RG_PROBER_SLOT_POLL_MAX_MS	2000	/* ... backing off to this */
+#define RG_PROBER_SLOT_TRIES		8	/* slot attempts per pass */
 
 struct rg_probe_req {
 	struct rg_address	 r_addr;
@@ -62,16 +65,23 @@ struct rg_probe_cand {
 	int			 c_addr;
 };
 
+/*
+ * A job holds what it needs and no more: its recipients in an array that
+ * grows as they join, and the MX answer once DNS has given it.
+ */
 struct rg_probe_job {
 	TAILQ_ENTRY(rg_probe_job) j_link;
+	TAILQ_ENTRY(rg_probe_job) j_wait_link;	/* waiting for concurrency slots */
+	int			 j_waiting;
 	struct rg_prober	*j_pr;
 	char			 j_domain[RG_ADDR_DOMAIN_MAX + 1];
-	struct rg_probe_req	 j_reqs[RG_SMTP_MAX_RCPT];
+	struct rg_probe_req	*j_reqs;
 	int			 j_nreqs;
+	int			 j_reqcap;
 	int			 j_started;
 	int			 j_utf8;
 	struct event		*j_start;
-	struct rg_mx_result	 j_mx;
+	struct rg_mx_result	*j_mx;		/* NULL until DNS (or the cache) answers */
 	struct rg_probe_cand	 j_cands[RG_PROBER_MAX_CANDIDATES];
 	int			 j_ncands;
 	int			 j_next;
@@ -81,7 +91,6 @@ struct rg_probe_job {
 	int			 j_unreliable;	/* provider rule: a 250 proves little */
 	char			 j_random_rcpt[RG_ADDR_MAILBOX_MAX + 32];
 	struct rg_domain_record	 j_drec;
-	const char		*j_rcpts[RG_SMTP_MAX_RCPT];
 	/* concurrency slots held for the current session: global, per MX address */
 	int			 j_slots[2];
 	uint64_t		 j_slot_token;	/* 0: none held */
@@ -106,11 +115,26 @@ struct rg_prober {
 	char			 p_mail_from[RG_CONFIG_PATH_MAX];
 	struct rg_probe_jobs	 p_jobs;
 	int			 p_njobs;
+	struct rg_probe_jobs	 p_slotwait;	/* jobs waiting for slots, in arrival order */
+	struct event		*p_slot_timer;	/* the next pass over them */
+	int64_t			 p_slot_backoff_ms;
+	rg_prober_error_cb	 p_err_cb;
+	void			*p_err_arg;
 	struct rg_probe_retries	 p_retries;
 	int			 p_nretries;
 };
 
-static void rg_prober_try_next(struct rg_probe_job *j);
+static int rg_prober_try_next(struct rg_probe_job *j);
+static void rg_prober_on_slot_timer(evutil_socket_t fd, short what, void *arg);
+
+/* rg_prober_timer_ms - arm ev to fire in ms milliseconds. */
+static void
+rg_prober_timer_ms(struct event *ev, int64_t ms)
+{
+	struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000) };
+
+	evtimer_add(ev, &tv);
+}
 
 /* rg_prober_default_helo - this host's name, fully qualified when the resolver knows it. */
 static void
@@ -174,7 +198,13 @@ rg_prober_new(struct event_base *base, const struct rg_config *cfg, struct rg_ca
 	pr->p_cache = cache;
 	pr->p_know = know;
 	TAILQ_INIT(&pr->p_jobs);
+	TAILQ_INIT(&pr->p_slotwait);
 	TAILQ_INIT(&pr->p_retries);
+	pr->p_slot_backoff_ms = RG_PROBER_SLOT_POLL_MIN_MS;
+	if ((pr->p_slot_timer = evtimer_new(base, rg_prober_on_slot_timer, pr)) == NULL) {
+		snprintf(err, errsize, "out of memory");
+		goto fail;
+	}
 	if (rg_netaddr_parse_list(cfg->probe_allow_networks, &pr->p_allow, err, errsize) < 0 ||
 	    rg_prober_sources(pr, cfg->source_addresses, err, errsize) < 0)
 		goto fail;
@@ -219,8 +249,23 @@ rg_prober_new(struct event_base *base, const struct rg_config *cfg, struct rg_ca
 fail:
 	rg_dns_free(pr->p_dns);
 	rg_smtp_pool_free(pr->p_pool);
+	if (pr->p_slot_timer != NULL)
+		event_free(pr->p_slot_timer);
 	free(pr);
 	return NULL;
+}
+
+void
+rg_prober_set_cache(struct rg_prober *pr, struct rg_cache *cache)
+{
+	pr->p_cache = cache;
+}
+
+void
+rg_prober_on_error(struct rg_prober *pr, rg_prober_error_cb cb, void *arg)
+{
+	pr->p_err_cb = cb;
+	pr->p_err_arg = arg;
 }
 
 /* rg_prober_release_slots - give back the session's concurrency slots. */
@@ -234,18 +279,28 @@ rg_prober_release_slots(struct rg_probe_job *j)
 		return;
 	rg_cache_slots_release(c, prefixes, j->j_slots, 2, j->j_slot_token);
 	j->j_slot_token = 0;
+	/* A slot of ours came free: the waiting jobs look now, from the loop. */
+	if (!TAILQ_EMPTY(&j->j_pr->p_slotwait)) {
+		j->j_pr->p_slot_backoff_ms = RG_PROBER_SLOT_POLL_MIN_MS;
+		event_del(j->j_pr->p_slot_timer);
+		rg_prober_timer_ms(j->j_pr->p_slot_timer, 0);
+	}
 }
 
 static void
 rg_prober_job_free(struct rg_probe_job *j)
 {
 	rg_prober_release_slots(j);
+	if (j->j_waiting)
+		TAILQ_REMOVE(&j->j_pr->p_slotwait, j, j_wait_link);
 	TAILQ_REMOVE(&j->j_pr->p_jobs, j, j_link);
 	j->j_pr->p_njobs--;
 	if (j->j_smtp != NULL)
 		rg_smtp_cancel(j->j_smtp);
 	if (j->j_start != NULL)
 		event_free(j->j_start);
+	free(j->j_mx);
+	free(j->j_reqs);
 	free(j);
 }
 
@@ -270,6 +325,7 @@ rg_prober_free(struct rg_prober *pr)
 		rg_prober_job_free(j);
 	while ((t = TAILQ_FIRST(&pr->p_retries)) != NULL)
 		rg_prober_retry_free(t);
+	event_free(pr->p_slot_timer);
 	/* After the jobs: DNS callbacks of cancelled jobs are not delivered. */
 	rg_dns_free(pr->p_dns);
 	rg_smtp_pool_free(pr->p_pool);	/* sessions still saying goodbye */
@@ -284,7 +340,8 @@ rg_prober_active(const struct rg_prober *pr)
 	return pr->p_njobs + pr->p_nretries;
 }
 
-static int rg_prober_enqueue(struct rg_prober *pr, const struct rg_probe_req *req);
+static enum rg_prober_status rg_prober_enqueue(struct rg_prober *pr,
+    const struct rg_probe_req *req);
 
 static void
 rg_prober_on_retry(evutil_socket_t fd, short what, void *arg)
@@ -296,7 +353,7 @@ rg_prober_on_retry(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	rg_prober_retry_free(t);
-	if (rg_prober_enqueue(pr, &req) < 0) {
+	if (rg_prober_enqueue(pr, &req) != RG_PROBER_QUEUED) {
 		struct rg_verdict v;
 		rg_verdict_init(&v, RG_CLASS_UNKNOWN, RG_REASON_GREYLISTED);
 		v.v_attempts = (uint16_t)req.r_attempt;
@@ -336,7 +393,7 @@ rg_prober_schedule_retry(struct rg_prober *pr, const struct rg_probe_req *req)
 	return 0;
 }
 
-/* rg_prober_store - stamp, cache and report one verdict. */
+/* rg_prober_report - stamp, cache and report one verdict. */
 static void
 rg_prober_report(struct rg_probe_job *j, int i, struct rg_verdict *v)
 {
@@ -411,7 +468,7 @@ rg_prober_domain_save(struct rg_probe_job *j)
 static const char *
 rg_prober_cand_host(const struct rg_probe_job *j, int k)
 {
-	return j->j_mx.m_hosts[j->j_cands[k].c_host].h_name;
+	return j->j_mx->m_hosts[j->j_cands[k].c_host].h_name;
 }
 
 /*
@@ -424,10 +481,12 @@ rg_prober_cooldown(struct rg_probe_job *j)
 	int64_t now = rg_clock_now();
 	int level = j->j_drec.d_cooldown_level;
 
+	if (level > RG_COOLDOWN_LEVEL_MAX)
+		level = RG_COOLDOWN_LEVEL_MAX;	/* the decoder refuses more; never shift further */
 	/* Consecutive: the last pause ended less than one pause ago. */
 	if (j->j_drec.d_cooldown_until + (j->j_pr->p_cfg.throttle_cooldown << level) < now)
 		level = 0;
-	if (level < 6)
+	if (level < RG_COOLDOWN_LEVEL_MAX)
 		level++;
 	j->j_drec.d_cooldown_level = (uint8_t)level;
 	j->j_drec.d_cooldown_until = now + (j->j_pr->p_cfg.throttle_cooldown << (level - 1));
@@ -567,29 +626,51 @@ rg_prober_random_rcpt(struct rg_probe_job *j)
 	return strlen(j->j_random_rcpt) <= RG_ADDR_MAILBOX_MAX ? 0 : -1;
 }
 
-/* rg_prober_on_wait - a slot may have come free: try again. */
+/*
+ * rg_prober_cache_failed - a limit could not be checked because the cache
+ * failed: no probe without its limits. The engine hears of the failure
+ * (and so follows fail_mode); the recipients get an unknown verdict that
+ * is reported, not stored.
+ */
 static void
-rg_prober_on_wait(evutil_socket_t fd, short what, void *arg)
+rg_prober_cache_failed(struct rg_probe_job *j, int status, const char *what)
 {
-	(void)fd;
-	(void)what;
-	rg_prober_try_next(arg);
+	struct rg_prober *pr = j->j_pr;
+
+	if (pr->p_err_cb != NULL)
+		pr->p_err_cb(status, what, pr->p_err_arg);
+	for (int i = 0; i < j->j_nreqs; i++) {
+		struct rg_probe_req *r = &j->j_reqs[i];
+		struct rg_verdict v;
+		if (r->r_done)
+			continue;
+		r->r_done = 1;
+		rg_prober_verdict(&v, RG_CLASS_UNKNOWN, RG_REASON_TEMP_FAILURE, NULL, NULL);
+		rg_verdict_set_text(&v, "the cache failed: no probe without its limits", 45);
+		v.v_checked_at = rg_clock_now();
+		r->r_cb(&r->r_addr, &v, r->r_arg);
+	}
+	rg_prober_job_free(j);
 }
 
-/*
- * rg_prober_slots - take a global and a per-MX-address slot for candidate
- * k. 1 when both are held; 0 when the job must wait (a timer is armed).
- */
-static int
+enum rg_prober_slot {
+	RG_SLOT_HELD,		/* both slots are ours */
+	RG_SLOT_BUSY,		/* every slot is taken: wait */
+	RG_SLOT_ERROR,		/* the cache failed: the job has ended */
+};
+
+/* rg_prober_slots - take a global and a per-MX-address slot for the session to sa. */
+static enum rg_prober_slot
 rg_prober_slots(struct rg_probe_job *j, const struct sockaddr *sa)
 {
 	struct rg_prober *pr = j->j_pr;
-	struct timeval tv = { 0, 100000 };
 	char ip[64];
 	int rc;
 
-	if (pr->p_cache == NULL)
-		return 1;
+	if (pr->p_cache == NULL) {
+		rg_prober_cache_failed(j, RG_CACHE_EMISSING, "concurrency slots");
+		return RG_SLOT_ERROR;
+	}
 	rg_netaddr_format(sa, ip, sizeof(ip));
 	snprintf(j->j_mprefix, sizeof(j->j_mprefix), "m:%s", ip);
 	{
@@ -599,18 +680,80 @@ rg_prober_slots(struct rg_probe_job *j, const struct sockaddr *sa)
 		    pr->p_cfg.session_timeout + 30, j->j_slots, &j->j_slot_token);
 	}
 	if (rc == RG_LEASE_WON)
-		return 1;
+		return RG_SLOT_HELD;
 	j->j_slot_token = 0;
-	if (rc < 0)
-		return 1;	/* a broken cache must not stop verification */
-	/* Every slot is busy: look again shortly (the job timer is free by now). */
-	event_assign(j->j_start, pr->p_base, -1, 0, rg_prober_on_wait, j);
-	evtimer_add(j->j_start, &tv);
-	return 0;
+	if (rc < 0) {
+		rg_prober_cache_failed(j, rc, "concurrency slots");
+		return RG_SLOT_ERROR;
+	}
+	return RG_SLOT_BUSY;
 }
 
-/* rg_prober_try_next - start a session with the next candidate address. */
+/* rg_prober_slot_wait - queue j for slots and make sure a pass is coming. */
 static void
+rg_prober_slot_wait(struct rg_probe_job *j)
+{
+	struct rg_prober *pr = j->j_pr;
+
+	if (!j->j_waiting) {
+		TAILQ_INSERT_TAIL(&pr->p_slotwait, j, j_wait_link);
+		j->j_waiting = 1;
+	}
+	if (!evtimer_pending(pr->p_slot_timer, NULL))
+		rg_prober_timer_ms(pr->p_slot_timer, pr->p_slot_backoff_ms);
+}
+
+/*
+ * rg_prober_on_slot_timer - one pass over the jobs waiting for slots, in
+ * arrival order. Slots held by other processes free without a word to us,
+ * so the pass also runs on a timer, backing off from 100 ms to 2 s while
+ * nothing frees. One attempt (one write transaction) per MX address per
+ * pass: the jobs behind a busy address are not asked again in that pass.
+ */
+static void
+rg_prober_on_slot_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct rg_prober *pr = arg;
+	struct rg_probe_jobs pass;
+	struct rg_probe_job *j;
+	char busy[RG_PROBER_SLOT_TRIES][80];
+	int nbusy = 0, tries = 0, won = 0;
+
+	(void)fd;
+	(void)what;
+	TAILQ_INIT(&pass);
+	TAILQ_CONCAT(&pass, &pr->p_slotwait, j_wait_link);
+	while ((j = TAILQ_FIRST(&pass)) != NULL) {
+		int skip = tries >= RG_PROBER_SLOT_TRIES;
+		TAILQ_REMOVE(&pass, j, j_wait_link);
+		j->j_waiting = 0;
+		for (int b = 0; b < nbusy && !skip; b++)
+			skip = strcmp(busy[b], j->j_mprefix) == 0;
+		if (skip) {
+			TAILQ_INSERT_TAIL(&pr->p_slotwait, j, j_wait_link);
+			j->j_waiting = 1;
+			continue;
+		}
+		tries++;
+		/* Still waiting: its address is busy for the rest of this pass. */
+		if (rg_prober_try_next(j))
+			rg_strlcpy(busy[nbusy++], j->j_mprefix, sizeof(busy[0]));
+		else
+			won++;	/* started, or ended: j may be gone */
+	}
+	pr->p_slot_backoff_ms = won > 0 ? RG_PROBER_SLOT_POLL_MIN_MS :
+	    pr->p_slot_backoff_ms * 2 > RG_PROBER_SLOT_POLL_MAX_MS ? RG_PROBER_SLOT_POLL_MAX_MS :
+	    pr->p_slot_backoff_ms * 2;
+	if (!TAILQ_EMPTY(&pr->p_slotwait) && !evtimer_pending(pr->p_slot_timer, NULL))
+		rg_prober_timer_ms(pr->p_slot_timer, pr->p_slot_backoff_ms);
+}
+
+/*
+ * rg_prober_try_next - start a session with the next candidate address. 1
+ * when j waits for slots; 0 when the session started or the job ended (j
+ * may be gone).
+ */
+static int
 rg_prober_try_next(struct rg_probe_job *j)
 {
 	struct rg_prober *pr = j->j_pr;
@@ -618,9 +761,16 @@ rg_prober_try_next(struct rg_probe_job *j)
 	const struct rg_mx_host *h;
 	int k = j->j_next, n = 0;
 
-	h = &j->j_mx.m_hosts[j->j_cands[k].c_host];
-	if (!rg_prober_slots(j, (const struct sockaddr *)&h->h_addrs[j->j_cands[k].c_addr]))
-		return;
+	h = &j->j_mx->m_hosts[j->j_cands[k].c_host];
+	switch (rg_prober_slots(j, (const struct sockaddr *)&h->h_addrs[j->j_cands[k].c_addr])) {
+	case RG_SLOT_HELD:
+		break;
+	case RG_SLOT_BUSY:
+		rg_prober_slot_wait(j);
+		return 1;
+	case RG_SLOT_ERROR:
+		return 0;	/* j is gone */
+	}
 	j->j_next++;
 	memset(&p, 0, sizeof(p));
 	p.p_addr = (const struct sockaddr *)&h->h_addrs[j->j_cands[k].c_addr];
@@ -662,6 +812,7 @@ rg_prober_try_next(struct rg_probe_job *j)
 	if (j->j_smtp == NULL)
 		rg_prober_finish_all(j, RG_CLASS_UNKNOWN, RG_REASON_PROTOCOL_ERROR, NULL, h->h_name,
 		    "cannot start an SMTP session");
+	return 0;
 }
 
 static void rg_prober_use_mx(struct rg_probe_job *j, const struct rg_mx_result *res);
@@ -701,7 +852,12 @@ rg_prober_use_mx(struct rg_probe_job *j, const struct rg_mx_result *res)
 	int64_t now = rg_clock_now();
 	enum rg_reason dns_reason = 0;
 
-	j->j_mx = *res;
+	if (j->j_mx == NULL && (j->j_mx = malloc(sizeof(*j->j_mx))) == NULL) {
+		rg_prober_finish_all(j, RG_CLASS_UNKNOWN, RG_REASON_TEMP_FAILURE, NULL, NULL,
+		    "out of memory");
+		return;
+	}
+	*j->j_mx = *res;
 	switch (res->m_status) {
 	case RG_DNS_NXDOMAIN:
 		dns_reason = RG_REASON_NO_DOMAIN;
@@ -779,8 +935,8 @@ rg_prober_start(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (pr->p_cache != NULL && rg_cache_domain_get(pr->p_cache, j->j_domain, &j->j_drec) !=
-	    RG_CACHE_OK)
+	if (pr->p_cache == NULL ||
+	    rg_cache_domain_get(pr->p_cache, j->j_domain, &j->j_drec) != RG_CACHE_OK)
 		memset(&j->j_drec, 0, sizeof(j->j_drec));
 	if (j->j_drec.d_cooldown_until > now) {
 		j->j_started = 1;
@@ -788,15 +944,25 @@ rg_prober_start(evutil_socket_t fd, short what, void *arg)
 		    "the domain throttled earlier probes; pausing");
 		return;
 	}
-	if (pr->p_cache != NULL && j->j_drec.d_dns_reason == 0) {
+	if (pr->p_cache == NULL) {
+		rg_prober_cache_failed(j, RG_CACHE_EMISSING, "the domain's rate");
+		return;
+	}
+	if (j->j_drec.d_dns_reason == 0) {
 		/* The domain's share of sessions; until a token comes, others may join. */
 		char key[RG_ADDR_DOMAIN_MAX + 8];
 		int64_t wait_ms = 0;
+		int rc;
 		snprintf(key, sizeof(key), "b:%s", j->j_domain);
-		if (rg_cache_bucket_take(pr->p_cache, key, pr->p_cfg.domain_rate,
-		    pr->p_cfg.domain_burst, &wait_ms) == RG_CACHE_NOTFOUND) {
+		rc = rg_cache_bucket_take(pr->p_cache, key, pr->p_cfg.domain_rate,
+		    pr->p_cfg.domain_burst, &wait_ms);
+		if (rc == RG_CACHE_NOTFOUND) {
 			struct timeval tv = { wait_ms / 1000, (wait_ms % 1000) * 1000 };
 			evtimer_add(j->j_start, &tv);
+			return;
+		}
+		if (rc < 0) {
+			rg_prober_cache_failed(j, rc, "the domain's rate");
 			return;
 		}
 	}
@@ -814,20 +980,19 @@ rg_prober_start(evutil_socket_t fd, short what, void *arg)
 		    "the domain accepts every address");
 		return;
 	}
-	if (pr->p_cache != NULL) {
+	{
 		unsigned char buf[RG_DNS_RECORD_MAX];
 		char key[RG_ADDR_DOMAIN_MAX + 8];
-		struct rg_mx_result *mx = &j->j_mx;
+		struct rg_mx_result mx;
 		size_t len = 0;
 		int64_t exp;
 
 		rg_prober_mx_key(j, key, sizeof(key));
 		if (rg_cache_raw_get(pr->p_cache, RG_DB_DOMAINS, key, buf, sizeof(buf), &len) ==
 		    RG_CACHE_OK && len >= 12 && (exp = rg_get_le64(buf + 4)) > now &&
-		    rg_dns_record_decode(buf, len, mx) == 0) {
-			/* Within the DNS TTL: no lookup. The copy keeps j_mx stable. */
-			struct rg_mx_result copy = *mx;
-			rg_prober_use_mx(j, &copy);
+		    rg_dns_record_decode(buf, len, &mx) == 0) {
+			/* Within the DNS TTL: no lookup. */
+			rg_prober_use_mx(j, &mx);
 			return;
 		}
 	}
@@ -836,41 +1001,85 @@ rg_prober_start(evutil_socket_t fd, short what, void *arg)
 		    "cannot start the DNS lookup");
 }
 
+/*
+ * rg_prober_find - an unstarted job of domain with room, or NULL; *same
+ * counts the domain's jobs.
+ */
+static struct rg_probe_job *
+rg_prober_find(struct rg_prober *pr, const char *domain, int *same)
+{
+	struct rg_probe_job *j;
+
+	*same = 0;
+	TAILQ_FOREACH(j, &pr->p_jobs, j_link) {
+		if (strcmp(j->j_domain, domain) != 0)
+			continue;
+		if (!j->j_started && j->j_nreqs < pr->p_cfg.max_rcpt_per_session)
+			return j;
+		(*same)++;
+	}
+	return NULL;
+}
+
+enum rg_prober_status
+rg_prober_room(struct rg_prober *pr, const char *domain)
+{
+	int same;
+
+	if (rg_prober_find(pr, domain, &same) != NULL)
+		return RG_PROBER_QUEUED;
+	if (pr->p_njobs >= pr->p_cfg.max_probe_jobs || same >= pr->p_cfg.max_domain_jobs)
+		return RG_PROBER_FULL;
+	return RG_PROBER_QUEUED;
+}
+
 /* rg_prober_enqueue - add a request to an unstarted job of its domain, or a new one. */
-static int
+static enum rg_prober_status
 rg_prober_enqueue(struct rg_prober *pr, const struct rg_probe_req *req)
 {
 	struct rg_probe_job *j;
 	struct timeval now = { 0, 0 };
 	const struct rg_address *addr = &req->r_addr;
+	int same;
 
 	/* Join a job of the same domain that has not started and has room. */
-	TAILQ_FOREACH(j, &pr->p_jobs, j_link)
-		if (!j->j_started && strcmp(j->j_domain, addr->a_domain) == 0 &&
-		    j->j_nreqs < pr->p_cfg.max_rcpt_per_session)
-			break;
-	if (j == NULL) {
+	if ((j = rg_prober_find(pr, addr->a_domain, &same)) == NULL) {
+		if (pr->p_njobs >= pr->p_cfg.max_probe_jobs || same >= pr->p_cfg.max_domain_jobs)
+			return RG_PROBER_FULL;
 		if ((j = calloc(1, sizeof(*j))) == NULL)
-			return -1;
+			return RG_PROBER_ENOMEM;
 		j->j_pr = pr;
 		rg_strlcpy(j->j_domain, addr->a_domain, sizeof(j->j_domain));
 		if ((j->j_start = evtimer_new(pr->p_base, rg_prober_start, j)) == NULL) {
 			free(j);
-			return -1;
+			return RG_PROBER_ENOMEM;
 		}
 		TAILQ_INSERT_TAIL(&pr->p_jobs, j, j_link);
 		pr->p_njobs++;
 		evtimer_add(j->j_start, &now);
+	}
+	if (j->j_nreqs == j->j_reqcap) {
+		int cap = j->j_reqcap ? j->j_reqcap * 2 : 1;
+		struct rg_probe_req *reqs;
+		if (cap > pr->p_cfg.max_rcpt_per_session)
+			cap = (int)pr->p_cfg.max_rcpt_per_session;
+		if ((reqs = realloc(j->j_reqs, (size_t)cap * sizeof(*reqs))) == NULL) {
+			if (j->j_nreqs == 0)
+				rg_prober_job_free(j);
+			return RG_PROBER_ENOMEM;
+		}
+		j->j_reqs = reqs;
+		j->j_reqcap = cap;
 	}
 	j->j_reqs[j->j_nreqs] = *req;
 	j->j_reqs[j->j_nreqs].r_done = 0;
 	j->j_nreqs++;
 	if (addr->a_flags & RG_ADDR_F_UTF8_LOCAL)
 		j->j_utf8 = 1;
-	return 0;
+	return RG_PROBER_QUEUED;
 }
 
-int
+enum rg_prober_status
 rg_prober_submit(struct rg_prober *pr, const struct rg_address *addr, rg_prober_cb cb, void *arg)
 {
 	struct rg_probe_req req;

@@ -437,7 +437,8 @@ policyd_request_done(struct policyd_conn *c)
 		policyd_decision_reply(c, &d);
 		return;
 	}
-	if (srv->s_engine == NULL || rg_engine_cache_status(srv->s_engine) < 0 ||
+	/* A cache that does not work is the engine's to answer: fail_mode, no probe. */
+	if (srv->s_engine == NULL ||
 	    (c->c_state = POLICYD_PENDING,
 	    rg_engine_lookup(srv->s_engine, r->r_recipient, r->r_recipient_len, 0,
 	    srv->s_cfg.wait_budget * 1000, policyd_on_answer, c) < 0)) {

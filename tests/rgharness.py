@@ -223,11 +223,17 @@ def faults_cache(root, prog, ask, want):
         with open(f"{f.dir}/state/cache.lmdb", "wb") as fh:
             fh.write(os.urandom(65536))
         ok(f.start(), f"a corrupt cache does not stop the daemon (fail_mode={mode})", f.logtext())
-        r = ask(f, "ghost@dead.example")
-        ok(r.startswith(want[mode]), f"corrupt cache, fail_mode={mode}: {want[mode]}", r)
+        for rcpt in ("ghost@dead.example", "new@nowhere.example", "other@elsewhere.example"):
+            r = ask(f, rcpt)
+            ok(r.startswith(want[mode]), f"corrupt cache, fail_mode={mode}: {rcpt}: {want[mode]}", r)
         ok("fail_mode=yes" in f.wait_log("fail_mode=yes") and "unusable" in f.logtext(),
            f"corrupt cache, fail_mode={mode}: logged loudly")
         is_(f.stop(), 0, f"corrupt cache, fail_mode={mode}: clean exit")
+        log = f.logtext()
+        ok("source=probe" not in log and "probe " not in log,
+           f"corrupt cache, fail_mode={mode}: nothing is probed", log)
+        is_(log.count("error: cache:"), 1, f"corrupt cache, fail_mode={mode}: the failure is logged once")
+        ok("fail_mode=3 " in log, f"corrupt cache, fail_mode={mode}: the fail_mode answers are counted", log)
 
     if os.geteuid() != 0 or not shutil.which("unshare"):
         ok(False, "the unwritable cache case needs root and unshare")

@@ -121,6 +121,8 @@ enum rg_catch_all {
 	RG_CATCH_ALL_YES = 2,
 };
 
+#define RG_COOLDOWN_LEVEL_MAX	6	/* the cooldown doubles at most 2^(6-1) = 32 times */
+
 struct rg_domain_record {
 	uint8_t		d_catch_all;		/* enum rg_catch_all */
 	int64_t		d_catch_all_until;
@@ -196,6 +198,25 @@ int rg_cache_sweep(struct rg_cache *c, uint64_t *removed, int *wrapped);
 
 /* rg_cache_purge_all - empty every database. */
 int rg_cache_purge_all(struct rg_cache *c);
+
+/*
+ * rg_cache_check - whether the cache works now: a read transaction and a
+ * write transaction (a lease of this process taken and given back).
+ * RG_CACHE_OK, or the failure.
+ */
+int rg_cache_check(struct rg_cache *c);
+
+/*
+ * rg_cache_fault - for tests: the next count transactions of this handle
+ * of the given kinds fail as if LMDB had returned mdb_rc (MDB_READERS_FULL,
+ * MDB_MAP_RESIZED, EIO...), so the handling of each error can be exercised.
+ */
+#define RG_CACHE_FAULT_READ	0x01u
+#define RG_CACHE_FAULT_WRITE	0x02u
+void rg_cache_fault(struct rg_cache *c, unsigned kinds, int mdb_rc, int count);
+
+/* rg_cache_writes - write transactions this handle has begun. */
+uint64_t rg_cache_writes(struct rg_cache *c);
 
 /* rg_cache_sync - flush committed writes to disk now. */
 int rg_cache_sync(struct rg_cache *c);

@@ -108,6 +108,9 @@ struct rg_config {
 	int64_t		mx_concurrency;
 	int64_t		global_concurrency;
 	int64_t		throttle_cooldown;
+	int64_t		max_probe_jobs;
+	int64_t		max_domain_jobs;
+	int64_t		max_waiters;
 	/* [lists] */
 	char		providers_file[RG_CONFIG_PATH_MAX];
 	char		disposable_domains_file[RG_CONFIG_PATH_MAX];

@@ -53,12 +53,20 @@ struct rg_engine;
 struct rg_cache;
 typedef void (*rg_engine_cb)(const struct rg_answer *ans, void *arg);
 
+/* What an engine did since it was made (rg_engine_counters). */
+struct rg_engine_counters {
+	uint64_t	ec_lookups;	/* lookups past the syntax and static checks */
+	uint64_t	ec_fail_mode;	/* answered under fail_mode: the cache did not work */
+	uint64_t	ec_overload;	/* answered at once past max_waiters or the prober's caps */
+	uint64_t	ec_probes;	/* recipients handed to the prober */
+};
+
 /*
  * rg_engine_free answers every lookup still waiting with unknown/in_progress,
  * cancels the probes and releases their leases.
  *
- * rg_engine_new - open the cache (a failure is kept and reported in every
- * answer, never fatal), the resolver and the prober on base.
+ * rg_engine_new - open the cache (a failure is reported in every answer
+ * and retried, never fatal), the resolver and the prober on base.
  */
 struct rg_engine *rg_engine_new(struct event_base *base, const struct rg_config *cfg,
     char *err, size_t errsize);
@@ -76,8 +84,16 @@ int rg_engine_lookup(struct rg_engine *e, const char *input, size_t len, unsigne
 /* rg_engine_busy - probes or waits still running. */
 int rg_engine_busy(const struct rg_engine *e);
 
-/* rg_engine_cache_status - RG_CACHE_OK, or why the cache is unusable. */
+/*
+ * rg_engine_cache_status - RG_CACHE_OK, or why the cache does not work now.
+ * A failure is retried by the engine on its own (1 s, backing off to 60 s)
+ * until the cache works again; meanwhile lookups the cache cannot answer
+ * follow fail_mode and nothing is probed.
+ */
 int rg_engine_cache_status(const struct rg_engine *e);
+
+/* rg_engine_counters - a snapshot of the counters (any thread). */
+void rg_engine_counters(const struct rg_engine *e, struct rg_engine_counters *out);
 
 /* rg_engine_cache - the engine's cache handle (thread-safe), or NULL without one. */
 struct rg_cache *rg_engine_cache(struct rg_engine *e);

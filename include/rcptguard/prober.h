@@ -24,15 +24,37 @@ struct rg_prober;
 typedef void (*rg_prober_cb)(const struct rg_address *addr, const struct rg_verdict *v,
     void *arg);
 
-/* rg_prober_new - cache may be NULL (verdicts are then only reported); know may be NULL. */
+/* rg_prober_error_cb - the cache failed while a limit was checked (status < 0). */
+typedef void (*rg_prober_error_cb)(int status, const char *what, void *arg);
+
+enum rg_prober_status {
+	RG_PROBER_QUEUED = 0,	/* cb will be called from the loop */
+	RG_PROBER_FULL = 1,	/* max_probe_jobs or max_domain_jobs reached: not queued */
+	RG_PROBER_ENOMEM = -1,
+};
+
+/*
+ * rg_prober_new - know may be NULL. Without a cache (NULL) nothing is
+ * probed: every limit lives in the cache, and no probe starts without its
+ * limits; such jobs end unknown and the error callback hears of it.
+ */
 struct rg_prober *rg_prober_new(struct event_base *base, const struct rg_config *cfg,
     struct rg_cache *cache, const struct rg_knowledge *know, char *err, size_t errsize);
 /* rg_prober_free - cancel every probe; pending callbacks are not called. */
 void rg_prober_free(struct rg_prober *pr);
 
-/* rg_prober_submit - verify addr; cb is called once from the loop. 0 or -1. */
-int rg_prober_submit(struct rg_prober *pr, const struct rg_address *addr, rg_prober_cb cb,
-    void *arg);
+/* rg_prober_set_cache - the cache to use from now on (it was reopened). */
+void rg_prober_set_cache(struct rg_prober *pr, struct rg_cache *cache);
+
+/* rg_prober_on_error - who hears of cache failures met while checking limits. */
+void rg_prober_on_error(struct rg_prober *pr, rg_prober_error_cb cb, void *arg);
+
+/* rg_prober_room - whether a recipient of domain would be queued now. */
+enum rg_prober_status rg_prober_room(struct rg_prober *pr, const char *domain);
+
+/* rg_prober_submit - verify addr; cb is called once from the loop when queued. */
+enum rg_prober_status rg_prober_submit(struct rg_prober *pr, const struct rg_address *addr,
+    rg_prober_cb cb, void *arg);
 
 /* rg_prober_active - probes queued or running. */
 int rg_prober_active(const struct rg_prober *pr);

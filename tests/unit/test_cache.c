@@ -517,6 +517,68 @@ test_cache_domain_record(void **state)
 	assert_int_equal(rg_cache_domain_get(f->cache, "example.org", &got), RG_CACHE_OK);
 	assert_memory_equal(&got, &d, sizeof(d));
 	assert_int_equal(rg_cache_domain_get(f->cache, "example.net", &got), RG_CACHE_NOTFOUND);
+	/* A cooldown level past the bound is a damaged record, never a shift count. */
+	d.d_cooldown_level = RG_COOLDOWN_LEVEL_MAX;
+	assert_int_equal(rg_cache_domain_put(f->cache, "max.example", &d), RG_CACHE_OK);
+	assert_int_equal(rg_cache_domain_get(f->cache, "max.example", &got), RG_CACHE_OK);
+	for (int level = RG_COOLDOWN_LEVEL_MAX + 1; level < 256; level += 37) {
+		d.d_cooldown_level = (uint8_t)level;
+		assert_int_equal(rg_cache_domain_put(f->cache, "damaged.example", &d), RG_CACHE_OK);
+		assert_int_equal(rg_cache_domain_get(f->cache, "damaged.example", &got),
+		    RG_CACHE_BADRECORD);
+	}
+}
+
+/*
+ * test_cache_full_domains - domain records and token buckets of ever new
+ * domains (random subdomains of a wildcard) fill the map too: at the hard
+ * limit they are evicted as verdicts are, and every write succeeds.
+ */
+static void
+test_cache_full_domains(void **state)
+{
+	struct fixture *f = *state;
+	struct rg_config cfg = f->cfg;
+	struct rg_cache_stats st;
+	struct rg_domain_record d = { 0 };
+	struct rg_cache *c;
+	char err[512];
+	int status;
+	const int n = 40000;
+
+	rg_cache_close(f->cache);
+	cfg.map_size = 1048576;
+	cfg.map_size_max = 4 * 1048576;
+	c = rg_cache_open(&cfg, RG_CACHE_O_CREATE, &status, err, sizeof(err));
+	assert_non_null(c);
+	for (int i = 0; i < n; i++) {
+		char dom[96], key[128];
+		int64_t wait;
+		snprintf(dom, sizeof(dom), "x%06d.a-rather-long-wildcard-domain-name.example", i);
+		testutil_now++;
+		d.d_catch_all = RG_CATCH_ALL_NO;
+		d.d_catch_all_until = testutil_now + 86400;
+		if (rg_cache_domain_put(c, dom, &d) != RG_CACHE_OK)
+			fail_msg("domain put %d failed", i);
+		snprintf(key, sizeof(key), "b:%s", dom);
+		if (rg_cache_bucket_take(c, key, 30, 10, &wait) != RG_CACHE_OK)
+			fail_msg("bucket %d failed", i);
+	}
+	assert_int_equal(rg_cache_stats(c, &st), RG_CACHE_OK);
+	assert_true(st.cs_evictions >= 1);
+	assert_true(st.cs_entries[RG_DB_DOMAINS] < (uint64_t)n);
+	assert_true(st.cs_entries[RG_DB_LIMITS] < (uint64_t)n);
+	assert_true(st.cs_map_size <= (uint64_t)cfg.map_size_max);
+	/* The newest domain is kept; the oldest made room. */
+	{
+		struct rg_domain_record got;
+		char dom[96];
+		snprintf(dom, sizeof(dom), "x%06d.a-rather-long-wildcard-domain-name.example", n - 1);
+		assert_int_equal(rg_cache_domain_get(c, dom, &got), RG_CACHE_OK);
+		assert_int_equal(rg_cache_domain_get(c,
+		    "x000000.a-rather-long-wildcard-domain-name.example", &got), RG_CACHE_NOTFOUND);
+	}
+	f->cache = c;
 }
 
 static int
@@ -568,6 +630,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_cache_slots, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cache_bucket, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cache_domain_record, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cache_full_domains, setup, teardown),
 	};
 	rg_log_set_level(RG_LOG_ERROR);
 	return cmocka_run_group_tests(tests, NULL, NULL);
