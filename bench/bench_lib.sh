@@ -101,6 +101,7 @@ bench_sink_lab() {
 	bench_conf_name=$1
 	shift
 	LAB_TOOLS="$top/tests/lab"
+	. "$top/tests/cli/tap.sh"	# wait_for, which the lab uses
 	. "$LAB_TOOLS/lab.sh"
 	lab_up >/dev/null || { echo "the lab did not start" >&2; exit 1; }
 	lab_exec smtp-sink -u postfix 127.0.0.30:25 1024 >/dev/null 2>&1 &

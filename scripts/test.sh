@@ -19,22 +19,28 @@ jobs=$(nproc 2>/dev/null || echo 2)
 
 passed=0
 failed=0
+skipped=0
 
 # count_log FILE - add the automake summary of a make check run to the totals.
+# A skip is counted as a skip, never as a pass.
 count_log() {
 	p=$(sed -n 's/^# PASS: *//p' "$1" | tail -n 1)
 	f=$(sed -n 's/^# FAIL: *//p' "$1" | tail -n 1)
 	e=$(sed -n 's/^# ERROR: *//p' "$1" | tail -n 1)
+	k=$(sed -n 's/^# SKIP: *//p' "$1" | tail -n 1)
 	passed=$((passed + ${p:-0}))
 	failed=$((failed + ${f:-0} + ${e:-0}))
+	skipped=$((skipped + ${k:-0}))
 }
 
 # tap_stage NAME LOG - count the TAP lines of a stage run by a script.
 tap_stage() {
 	grep -E '^not ok' "$2" || true
-	sp=$(grep -c '^ok' "$2" || true)
+	sp=$(grep '^ok' "$2" | grep -vc '# SKIP' || true)
+	sk=$(grep '^ok' "$2" | grep -c '# SKIP' || true)
 	sf=$(grep -c '^not ok' "$2" || true)
 	passed=$((passed + sp))
+	skipped=$((skipped + sk))
 	failed=$((failed + sf))
 	if [ "$3" -ne 0 ] && [ "$sf" -eq 0 ]; then
 		tail -n 30 "$2"
@@ -54,7 +60,7 @@ suite() {
 		make -s -j"$jobs"
 	) > "_build/$name.build.log" 2>&1; then
 		tail -n 40 "_build/$name.build.log"
-		echo "rcptguard: $passed passed, $((failed + 1)) failed"
+		echo "rcptguard: $passed passed, $((failed + 1)) failed, $skipped skipped"
 		exit 1
 	fi
 	echo "==> $name: make check"
@@ -102,5 +108,5 @@ else
 	failed=$((failed + 1))
 fi
 
-echo "rcptguard: $passed passed, $failed failed"
+echo "rcptguard: $passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]

@@ -47,13 +47,41 @@ like() {
 	fi
 }
 
-# like_file NAME FILE PATTERN - FILE comes to match PATTERN within 5 s (a
-# daemon may hold its log lines for a moment before writing them).
-like_file() {
-	for _ in $(seq 1 50); do
-		grep -Eq -- "$3" "$2" 2>/dev/null && break
+# wait_for SECS CMD... - run CMD every 0.1 s until it succeeds; at most SECS
+# seconds of wall-clock time, however slow a busy machine makes each try.
+wait_for() {
+	_wf_end=$(($(date +%s) + $1))
+	shift
+	while :; do
+		"$@" && return 0
+		[ "$(date +%s)" -ge "$_wf_end" ] && return 1
 		sleep 0.1
 	done
+}
+
+# tap_skip_all REASON - the whole suite cannot run here: a TAP skip (never
+# counted as a pass), or, with RG_REQUIRE_LAB=1 (CI), a failure.
+tap_skip_all() {
+	if [ "${RG_REQUIRE_LAB:-}" = 1 ]; then
+		echo "Bail out! $1 (and RG_REQUIRE_LAB=1)"
+		exit 1
+	fi
+	echo "1..0 # SKIP $1"
+	exit 0
+}
+
+# tap_need TOOL... - skip the suite unless every tool is installed.
+tap_need() {
+	for _tool in "$@"; do
+		command -v "$_tool" >/dev/null 2>&1 || [ -x "/usr/sbin/$_tool" ] ||
+		    tap_skip_all "$_tool is not installed"
+	done
+}
+
+# like_file NAME FILE PATTERN - FILE comes to match PATTERN within 30 s (a
+# daemon may hold its log lines for a moment before writing them).
+like_file() {
+	wait_for 30 grep -Eq -- "$3" "$2" 2>/dev/null
 	like "$1" "$(cat "$2" 2>/dev/null)" "$3"
 }
 

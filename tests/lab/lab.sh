@@ -93,12 +93,11 @@ CF
 	LAB_PF_DIRS="$LAB_PF_DIRS $d"
 }
 
-# lab_up_or_bail - lab_up, or a TAP "Bail out!" (no root, or a failed start).
+# lab_up_or_bail - lab_up; without root or the lab's tools the suite is
+# skipped (a failure with RG_REQUIRE_LAB=1); a failed start is a "Bail out!".
 lab_up_or_bail() {
-	if [ "$(id -u)" -ne 0 ]; then
-		echo "Bail out! the lab needs root for network namespaces"
-		exit 1
-	fi
+	[ "$(id -u)" -eq 0 ] || tap_skip_all "the lab needs root for network namespaces"
+	tap_need ip dnsmasq postfix postgrey swaks postcat
 	if ! lab_up; then
 		echo "Bail out! the lab did not start"
 		exit 1
@@ -134,15 +133,15 @@ role_accounts_file = $top_srcdir/conf/role_accounts
 CONF
 }
 
-# lab_wait_port IP PORT - until something listens (bounded: 10 s).
+# lab_listens IP PORT - something accepts connections there now.
+lab_listens() {
+	lab_exec /usr/bin/python3 -c "import socket,sys; socket.create_connection(('$1', $2), 0.5)" \
+	    2>/dev/null
+}
+
+# lab_wait_port IP PORT - until something listens (bounded: 60 s).
 lab_wait_port() {
-	for _ in $(seq 1 100); do
-		if lab_exec /usr/bin/python3 -c "import socket,sys; socket.create_connection(('$1', $2), 0.2)" \
-		    2>/dev/null; then
-			return 0
-		fi
-		sleep 0.1
-	done
+	wait_for 60 lab_listens "$1" "$2" && return 0
 	lab_log "nothing listens on $1:$2"
 	return 1
 }

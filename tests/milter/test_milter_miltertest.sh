@@ -13,10 +13,7 @@ RG="$top_builddir/cli/rcptguard"
 MILTER="$top_builddir/milter/rcptguard-milter"
 T="$top_srcdir/tests/milter"
 
-if ! command -v miltertest >/dev/null 2>&1; then
-	echo "Bail out! miltertest is not installed (scripts/install-deps.sh)"
-	exit 1
-fi
+tap_need miltertest
 tmp=$(mktemp -d /tmp/rg-miltertest-XXXXXX)
 MPID=
 cleanup() {
@@ -66,11 +63,13 @@ start() {
 	# shellcheck disable=SC2086
 	$RG_MILTER_WRAP "$MILTER" -f -c "$tmp/rg.conf" >> "$tmp/milter.log" 2>&1 &
 	MPID=$!
-	for _ in $(seq 1 200); do
-		grep -q 'ready:' "$tmp/milter.log" && return 0
-		kill -0 "$MPID" 2>/dev/null || return 1
-		sleep 0.05
-	done
+	wait_for 120 milter_ready && grep -q 'ready:' "$tmp/milter.log"
+}
+
+# milter_ready - the filter said ready (or it died: stop waiting).
+milter_ready() {
+	grep -q 'ready:' "$tmp/milter.log" && return 0
+	kill -0 "$MPID" 2>/dev/null || return 0
 	return 1
 }
 # stop NAME - SIGTERM, and the filter must exit 0.
