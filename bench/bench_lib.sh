@@ -14,6 +14,7 @@ mkdir -p _build/bench
 	make -s -j"$(nproc 2>/dev/null || echo 2)" bench ${BENCH_TARGETS:-}
 ) >/dev/null
 B="$top/_build/bench"
+. "$top/tests/cli/tap.sh"	# wait_for, which the lab uses too
 
 # median_field FIELD FILE - the median of FIELD=value over the lines of FILE.
 median_field() {
@@ -40,6 +41,17 @@ report() {
 header() {
 	echo "| run | conns | $1 $2/s | reference $2/s | ratio | p50 µs | p99 µs | p99.9 µs | reference p99 µs |"
 	echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+}
+
+# bench_start LOG COMMAND... - start a daemon (in the foreground, its log in
+# LOG) and wait until it says ready; sets dpid and adds it to $pids.
+bench_start() {
+	_log=$1
+	shift
+	"$@" 2> "$_log" &
+	dpid=$!
+	pids="${pids:-} $dpid"
+	wait_for 60 grep -q 'ready:' "$_log" || { echo "$* did not start:" >&2; cat "$_log" >&2; exit 1; }
 }
 
 # cleanup - stop the daemons in $pids, remove $tmp (on exit).
@@ -101,7 +113,6 @@ bench_sink_lab() {
 	bench_conf_name=$1
 	shift
 	LAB_TOOLS="$top/tests/lab"
-	. "$top/tests/cli/tap.sh"	# wait_for, which the lab uses
 	. "$LAB_TOOLS/lab.sh"
 	lab_up >/dev/null || { echo "the lab did not start" >&2; exit 1; }
 	lab_exec smtp-sink -u postfix 127.0.0.30:25 1024 >/dev/null 2>&1 &

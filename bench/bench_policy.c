@@ -6,6 +6,9 @@
  *     sending a Postfix-like RCPT request and waiting for the whole reply
  *     before the next one, for SECONDS. The recipient of request i is
  *     PREFIX<i % NRCPT>@DOMAIN (NRCPT 0: PREFIX<i>@DOMAIN, every one new).
+ *     A DOMAIN of "*.wild.example" puts each at a subdomain of its own,
+ *     PREFIX<i>@s<i>.wild.example. BP_COUNT=N in the environment stops
+ *     after N requests have been answered, whatever SECONDS says.
  *     Prints one line: req/s and the p50/p99/p99.9 latency in microseconds.
  *
  *   bench_policy server SOCKET
@@ -55,8 +58,11 @@ bp_request(char *buf, size_t size)
 	long i = bp_seq++;
 	int n;
 
-	snprintf(rcpt, sizeof(rcpt), "%s%ld@%s", bp_prefix, bp_nrcpt > 0 ? i % bp_nrcpt : i,
-	    bp_domain);
+	if (strncmp(bp_domain, "*.", 2) == 0)
+		snprintf(rcpt, sizeof(rcpt), "%s%ld@s%ld.%s", bp_prefix, i, i, bp_domain + 2);
+	else
+		snprintf(rcpt, sizeof(rcpt), "%s%ld@%s", bp_prefix, bp_nrcpt > 0 ? i % bp_nrcpt : i,
+		    bp_domain);
 	/* The attributes Postfix 3.7 sends at RCPT, in its order. */
 	n = snprintf(buf, size,
 	    "request=smtpd_access_policy\nprotocol_state=RCPT\nprotocol_name=ESMTP\n"
@@ -87,7 +93,7 @@ bp_load(const char *spec, int nconns, double secs)
 {
 	struct bp_conn *conns = calloc((size_t)nconns, sizeof(*conns));
 	double *lat = malloc(sizeof(double) * BP_MAX_SAMPLES), t0, end;
-	long nlat = 0, done = 0, errors = 0;
+	long nlat = 0, done = 0, errors = 0, count = getenv("BP_COUNT") ? atol(getenv("BP_COUNT")) : 0;
 	int ep = epoll_create1(0);
 
 	if (conns == NULL || lat == NULL || ep < 0) {
@@ -102,7 +108,7 @@ bp_load(const char *spec, int nconns, double secs)
 	end = t0 + secs;
 	for (int i = 0; i < nconns; i++)
 		bp_send(&conns[i]);
-	while (bench_now() < end) {
+	while (bench_now() < end && (count == 0 || done < count)) {
 		struct epoll_event evs[64];
 		int n = epoll_wait(ep, evs, 64, 100);
 		for (int k = 0; k < n; k++) {
@@ -125,7 +131,7 @@ bp_load(const char *spec, int nconns, double secs)
 				done++;
 				memmove(c->in, c->in + used, c->inlen - used + 1);
 				c->inlen -= used;
-				if (now < end)
+				if (now < end && (count == 0 || bp_seq < count))
 					bp_send(c);
 			}
 		}

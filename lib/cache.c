@@ -1084,8 +1084,9 @@ rg_cache_mark_fn(struct rg_cache *c, MDB_txn *txn, void *arg)
 	rc = mdb_get(txn, c->c_dbi[RG_DB_DOMAINS], &a->k, &v);
 	if (rc == 0 && v.mv_size == RG_MARK_LEN) {
 		const unsigned char *p = v.mv_data;
+		/* A first mark from the future is damaged: it would defer for ever. */
 		if (p[0] == 'r' && p[1] == 'g' && p[2] == 'f' && p[3] == 1 &&
-		    rg_get_le64(p + 4) > a->now) {
+		    rg_get_le64(p + 4) > a->now && rg_get_le64(p + RG_CACHE_HDR) <= a->now) {
 			*a->first = rg_get_le64(p + RG_CACHE_HDR);
 			return MDB_NOTFOUND;	/* nothing to write: abort, report it */
 		}
@@ -1186,6 +1187,7 @@ rg_cache_domain_get(struct rg_cache *c, const char *domain, struct rg_domain_rec
  * Leases: 'r' 'g' 'l' 1, expires_at i64, pid u32, token u64.
  */
 #define RG_LEASE_LEN	(RG_CACHE_HDR + 4 + 8)
+#define RG_LEASE_TTL_MAX	(2 * 86400)	/* above lease_ttl's bound and any session's */
 
 struct rg_cache_lease_arg {
 	MDB_val		 k;
@@ -1207,11 +1209,20 @@ rg_cache_lease_encode(unsigned char *p, int64_t expires, uint32_t pid, uint64_t 
 	rg_put_le64(p + 16, (int64_t)token);
 }
 
+/*
+ * rg_cache_lease_live - a lease (or slot) that holds its key. A damaged one
+ * holds nothing: a wrong size or version, or an expiry further away than
+ * any lease is ever taken for, would otherwise stop every probe of its
+ * address until that far-off day.
+ */
 static int
 rg_cache_lease_live(const MDB_val *v, int64_t now)
 {
 	int64_t dummy = now;
 
+	if (v->mv_size != RG_LEASE_LEN || memcmp(v->mv_data, "rgl\1", 4) != 0 ||
+	    rg_get_le64((const unsigned char *)v->mv_data + 4) > now + RG_LEASE_TTL_MAX)
+		return 0;
 	return !rg_cache_pred_expired(NULL, v, &dummy);
 }
 
@@ -1443,6 +1454,7 @@ rg_cache_slot_release(struct rg_cache *c, const char *prefix, int slot, uint64_t
  * updated (ms since the epoch) i64.
  */
 #define RG_BUCKET_LEN	(RG_CACHE_HDR + 16)
+#define RG_DAY_MS	86400000LL
 
 struct rg_cache_bucket_arg {
 	MDB_val		 k;
@@ -1463,14 +1475,23 @@ rg_cache_bucket_fn(struct rg_cache *c, MDB_txn *txn, void *arg)
 	int rc;
 
 	rc = mdb_get(txn, c->c_dbi[RG_DB_LIMITS], &a->k, &v);
-	if (rc == 0 && v.mv_size == RG_BUCKET_LEN && ((unsigned char *)v.mv_data)[2] == 'b') {
+	if (rc == 0 && v.mv_size == RG_BUCKET_LEN && memcmp(v.mv_data, "rgb\1", 4) == 0) {
 		const unsigned char *p = v.mv_data;
-		int64_t last = rg_get_le64(p + 20), elapsed = a->now_ms - last;
-		tokens = rg_get_le64(p + 12);
-		if (elapsed > 0)
-			tokens += elapsed * a->rate / 60;	/* thousandths per ms = rate/60 */
-		if (tokens > cap)
-			tokens = cap;
+		int64_t last = rg_get_le64(p + 20), stored = rg_get_le64(p + 12);
+		/*
+		 * A damaged record (tokens out of range, an update from the
+		 * future) is a full bucket, as a missing one is: its numbers must
+		 * never reach the arithmetic below, which they could overflow.
+		 */
+		if (stored >= 0 && stored <= cap && last <= a->now_ms + 60000) {
+			/* A day fills any bucket; longer would only risk overflow. */
+			int64_t elapsed = last < a->now_ms - RG_DAY_MS ? RG_DAY_MS : a->now_ms - last;
+			tokens = stored;
+			if (elapsed > 0)
+				tokens += elapsed * a->rate / 60;	/* thousandths per ms = rate/60 */
+			if (tokens > cap)
+				tokens = cap;
+		}
 	} else if (rc != 0 && rc != MDB_NOTFOUND) {
 		return rc;
 	}

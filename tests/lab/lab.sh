@@ -11,7 +11,8 @@
 #   127.0.0.12     Postfix "tls": demands STARTTLS (self-signed certificate)
 #   127.0.0.13     Postfix "grey": greylists through postgrey (2 s delay)
 #   127.0.0.1:10023 postgrey
-#   127.0.0.20-28  scripted servers (smtpd.py), one behaviour each
+#   127.0.0.20-28  scripted servers (smtpd.py), one behaviour each; .24 the
+#                  tarpit, also the implicit MX of every name under wild.test
 #   127.0.0.2, .3  source addresses of the prober
 #   127.0.0.9      nothing: a dead MX (backup.test's first, unreachable.test's only)
 #   127.0.0.40     Postfix "front" of the end-to-end tests (started by them)
@@ -204,6 +205,7 @@ mx-host=ehlo502.test,mx.ehlo502.test,10
 host-record=mx.ehlo502.test,127.0.0.23
 mx-host=tarpit.test,mx.tarpit.test,10
 host-record=mx.tarpit.test,127.0.0.24
+address=/wild.test/127.0.0.24
 mx-host=slow.test,mx.slow.test,10
 host-record=mx.slow.test,127.0.0.25
 mx-host=multiline.test,mx.multiline.test,10

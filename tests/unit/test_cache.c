@@ -207,6 +207,22 @@ test_cache_lease(void **state)
 	/* The old holder's release no longer touches the new lease. */
 	assert_int_equal(rg_cache_lease_release(f->cache, "a@example.org", t2), RG_CACHE_NOTFOUND);
 	assert_int_equal(rg_cache_lease_acquire(f->cache, "a@example.org", 60, &t2), RG_LEASE_HELD);
+	/* A damaged lease (far-future expiry, wrong size) holds nothing. */
+	{
+		unsigned char rec[24] = { 'r', 'g', 'l', 1 };
+		uint64_t tok = 0;
+		rg_put_le64(rec + 4, testutil_now + 10 * 365 * 86400LL);
+		rec[12] = 1;	/* pid 1: alive */
+		assert_int_equal(rg_cache_raw_put(f->cache, RG_DB_LEASES, "far@example.org", rec,
+		    sizeof(rec)), RG_CACHE_OK);
+		assert_int_equal(rg_cache_lease_acquire(f->cache, "far@example.org", 60, &tok),
+		    RG_LEASE_WON);
+		rg_put_le64(rec + 4, testutil_now + 60);
+		assert_int_equal(rg_cache_raw_put(f->cache, RG_DB_LEASES, "short@example.org", rec,
+		    20), RG_CACHE_OK);
+		assert_int_equal(rg_cache_lease_acquire(f->cache, "short@example.org", 60, &tok),
+		    RG_LEASE_WON);
+	}
 }
 
 /* test_cache_lease_dead_holder - a lease dies with its holder process. */
@@ -498,6 +514,29 @@ test_cache_bucket(void **state)
 	assert_int_equal(rg_cache_bucket_take(f->cache, "b:slow.example", 1, 1, &wait),
 	    RG_CACHE_NOTFOUND);
 	assert_true(wait > 50000 && wait <= 60000);
+
+	/*
+	 * Damaged records (found by fuzz_records): negative or huge token
+	 * counts and an update far in the future read as a full bucket; the
+	 * wait is never out of its bounds and nothing overflows.
+	 */
+	{
+		static const int64_t bad[][2] = {
+			{ -5, 0 }, { INT64_MIN, 0 }, { INT64_MAX, 0 }, { 1000, INT64_MAX },
+			{ 500, INT64_MIN }, { 4000000, 0 },
+		};
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			unsigned char rec[28] = { 'r', 'g', 'b', 1 };
+			rg_put_le64(rec + 4, testutil_now + 3600);
+			rg_put_le64(rec + 12, bad[i][0]);
+			rg_put_le64(rec + 20, bad[i][1]);
+			assert_int_equal(rg_cache_raw_put(f->cache, RG_DB_LIMITS, "b:damaged.example",
+			    rec, sizeof(rec)), RG_CACHE_OK);
+			wait = -1;
+			assert_int_equal(rg_cache_bucket_take(f->cache, "b:damaged.example", 30, 10,
+			    &wait), RG_CACHE_OK);
+		}
+	}
 }
 
 static void
