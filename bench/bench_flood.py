@@ -39,6 +39,7 @@ def connect(addr, blocking=True):
     else:
         host, _, port = rest.rpartition(":")
         s = socket.socket(socket.AF_INET)
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         target = (host, int(port))
     s.setblocking(blocking)
     if blocking:
@@ -55,8 +56,8 @@ def mpkt(cmd, data=b""):
 
 
 MILTER_OPTNEG = mpkt(b"O", struct.pack(">III", 6, 0x1FF, 0x1FFFFF))
-MILTER_SESSION = (mpkt(b"C", b"client.example\0" + b"4" + struct.pack(">H", 25) + b"192.0.2.7\0") +
-                  mpkt(b"M", b"<news@example.com>\0") + mpkt(b"R", b"<alice@live.example>\0"))
+MILTER_SESSION = (mpkt(b"C", b"client.example\0" + b"4" + struct.pack(">H", 25) + b"192.0.2.7\0"),
+                  mpkt(b"M", b"<news@example.com>\0"), mpkt(b"R", b"<alice@live.example>\0"))
 
 
 def hostile(prog, kind):
@@ -185,8 +186,11 @@ class MilterClient:
         try:
             self.s.sendall(MILTER_OPTNEG)
             self.recv_pkt()
-            self.s.sendall(MILTER_SESSION)
-            replies = [self.recv_pkt() for _ in range(3)]
+            # One command at a time, each reply awaited, as Postfix does.
+            replies = []
+            for pkt in MILTER_SESSION:
+                self.s.sendall(pkt)
+                replies.append(self.recv_pkt())
             self.s.sendall(mpkt(b"A") + mpkt(b"Q"))
             return replies[-1] in (b"c", b"r", b"t", b"y", b"a")
         finally:

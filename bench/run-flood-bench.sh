@@ -37,7 +37,7 @@ PY=/usr/bin/python3
 FLOOD="$top/bench/bench_flood.py"
 
 # rss PID - resident set of a process, in KiB.
-rss() { sed -n 's/^VmRSS: *\([0-9]*\) kB/\1/p' "/proc/$1/status"; }
+rss() { sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$1/status"; }
 
 # flood_row NAME PROG ADDR PID - the reference run, the run under the flood, one table row.
 flood_row() {

@@ -56,37 +56,51 @@ echo "reference (no hostile load): $ref"
 (
 	t=0
 	while kill -0 "$dpid" 2>/dev/null; do
-		echo "$t $(sed -n 's/^VmRSS: *\([0-9]*\) kB/\1/p' "/proc/$dpid/status")"
+		# RSS, then its anonymous part (heap: what the caps bound) and its
+		# file part (the cache's mapped pages, bounded by map_size_max).
+		echo "$t $(awk '/^(VmRSS|RssAnon|RssFile):/ { printf "%s ", $2 }' "/proc/$dpid/status")"
 		t=$((t + 1))
 		sleep 1
 	done
 ) > "$LAB_DIR/rss.txt" &
 rpid=$!
-start=$(date +%s)
-BP_COUNT=$n ip netns exec "$LAB_NS" "$B/bench/bench_policy" load "$sock" 64 "$maxsecs" u '*.wild.test' 0 \
-    > "$LAB_DIR/hostile.out" &
-hpid=$!
 : > "$LAB_DIR/cached.out"
-while kill -0 "$hpid" 2>/dev/null; do
-	ip netns exec "$LAB_NS" "$B/bench/bench_policy" load "$sock" 1 10 r bench.example 1000 \
-	    >> "$LAB_DIR/cached.out" || true
-done
-wait "$hpid" || true
-elapsed=$(($(date +%s) - start))
-echo "hostile load: $(cat "$LAB_DIR/hostile.out") in ${elapsed}s"
+# phase WILDCARD - N recipients at distinct subdomains under it, with the
+# cached client asking meanwhile; then the daemon's heap.
+phase() {
+	start=$(date +%s)
+	BP_COUNT=$n ip netns exec "$LAB_NS" "$B/bench/bench_policy" load "$sock" 64 "$maxsecs" u "$1" 0 \
+	    > "$LAB_DIR/hostile.out" &
+	hpid=$!
+	while kill -0 "$hpid" 2>/dev/null; do
+		ip netns exec "$LAB_NS" "$B/bench/bench_policy" load "$sock" 1 10 r bench.example 1000 \
+		    >> "$LAB_DIR/cached.out" || true
+	done
+	wait "$hpid" || true
+	echo "hostile load under $1: $(cat "$LAB_DIR/hostile.out") in $(($(date +%s) - start))s;" \
+	    "heap (RssAnon) now $(awk '/^RssAnon:/ { print $2 }' "/proc/$dpid/status") KiB"
+}
+# The second phase, as many new recipients again, shows whether the heap
+# levels off once the caps are reached.
+phase '*.wild.test'
+phase '*.b.wild.test'
+
 echo "cached client, one line per 10 s window:"
 sed 's/^/    /' "$LAB_DIR/cached.out"
 echo "cached p99 µs: median of windows $(median_field p99_us "$LAB_DIR/cached.out"), max $(sed -n 's/.* p99_us=\([0-9]*\).*/\1/p' "$LAB_DIR/cached.out" | sort -n | tail -n 1), reference $(printf '%s\n' "$ref" | sed -n 's/.* p99_us=\([0-9]*\).*/\1/p')"
 kill "$rpid" 2>/dev/null || true
 rows=$(wc -l < "$LAB_DIR/rss.txt")
-echo "RSS KiB at 0%, 10%, 25%, 50%, 75%, 100% of the run; the maximum:"
+echo "KiB at 0%, 10%, 25%, 50%, 75%, 100% of the run (RSS = anonymous + cache file pages); the maxima:"
 for pct in 0 10 25 50 75 100; do
 	row=$((rows * pct / 100))
 	[ "$row" -lt 1 ] && row=1
-	sed -n "${row}p" "$LAB_DIR/rss.txt" | awk -v p="$pct" '{ printf "    %3d%% (t=%ss): %s\n", p, $1, $2 }'
+	sed -n "${row}p" "$LAB_DIR/rss.txt" |
+	    awk -v p="$pct" '{ printf "    %3d%% (t=%ss): rss=%s anon=%s file=%s\n", p, $1, $2, $3, $4 }'
 done
-echo "    max: $(awk '{ print $2 }' "$LAB_DIR/rss.txt" | sort -n | tail -n 1)"
+echo "    max: rss=$(awk '{ print $2 }' "$LAB_DIR/rss.txt" | sort -n | tail -n 1) anon=$(awk '{ print $3 }' "$LAB_DIR/rss.txt" | sort -n | tail -n 1)"
+echo "cache file: $(du -k "$LAB_DIR/state/cache.lmdb" | cut -f1) KiB; $("$B/cli/rcptguard" -c "$conf" cache stats 2>/dev/null | grep -i 'entries\|domains\|verdicts' | tr '\n' ' ')"
 kill -TERM "$dpid"
 wait "$dpid" || true
+grep "wild.test" "$LAB_DIR/policyd.log" | head -n 3 | sed "s/^/    /"
 echo "engine at stop: $(grep -o 'engine: .*' "$LAB_DIR/policyd.log" | tail -n 1)"
 grep -c 'reached: recipients are answered' "$LAB_DIR/policyd.log" | sed 's/^/cap warnings logged: /'

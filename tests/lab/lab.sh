@@ -5,14 +5,14 @@
 # the namespace (127.0.0.x on its own lo); nothing leaves it.
 #
 #   127.0.0.1      dnsmasq serving the .test zone (the namespace's resolver)
-#   127.0.0.1:5300 a scripted resolver answering SERVFAIL (for servfail.test)
+#   127.0.0.1:5300 a scripted resolver: SERVFAIL (servfail.test), a wildcard MX (wild.test)
 #   127.0.0.10     Postfix "honest": known mailboxes, 550 5.1.1 for the rest
 #   127.0.0.11     Postfix "catch-all": accepts every address of its domain
 #   127.0.0.12     Postfix "tls": demands STARTTLS (self-signed certificate)
 #   127.0.0.13     Postfix "grey": greylists through postgrey (2 s delay)
 #   127.0.0.1:10023 postgrey
 #   127.0.0.20-28  scripted servers (smtpd.py), one behaviour each; .24 the
-#                  tarpit, also the implicit MX of every name under wild.test
+#                  tarpit, also the MX of every name under wild.test
 #   127.0.0.2, .3  source addresses of the prober
 #   127.0.0.9      nothing: a dead MX (backup.test's first, unreachable.test's only)
 #   127.0.0.40     Postfix "front" of the end-to-end tests (started by them)
@@ -205,7 +205,7 @@ mx-host=ehlo502.test,mx.ehlo502.test,10
 host-record=mx.ehlo502.test,127.0.0.23
 mx-host=tarpit.test,mx.tarpit.test,10
 host-record=mx.tarpit.test,127.0.0.24
-address=/wild.test/127.0.0.24
+server=/wild.test/127.0.0.1#5300
 mx-host=slow.test,mx.slow.test,10
 host-record=mx.slow.test,127.0.0.25
 mx-host=multiline.test,mx.multiline.test,10
@@ -220,7 +220,7 @@ DNS
 	lab_exec dnsmasq --keep-in-foreground --conf-file="$LAB_DIR/dnsmasq.conf" \
 	    --pid-file="$LAB_DIR/dnsmasq.pid" --log-facility="$LAB_DIR/dnsmasq.log" \
 	    --user=root >/dev/null 2>&1 &
-	lab_exec /usr/bin/python3 "$LAB_TOOLS/dns_servfail.py" 127.0.0.1 5300 >/dev/null 2>&1 &
+	lab_exec /usr/bin/python3 "$LAB_TOOLS/dns_scripted.py" 127.0.0.1 5300 >/dev/null 2>&1 &
 	mkdir -p "$LAB_DIR/record"
 	lab_exec /usr/bin/python3 "$LAB_TOOLS/smtpd.py" --record "$LAB_DIR/record" \
 	    127.0.0.20:rcpt252 127.0.0.21:full552 127.0.0.22:dnsbl 127.0.0.23:ehlo502 \
