@@ -216,6 +216,12 @@ test_kill9_writer(void **state)
 			}
 		}
 		close(fds[1]);
+		/*
+		 * The first commit first (however slow a busy machine or valgrind
+		 * makes the child's start), then a random moment of its writing.
+		 */
+		if (read_all(fds[0], &idx, sizeof(idx)) == (ssize_t)sizeof(idx))
+			committed = idx;
 		{
 			struct timespec ts = { 0, (long)(20 + rand_r(&seed) % 180) * 1000000L };
 			nanosleep(&ts, NULL);
