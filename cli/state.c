@@ -12,6 +12,7 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -40,8 +41,18 @@ cli_state(struct cli_ctx *ctx)
 	case RG_PRIVS_STATE_OK:
 		break;
 	}
-	if (pv.pv_active && rg_privs_drop(&pv, err, sizeof(err)) < 0) {
+	if (!pv.pv_active)
+		return 0;
+	if (rg_privs_drop(&pv, err, sizeof(err)) < 0) {
 		cli_error("%s", err);
+		return -1;
+	}
+	/* Say why, rather than a bare "permission denied" from the cache. */
+	if (access(ctx->cfg.state_dir, R_OK | W_OK | X_OK) < 0 && errno != ENOENT) {
+		cli_error("%s: not accessible to user %s, who runs the daemons and as whom "
+		    "the command acts when started as root: let that user reach the "
+		    "directory, or set user = (empty) in [general] for a private state",
+		    ctx->cfg.state_dir, ctx->cfg.user);
 		return -1;
 	}
 	return 0;

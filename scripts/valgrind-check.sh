@@ -42,7 +42,8 @@ done
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 mkdir "$tmp/state"
-printf '[general]\nstate_dir = %s/state\n' "$tmp" > "$tmp/rg.conf"
+# user = (empty): the command stays who it is, whatever users this host has.
+printf '[general]\nuser =\nstate_dir = %s/state\n' "$tmp" > "$tmp/rg.conf"
 rg="$build/cli/rcptguard"
 run "cli put" $vg $full "$rg" -c "$tmp/rg.conf" cache put a@example.org undeliverable no_mailbox --text x
 run "cli get --json" $vg $full "$rg" -c "$tmp/rg.conf" cache get --json a@example.org

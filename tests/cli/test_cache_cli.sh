@@ -167,6 +167,41 @@ is "a symlinked cache file exits 3" "$rc" 3
 like "the link is named" "$err" "$tmp/linked/cache.lmdb is a symbolic link"
 is "the link's target is untouched" "$(cat "$tmp/target")" keep
 
+# Root against the service's state: the command acts as the service user.
+# Where that user cannot reach the state directory, it says so and why.
+if [ "$(id -u)" -eq 0 ] && id nobody >/dev/null 2>&1; then
+	mkdir "$tmp/closed"		# under $tmp, which is 0700 root
+	cat > "$tmp/closed.conf" <<CONF
+[general]
+state_dir = $tmp/closed
+user = nobody
+CONF
+	err=$("$RG" -c "$tmp/closed.conf" cache put a@one.example deliverable accepted 2>&1); rc=$?
+	is "root: a state the user cannot reach exits 3" "$rc" 3
+	like "root: the reason names the directory and the user" "$err" \
+	    "$tmp/closed: not accessible to user nobody"
+	open=$(mktemp -d /tmp/rg-open.XXXXXX)
+	chmod 0755 "$open"
+	mkdir "$open/state"
+	cat > "$tmp/open.conf" <<CONF
+[general]
+state_dir = $open/state
+user = nobody
+CONF
+	"$RG" -c "$tmp/open.conf" cache put a@one.example deliverable accepted >/dev/null 2>&1
+	is "root: a reachable state works" "$?" 0
+	is "root: the cache file belongs to the service user" \
+	    "$(stat -c %U "$open/state/cache.lmdb" 2>/dev/null)" nobody
+	is "root: so does the lock file" \
+	    "$(stat -c %U "$open/state/cache.lmdb-lock" 2>/dev/null)" nobody
+	rm -rf "$open"
+else
+	for c in "a state the user cannot reach" "its reason" "a reachable state" \
+	    "the cache file's owner" "the lock file's owner"; do
+		tap_skip "root: $c" "needs root and the user nobody"
+	done
+fi
+
 # Version
 out=$("$RG" -V)
 like "-V names the version" "$out" '^rcptguard [0-9]+\.[0-9]+\.[0-9]+'
