@@ -6,7 +6,8 @@
 RG="$top_builddir/cli/rcptguard"
 PY=${PYTHON3:-/usr/bin/python3}
 tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+open=""		# a second directory, made by the root cases below
+trap 'rm -rf "$tmp" ${open:+"$open"}' EXIT
 mkdir "$tmp/state"
 cat > "$tmp/rg.conf" <<CONF
 [general]
@@ -194,7 +195,6 @@ CONF
 	    "$(stat -c %U "$open/state/cache.lmdb" 2>/dev/null)" nobody
 	is "root: so does the lock file" \
 	    "$(stat -c %U "$open/state/cache.lmdb-lock" 2>/dev/null)" nobody
-	rm -rf "$open"
 else
 	for c in "a state the user cannot reach" "its reason" "a reachable state" \
 	    "the cache file's owner" "the lock file's owner"; do
