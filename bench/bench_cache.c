@@ -11,7 +11,7 @@
  *
  * usage: bench_cache [RECORDS] [LOOKUPS] [ROUNDS]
  */
-#include "config.h"
+#include "rg_build.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -22,7 +22,10 @@
 
 #include <lmdb.h>
 
+#include "rcptguard/record.h"
 #include "rcptguard/cache.h"
+#include "rcptguard/store.h"
+#include "rcptguard/clock.h"
 #include "rcptguard/log.h"
 #include "rcptguard/util.h"
 #include "bench_util.h"
@@ -57,7 +60,7 @@ main(int argc, char **argv)
 	char dir[] = "/tmp/rg-bench-XXXXXX", rawpath[256], err[512], key[128];
 	double rg_get[16], raw_get[16], rg_put[16], raw_put[16];
 	struct rg_config cfg;
-	struct rg_cache *c;
+	struct rg_store *c;
 	MDB_env *env;
 	MDB_dbi dbi;
 	MDB_txn *txn;
@@ -73,7 +76,7 @@ main(int argc, char **argv)
 	rg_config_defaults(&cfg);
 	rg_strlcpy(cfg.state_dir, dir, sizeof(cfg.state_dir));
 	cfg.map_size = 512 * 1048576LL;
-	c = rg_cache_open(&cfg, RG_CACHE_O_CREATE, &status, err, sizeof(err));
+	c = rg_store_open(&cfg, RG_CACHE_O_CREATE, &status, err, sizeof(err));
 	if (c == NULL) {
 		fprintf(stderr, "open: %s\n", err);
 		return 1;
@@ -91,16 +94,16 @@ main(int argc, char **argv)
 	/* Load both with the same records. */
 	for (unsigned i = 0; i < records; i++) {
 		struct rg_verdict v;
-		unsigned char buf[RG_VERDICT_RECORD_MAX];
+		unsigned char buf[RG_RECORD_VERDICT_MAX];
 		MDB_val k, d;
 
 		bench_key(key, sizeof(key), i);
 		bench_verdict(&v, i);
-		rg_cache_put(c, key, &v);
+		rg_store_put(c, key, &v);
 		k.mv_data = key;
 		k.mv_size = strlen(key);
 		d.mv_data = buf;
-		d.mv_size = rg_verdict_encode(&v, buf, sizeof(buf));
+		d.mv_size = rg_record_verdict_encode(&v, buf, sizeof(buf));
 		mdb_txn_begin(env, NULL, 0, &txn);
 		mdb_put(txn, dbi, &k, &d, 0);
 		mdb_txn_commit(txn);
@@ -120,7 +123,7 @@ main(int argc, char **argv)
 			struct rg_verdict v;
 			enum rg_verdict_state st;
 			bench_key(key, sizeof(key), order[i]);
-			if (rg_cache_get(c, key, &v, &st) == RG_CACHE_OK)
+			if (rg_store_get(c, key, &v, &st) == RG_CACHE_OK)
 				sink += v.v_code;
 		}
 		rg_get[r] = lookups / (bench_now() - t0);
@@ -148,7 +151,7 @@ main(int argc, char **argv)
 			struct rg_verdict v;
 			bench_key(key, sizeof(key), order[i]);
 			bench_verdict(&v, order[i]);
-			rg_cache_put(c, key, &v);
+			rg_store_put(c, key, &v);
 		}
 		rg_put[r] = puts / (bench_now() - t0);
 
@@ -156,14 +159,14 @@ main(int argc, char **argv)
 		t0 = bench_now();
 		for (unsigned i = 0; i < puts; i++) {
 			struct rg_verdict v;
-			unsigned char buf[RG_VERDICT_RECORD_MAX];
+			unsigned char buf[RG_RECORD_VERDICT_MAX];
 			MDB_val k, d;
 			bench_key(key, sizeof(key), order[i]);
 			bench_verdict(&v, order[i]);
 			k.mv_data = key;
 			k.mv_size = strlen(key);
 			d.mv_data = buf;
-			d.mv_size = rg_verdict_encode(&v, buf, sizeof(buf));
+			d.mv_size = rg_record_verdict_encode(&v, buf, sizeof(buf));
 			mdb_txn_begin(env, NULL, 0, &txn);
 			mdb_put(txn, dbi, &k, &d, 0);
 			mdb_txn_commit(txn);
@@ -181,7 +184,7 @@ main(int argc, char **argv)
 	}
 	(void)sink;
 	free(order);
-	rg_cache_close(c);
+	rg_store_close(c);
 	mdb_env_close(env);
 	{
 		char cmd[300];

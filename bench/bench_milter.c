@@ -14,7 +14,7 @@
  *     SMFIS_CONTINUE and that does nothing else. The most any libmilter
  *     filter can do here.
  */
-#include "config.h"
+#include "rg_build.h"
 
 #include <errno.h>
 #include <netinet/tcp.h>

@@ -16,7 +16,7 @@
  *     request to its empty line, splitting it into name=value pairs and
  *     answering "action=DUNNO". The most any policy server can do here.
  */
-#include "config.h"
+#include "rg_build.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -18,7 +18,7 @@
  * Reports sessions per second and CPU microseconds per session (getrusage)
  * as medians over rounds, alternating subject and reference.
  */
-#include "config.h"
+#include "rg_build.h"
 
 #include <arpa/inet.h>
 #include <inttypes.h>

@@ -9,7 +9,7 @@
 #include <jansson.h>
 
 #include "rcptguard/address.h"
-#include "rcptguard/cache.h"
+#include "rcptguard/store.h"
 #include "rcptguard/config.h"
 #include "rcptguard/verdict.h"
 
@@ -35,7 +35,7 @@ void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 const char *cli_printable(const char *s, char *buf, size_t size);
 
 /* cli_cache_open - open the cache; on failure print why and return NULL. */
-struct rg_cache *cli_cache_open(struct cli_ctx *ctx, unsigned flags);
+struct rg_store *cli_cache_open(struct cli_ctx *ctx, unsigned flags);
 
 /* cli_parse_address - parse an address argument; print why on failure. */
 int cli_parse_address(struct cli_ctx *ctx, const char *arg, struct rg_address *addr);

@@ -1,9 +1,9 @@
 /*
  * cmd_cache.c - `rcptguard cache get|put|del|list|purge|stats`.
  *
- * Thin: arguments in, rg_cache calls, output through output.c.
+ * Thin: arguments in, rg_store calls, output through output.c.
  */
-#include "config.h"
+#include "rg_build.h"
 
 #include <getopt.h>
 #include <inttypes.h>
@@ -15,9 +15,10 @@
 #include <jansson.h>
 
 #include "cli.h"
+#include "rcptguard/clock.h"
 #include "rcptguard/util.h"
 
-/* cli_cache_getopt - the options every cache subcommand shares (--json). */
+/* cli_cache_opts - the options every cache subcommand shares (--json). */
 static int
 cli_cache_opts(struct cli_ctx *ctx, int argc, char **argv, const struct option *extra,
     const char *shortopts, int (*onopt)(int, const char *, void *), void *arg)
@@ -49,14 +50,14 @@ cli_cache_opts(struct cli_ctx *ctx, int argc, char **argv, const struct option *
 	return optind;
 }
 
-struct rg_cache *
+struct rg_store *
 cli_cache_open(struct cli_ctx *ctx, unsigned flags)
 {
-	struct rg_cache *c;
+	struct rg_store *c;
 	char err[1200];
 	int status;
 
-	c = rg_cache_open(&ctx->cfg, flags, &status, err, sizeof(err));
+	c = rg_store_open(&ctx->cfg, flags, &status, err, sizeof(err));
 	if (c == NULL)
 		cli_error("%s (%s)", err, rg_cache_strerror(status));
 	return c;
@@ -81,12 +82,12 @@ cli_parse_address(struct cli_ctx *ctx, const char *arg, struct rg_address *addr)
  * address argument. fn returns a cache status; NOTFOUND makes the exit
  * code 1, an environment error stops with 3, a bad address gives 2.
  */
-typedef int (*cli_addr_fn)(struct cli_ctx *ctx, struct rg_cache *c, const struct rg_address *a);
+typedef int (*cli_addr_fn)(struct cli_ctx *ctx, struct rg_store *c, const struct rg_address *a);
 
 static int
 cli_cache_each(struct cli_ctx *ctx, int argc, char **argv, const char *usage, cli_addr_fn fn)
 {
-	struct rg_cache *c;
+	struct rg_store *c;
 	int first, rc = CLI_EXIT_OK;
 
 	if ((first = cli_cache_opts(ctx, argc, argv, NULL, "jh", NULL, NULL)) < 0 || first >= argc) {
@@ -112,16 +113,16 @@ cli_cache_each(struct cli_ctx *ctx, int argc, char **argv, const char *usage, cl
 		if (s != RG_CACHE_OK && rc == CLI_EXIT_OK)
 			rc = CLI_EXIT_NOTFOUND;
 	}
-	rg_cache_close(c);
+	rg_store_close(c);
 	return rc;
 }
 
 static int
-cli_get_one(struct cli_ctx *ctx, struct rg_cache *c, const struct rg_address *a)
+cli_get_one(struct cli_ctx *ctx, struct rg_store *c, const struct rg_address *a)
 {
 	struct rg_verdict v;
 	enum rg_verdict_state st;
-	int s = rg_cache_get(c, a->a_key, &v, &st);
+	int s = rg_store_get(c, a->a_key, &v, &st);
 
 	if (s == RG_CACHE_OK)
 		cli_print_verdict(ctx, stdout, a->a_key, &v, st);
@@ -224,7 +225,7 @@ cli_cache_put(struct cli_ctx *ctx, int argc, char **argv)
 	struct rg_verdict v;
 	enum rg_class cls;
 	enum rg_reason reason;
-	struct rg_cache *c;
+	struct rg_store *c;
 	int first, s;
 
 	first = cli_cache_opts(ctx, argc, argv, extra, "jh", cli_put_onopt, &po);
@@ -273,20 +274,20 @@ cli_cache_put(struct cli_ctx *ctx, int argc, char **argv)
 
 	if ((c = cli_cache_open(ctx, RG_CACHE_O_CREATE)) == NULL)
 		return CLI_EXIT_CACHE;
-	rg_cache_stamp(c, &v, po.ttl);
-	s = rg_cache_put(c, a.a_key, &v);
+	rg_store_stamp(c, &v, po.ttl);
+	s = rg_store_put(c, a.a_key, &v);
 	if (s == RG_CACHE_OK)
 		cli_print_verdict(ctx, stdout, a.a_key, &v, rg_verdict_state_at(&v, rg_clock_now()));
 	else
 		cli_error("%s: %s", a.a_key, rg_cache_strerror(s));
-	rg_cache_close(c);
+	rg_store_close(c);
 	return s == RG_CACHE_OK ? CLI_EXIT_OK : CLI_EXIT_CACHE;
 }
 
 static int
-cli_del_one(struct cli_ctx *ctx, struct rg_cache *c, const struct rg_address *a)
+cli_del_one(struct cli_ctx *ctx, struct rg_store *c, const struct rg_address *a)
 {
-	int s = rg_cache_del(c, a->a_key);
+	int s = rg_store_del(c, a->a_key);
 
 	if (s == RG_CACHE_OK || s == RG_CACHE_NOTFOUND)
 		cli_print_absent(ctx, stdout, a->a_key, s == RG_CACHE_OK ? "deleted" : "absent");
@@ -362,7 +363,7 @@ cli_cache_list(struct cli_ctx *ctx, int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct cli_list_arg la = { .ctx = ctx };
-	struct rg_cache *c;
+	struct rg_store *c;
 	int first, s;
 
 	first = cli_cache_opts(ctx, argc, argv, extra, "jh", cli_list_onopt, &la);
@@ -373,8 +374,8 @@ cli_cache_list(struct cli_ctx *ctx, int argc, char **argv)
 	if ((c = cli_cache_open(ctx, RG_CACHE_O_CREATE)) == NULL)
 		return CLI_EXIT_CACHE;
 	la.now = rg_clock_now();
-	s = rg_cache_foreach(c, cli_list_visit, &la);
-	rg_cache_close(c);
+	s = rg_store_foreach(c, cli_list_visit, &la);
+	rg_store_close(c);
 	if (s != RG_CACHE_OK) {
 		cli_error("list: %s", rg_cache_strerror(s));
 		return CLI_EXIT_CACHE;
@@ -433,7 +434,7 @@ cli_cache_purge(struct cli_ctx *ctx, int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct cli_purge_opts po = { 0 };
-	struct rg_cache *c;
+	struct rg_store *c;
 	char err[1200];
 	uint64_t total = 0;
 	int first, s, status;
@@ -443,13 +444,13 @@ cli_cache_purge(struct cli_ctx *ctx, int argc, char **argv)
 		cli_error("usage: cache purge --expired | --all [--force]");
 		return CLI_EXIT_USAGE;
 	}
-	c = rg_cache_open(&ctx->cfg, RG_CACHE_O_CREATE, &status, err, sizeof(err));
+	c = rg_store_open(&ctx->cfg, RG_CACHE_O_CREATE, &status, err, sizeof(err));
 	if (c == NULL && status == RG_CACHE_ECORRUPT && po.force) {
 		if (cli_cache_recreate(ctx) < 0) {
 			cli_error("%s: cannot remove the damaged cache", err);
 			return CLI_EXIT_CACHE;
 		}
-		c = rg_cache_open(&ctx->cfg, RG_CACHE_O_CREATE, &status, err, sizeof(err));
+		c = rg_store_open(&ctx->cfg, RG_CACHE_O_CREATE, &status, err, sizeof(err));
 	}
 	if (c == NULL) {
 		cli_error("%s (%s)%s", err, rg_cache_strerror(status), status == RG_CACHE_ECORRUPT ?
@@ -458,19 +459,19 @@ cli_cache_purge(struct cli_ctx *ctx, int argc, char **argv)
 	}
 	if (po.all) {
 		struct rg_cache_stats st;
-		if (rg_cache_stats(c, &st) == RG_CACHE_OK)
+		if (rg_cache_stats(rg_store_cache(c), &st) == RG_CACHE_OK)
 			for (int db = 0; db < RG_DB_COUNT; db++)
 				total += st.cs_entries[db];
-		s = rg_cache_purge_all(c);
+		s = rg_cache_purge_all(rg_store_cache(c));
 	} else {
 		int wrapped = 0;
 		do {
 			uint64_t removed = 0;
-			s = rg_cache_sweep(c, &removed, &wrapped);
+			s = rg_cache_sweep(rg_store_cache(c), &removed, &wrapped);
 			total += removed;
 		} while (s == RG_CACHE_OK && !wrapped);
 	}
-	rg_cache_close(c);
+	rg_store_close(c);
 	if (s != RG_CACHE_OK) {
 		cli_error("purge: %s", rg_cache_strerror(s));
 		return CLI_EXIT_CACHE;
@@ -486,7 +487,7 @@ static int
 cli_cache_stats(struct cli_ctx *ctx, int argc, char **argv)
 {
 	struct rg_cache_stats st;
-	struct rg_cache *c;
+	struct rg_store *c;
 	int first, s;
 
 	if ((first = cli_cache_opts(ctx, argc, argv, NULL, "jh", NULL, NULL)) < 0 || first != argc) {
@@ -495,8 +496,8 @@ cli_cache_stats(struct cli_ctx *ctx, int argc, char **argv)
 	}
 	if ((c = cli_cache_open(ctx, RG_CACHE_O_CREATE)) == NULL)
 		return CLI_EXIT_CACHE;
-	s = rg_cache_stats(c, &st);
-	rg_cache_close(c);
+	s = rg_cache_stats(rg_store_cache(c), &st);
+	rg_store_close(c);
 	if (s != RG_CACHE_OK) {
 		cli_error("stats: %s", rg_cache_strerror(s));
 		return CLI_EXIT_CACHE;

@@ -5,7 +5,7 @@
  * one domain into one session); the loop runs until each has an answer or
  * --wait has passed. Output keeps the order of the arguments.
  */
-#include "config.h"
+#include "rg_build.h"
 
 #include <getopt.h>
 #include <stdio.h>

@@ -3,7 +3,7 @@
  * JSON object per line (jansson). Every string from the cache or the command
  * line is printed through cli_printable() or JSON-escaped, never raw.
  */
-#include "config.h"
+#include "rg_build.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -7,7 +7,7 @@
  * Commands live one per file (cmd_*.c); this file only reads the
  * configuration and hands over.
  */
-#include "config.h"
+#include "rg_build.h"
 
 #include <getopt.h>
 #include <stdio.h>

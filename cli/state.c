@@ -10,7 +10,7 @@
  * and when the configured user exists the command drops to it before the
  * cache is opened; files root made earlier are handed to it.
  */
-#include "config.h"
+#include "rg_build.h"
 
 #include <errno.h>
 #include <string.h>

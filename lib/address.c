@@ -14,7 +14,7 @@
  *   All output goes into fixed buffers whose limits are the RFC limits; input
  *   that would exceed them is refused, never truncated.
  */
-#include "config.h"
+#include "rg_build.h"
 
 #include <arpa/inet.h>
 #include <idn2.h>

@@ -10,7 +10,7 @@
  *   4. only then do 5.1.x and user-unknown texts make no_mailbox.
  * Text matching is case-insensitive on the bounded, sanitized reply text.
  */
-#include "config.h"
+#include "rg_build.h"
 
 #include <string.h>
 #include <strings.h>
@@ -85,19 +85,6 @@ static int
 rg_classify_dsn(const struct rg_reply *r, const char *prefix)
 {
 	return strncmp(r->r_dsn, prefix, strlen(prefix)) == 0;
-}
-
-const char *
-rg_classify_stage_name(enum rg_smtp_stage stage)
-{
-	switch (stage) {
-	case RG_STAGE_GREETING: return "greeting";
-	case RG_STAGE_HELO: return "helo";
-	case RG_STAGE_STARTTLS: return "starttls";
-	case RG_STAGE_MAIL: return "mail";
-	case RG_STAGE_RCPT: return "rcpt";
-	}
-	return "?";
 }
 
 static void

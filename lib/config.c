@@ -7,7 +7,7 @@
  * table and parses it with the table's type; the first error wins and names
  * the file and line.
  */
-#include "config.h"
+#include "rg_build.h"
 
 #include <errno.h>
 #include <inttypes.h>

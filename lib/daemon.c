@@ -1,7 +1,7 @@
 /*
  * daemon.c - start-up shared by the two daemons.
  */
-#include "config.h"
+#include "rg_build.h"
 
 #include <errno.h>
 #include <fcntl.h>

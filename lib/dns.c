@@ -11,7 +11,7 @@
  * through c-ares' own bounded expansion, and the TTL walk over the raw
  * answer checks every length against the buffer.
  */
-#include "config.h"
+#include "rg_build.h"
 
 #include <arpa/inet.h>
 #include <arpa/nameser.h>
@@ -524,110 +524,5 @@ rg_dns_lookup_mx(struct rg_dns *dns, const char *domain, rg_dns_mx_cb cb, void *
 	rg_strlcpy(l->l_domain, domain, sizeof(l->l_domain));
 	ares_query(dns->d_channel, domain, ns_c_in, ns_t_mx, rg_dns_on_mx, l);
 	rg_dns_reschedule(dns);
-	return 0;
-}
-
-size_t
-rg_dns_record_encode(const struct rg_mx_result *res, int64_t expires_at, unsigned char *buf,
-    size_t size)
-{
-	unsigned char *p = buf, *end = buf + size;
-
-	if (res->m_status != RG_DNS_OK || size < 14)
-		return 0;
-	*p++ = 'r';
-	*p++ = 'g';
-	*p++ = 'm';
-	*p++ = 1;
-	rg_put_le64(p, expires_at);
-	p += 8;
-	*p++ = (unsigned char)res->m_nhosts;
-	*p++ = (unsigned char)res->m_implicit;
-	for (int i = 0; i < res->m_nhosts; i++) {
-		const struct rg_mx_host *h = &res->m_hosts[i];
-		size_t nl = strlen(h->h_name);
-
-		if (end - p < (ptrdiff_t)(2 + 1 + nl + 1 + (size_t)h->h_naddrs * 17))
-			return 0;
-		rg_put_le16(p, (uint16_t)h->h_pref);
-		p += 2;
-		*p++ = (unsigned char)nl;
-		memcpy(p, h->h_name, nl);
-		p += nl;
-		*p++ = (unsigned char)h->h_naddrs;
-		for (int a = 0; a < h->h_naddrs; a++) {
-			const struct sockaddr *sa = (const struct sockaddr *)&h->h_addrs[a];
-			if (sa->sa_family == AF_INET) {
-				*p++ = 4;
-				memcpy(p, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, 4);
-				p += 4;
-			} else {
-				*p++ = 6;
-				memcpy(p, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, 16);
-				p += 16;
-			}
-		}
-	}
-	return (size_t)(p - buf);
-}
-
-int
-rg_dns_record_decode(const unsigned char *buf, size_t len, struct rg_mx_result *res)
-{
-	const unsigned char *p = buf, *end = buf + len;
-
-	memset(res, 0, sizeof(*res));
-	if (len < 14 || buf[0] != 'r' || buf[1] != 'g' || buf[2] != 'm' || buf[3] != 1)
-		return -1;
-	p += 12;
-	res->m_nhosts = *p++;
-	res->m_implicit = *p++ != 0;
-	if (res->m_nhosts < 1 || res->m_nhosts > RG_DNS_MAX_HOSTS)
-		return -1;
-	for (int i = 0; i < res->m_nhosts; i++) {
-		struct rg_mx_host *h = &res->m_hosts[i];
-		size_t nl;
-
-		if (end - p < 3)
-			return -1;
-		h->h_pref = rg_get_le16(p);
-		p += 2;
-		nl = *p++;
-		if (nl == 0 || nl > RG_DNS_NAME_MAX || (size_t)(end - p) < nl + 1)
-			return -1;
-		memcpy(h->h_name, p, nl);
-		h->h_name[nl] = '\0';
-		for (size_t k = 0; k < nl; k++)
-			if (p[k] <= 0x20 || p[k] >= 0x7f)
-				return -1;
-		p += nl;
-		h->h_naddrs = *p++;
-		if (h->h_naddrs > RG_DNS_MAX_ADDRS)
-			return -1;
-		for (int a = 0; a < h->h_naddrs; a++) {
-			if (end - p < 1)
-				return -1;
-			if (*p == 4 && end - p >= 5) {
-				struct sockaddr_in *sin = (struct sockaddr_in *)(void *)&h->h_addrs[a];
-				sin->sin_family = AF_INET;
-				sin->sin_port = htons(25);
-				memcpy(&sin->sin_addr, p + 1, 4);
-				h->h_addrlens[a] = sizeof(*sin);
-				p += 5;
-			} else if (*p == 6 && end - p >= 17) {
-				struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)(void *)&h->h_addrs[a];
-				sin6->sin6_family = AF_INET6;
-				sin6->sin6_port = htons(25);
-				memcpy(&sin6->sin6_addr, p + 1, 16);
-				h->h_addrlens[a] = sizeof(*sin6);
-				p += 17;
-			} else {
-				return -1;
-			}
-		}
-	}
-	if (p != end)
-		return -1;
-	res->m_status = RG_DNS_OK;
 	return 0;
 }

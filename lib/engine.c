@@ -16,7 +16,7 @@
  * the prober's caps a lookup is answered at once, unknown/in_progress.
  * Both are counted.
  */
-#include "config.h"
+#include "rg_build.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,10 +25,12 @@
 #include <time.h>
 
 #include "rcptguard/cache.h"
+#include "rcptguard/clock.h"
 #include "rcptguard/engine.h"
 #include "rcptguard/knowledge.h"
 #include "rcptguard/log.h"
 #include "rcptguard/prober.h"
+#include "rcptguard/store.h"
 #include "rcptguard/util.h"
 
 #define RG_ENGINE_POLL_MS	100	/* re-read the cache while another process probes */
@@ -57,7 +59,7 @@ TAILQ_HEAD(rg_waiters, rg_waiter);
 struct rg_engine {
 	struct event_base	*e_base;
 	struct rg_config	 e_cfg;
-	struct rg_cache		*e_cache;	/* NULL until it opens; read atomically */
+	struct rg_store		*e_store;	/* NULL until it opens; read atomically */
 	int			 e_cache_status;	/* RG_CACHE_OK, or the failure (atomic) */
 	struct event		*e_retry;	/* recovery of a failed cache */
 	int64_t			 e_retry_s;
@@ -84,15 +86,6 @@ rg_engine_source_name(enum rg_answer_source s)
 	case RG_ANSWER_PENDING: return "pending";
 	}
 	return "?";
-}
-
-static int64_t
-rg_engine_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static void
@@ -127,7 +120,7 @@ rg_engine_cache_failed(struct rg_engine *e, int status, const char *what)
 	if (status >= 0 || __atomic_load_n(&e->e_cache_status, __ATOMIC_RELAXED) < 0)
 		return;
 	__atomic_store_n(&e->e_cache_status, status, __ATOMIC_RELAXED);
-	e->e_failed_ms = rg_engine_ms();
+	e->e_failed_ms = rg_clock_mono_ms();
 	e->e_failed_base = __atomic_load_n(&e->e_ctr.ec_fail_mode, __ATOMIC_RELAXED);
 	rg_log_error("cache: %s failed: %s; until it works again every recipient it cannot "
 	    "answer follows fail_mode=%s and nothing is probed", what, rg_cache_strerror(status),
@@ -143,17 +136,17 @@ static void
 rg_engine_on_retry(evutil_socket_t fd, short what, void *arg)
 {
 	struct rg_engine *e = arg;
-	struct rg_cache *c = rg_engine_cache(e);
+	struct rg_store *c = rg_engine_store(e);
 	char err[1200];
 	int rc;
 
 	(void)fd;
 	(void)what;
 	if (c == NULL) {
-		if ((c = rg_cache_open(&e->e_cfg, RG_CACHE_O_CREATE, &rc, err, sizeof(err))) != NULL) {
+		if ((c = rg_store_open(&e->e_cfg, RG_CACHE_O_CREATE, &rc, err, sizeof(err))) != NULL) {
 			struct timeval tv = { (time_t)e->e_cfg.sync_interval, 0 };
-			rg_prober_set_cache(e->e_prober, c);
-			__atomic_store_n(&e->e_cache, c, __ATOMIC_RELEASE);
+			rg_prober_set_store(e->e_prober, c);
+			__atomic_store_n(&e->e_store, c, __ATOMIC_RELEASE);
 			if ((e->e_maint = event_new(e->e_base, -1, EV_PERSIST, rg_engine_on_maint,
 			    e)) != NULL)
 				event_add(e->e_maint, &tv);
@@ -162,12 +155,12 @@ rg_engine_on_retry(evutil_socket_t fd, short what, void *arg)
 			rg_log_debug("cache: still unusable: %s", err);
 		}
 	} else {
-		rc = rg_cache_check(c);
+		rc = rg_cache_check(rg_store_cache(c));
 	}
 	if (rc == RG_CACHE_OK) {
 		__atomic_store_n(&e->e_cache_status, RG_CACHE_OK, __ATOMIC_RELAXED);
 		rg_log_info("cache: working again after %llds; %llu recipients followed fail_mode "
-		    "meanwhile", (long long)((rg_engine_ms() - e->e_failed_ms) / 1000),
+		    "meanwhile", (long long)((rg_clock_mono_ms() - e->e_failed_ms) / 1000),
 		    (unsigned long long)(__atomic_load_n(&e->e_ctr.ec_fail_mode, __ATOMIC_RELAXED) -
 		    e->e_failed_base));
 		return;
@@ -192,8 +185,8 @@ rg_engine_on_maint(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	if (e->e_cfg.sync_mode == RG_SYNC_PERIODIC)
-		rg_cache_sync(e->e_cache);
-	if ((rc = rg_cache_sweep(e->e_cache, &removed, &wrapped)) != RG_CACHE_OK)
+		rg_cache_sync(rg_store_cache(e->e_store));
+	if ((rc = rg_cache_sweep(rg_store_cache(e->e_store), &removed, &wrapped)) != RG_CACHE_OK)
 		rg_engine_cache_failed(e, rc, "the sweep");
 	else if (removed > 0)
 		rg_log_debug("cache: swept %llu expired records", (unsigned long long)removed);
@@ -214,28 +207,28 @@ rg_engine_new(struct event_base *base, const struct rg_config *cfg, char *err, s
 	e->e_base = base;
 	e->e_cfg = *cfg;
 	TAILQ_INIT(&e->e_waiters);
-	e->e_cache = rg_cache_open(cfg, RG_CACHE_O_CREATE, &e->e_cache_status, cerr, sizeof(cerr));
+	e->e_store = rg_store_open(cfg, RG_CACHE_O_CREATE, &e->e_cache_status, cerr, sizeof(cerr));
 	if ((e->e_know = rg_knowledge_load(cfg, err, errsize)) == NULL ||
-	    (e->e_prober = rg_prober_new(base, cfg, e->e_cache, e->e_know, err, errsize)) == NULL ||
+	    (e->e_prober = rg_prober_new(base, cfg, e->e_store, e->e_know, err, errsize)) == NULL ||
 	    (e->e_retry = evtimer_new(base, rg_engine_on_retry, e)) == NULL) {
 		if (e->e_retry == NULL && e->e_prober != NULL)
 			snprintf(err, errsize, "out of memory");
 		rg_prober_free(e->e_prober);
 		rg_knowledge_free(e->e_know);
-		rg_cache_close(e->e_cache);
+		rg_store_close(e->e_store);
 		free(e);
 		return NULL;
 	}
 	rg_prober_on_error(e->e_prober, rg_engine_on_prober_error, e);
-	if (e->e_cache == NULL) {
+	if (e->e_store == NULL) {
 		rg_log_error("cache: %s (%s); until it opens every recipient follows fail_mode=%s "
 		    "and nothing is probed", cerr, rg_cache_strerror(e->e_cache_status),
 		    rg_engine_fail_mode(e));
-		e->e_failed_ms = rg_engine_ms();
+		e->e_failed_ms = rg_clock_mono_ms();
 		e->e_retry_s = RG_ENGINE_RETRY_MIN_S;
 		rg_engine_retry_arm(e);
 	}
-	if (e->e_cache != NULL) {
+	if (e->e_store != NULL) {
 		struct timeval tv = { (time_t)cfg->sync_interval, 0 };
 		if ((e->e_maint = event_new(base, -1, EV_PERSIST, rg_engine_on_maint, e)) != NULL)
 			event_add(e->e_maint, &tv);
@@ -259,8 +252,8 @@ rg_waiter_free(struct rg_waiter *w)
 {
 	struct rg_engine *e = w->w_engine;
 
-	if (w->w_lease != 0 && rg_engine_cache(e) != NULL)
-		rg_cache_lease_release(rg_engine_cache(e), w->w_addr.a_key, w->w_lease);
+	if (w->w_lease != 0 && rg_engine_store(e) != NULL)
+		rg_store_lease_release(rg_engine_store(e), w->w_addr.a_key, w->w_lease, NULL);
 	if (w->w_timer != NULL)
 		event_free(w->w_timer);
 	TAILQ_REMOVE(&e->e_waiters, w, w_link);
@@ -296,7 +289,7 @@ rg_engine_free(struct rg_engine *e)
 		}
 		rg_waiter_free(w);
 	}
-	rg_cache_close(e->e_cache);
+	rg_store_close(e->e_store);
 	rg_knowledge_free(e->e_know);
 	free(e);
 }
@@ -313,10 +306,10 @@ rg_engine_cache_status(const struct rg_engine *e)
 	return __atomic_load_n(&e->e_cache_status, __ATOMIC_RELAXED);
 }
 
-struct rg_cache *
-rg_engine_cache(struct rg_engine *e)
+struct rg_store *
+rg_engine_store(struct rg_engine *e)
 {
-	return __atomic_load_n(&e->e_cache, __ATOMIC_ACQUIRE);
+	return __atomic_load_n(&e->e_store, __ATOMIC_ACQUIRE);
 }
 
 void
@@ -343,7 +336,7 @@ rg_waiter_answer(struct rg_waiter *w, const struct rg_verdict *v, enum rg_answer
 	ans.an_verdict = *v;
 	if (rg_knowledge_role(w->w_engine->e_know, w->w_addr.a_local))
 		ans.an_verdict.v_flags |= RG_VERDICT_F_ROLE;
-	ans.an_elapsed_ms = w->w_start_ms != 0 ? rg_engine_ms() - w->w_start_ms : 0;
+	ans.an_elapsed_ms = w->w_start_ms != 0 ? rg_clock_mono_ms() - w->w_start_ms : 0;
 	/* The wall clock now, without asking for it again. */
 	ans.an_state = rg_verdict_state_at(v, w->w_start_time + ans.an_elapsed_ms / 1000);
 	ans.an_source = src;
@@ -377,7 +370,7 @@ static void
 rg_engine_overload(struct rg_waiter *w, const char *cap)
 {
 	struct rg_engine *e = w->w_engine;
-	int64_t now = rg_engine_ms();
+	int64_t now = rg_clock_mono_ms();
 	struct rg_verdict v;
 
 	rg_engine_count(&e->e_ctr.ec_overload);
@@ -418,7 +411,7 @@ rg_waiter_adopt(const struct rg_waiter *tmp)
 		return NULL;
 	*w = *tmp;
 	/* Only a lookup that outlives the call needs the monotonic clock. */
-	w->w_start_ms = rg_engine_ms();
+	w->w_start_ms = rg_clock_mono_ms();
 	w->w_deadline_ms += w->w_start_ms;
 	TAILQ_INSERT_TAIL(&e->e_waiters, w, w_link);
 	e->e_nwaiters++;
@@ -432,8 +425,8 @@ rg_engine_on_probe(const struct rg_address *addr, const struct rg_verdict *v, vo
 
 	(void)addr;
 	w->w_probing = 0;
-	if (w->w_lease != 0 && rg_engine_cache(w->w_engine) != NULL) {
-		rg_cache_lease_release(rg_engine_cache(w->w_engine), w->w_addr.a_key, w->w_lease);
+	if (w->w_lease != 0 && rg_engine_store(w->w_engine) != NULL) {
+		rg_store_lease_release(rg_engine_store(w->w_engine), w->w_addr.a_key, w->w_lease, NULL);
 		w->w_lease = 0;
 	}
 	rg_waiter_answer(w, v, RG_ANSWER_PROBE);
@@ -445,25 +438,25 @@ rg_engine_on_timer(evutil_socket_t fd, short what, void *arg)
 {
 	struct rg_waiter *w = arg;
 	struct rg_engine *e = w->w_engine;
-	int64_t now_ms = rg_engine_ms();
+	int64_t now_ms = rg_clock_mono_ms();
 	struct rg_verdict v;
 
 	(void)fd;
 	(void)what;
-	if ((w->w_polling || now_ms >= w->w_deadline_ms) && rg_engine_cache(e) != NULL) {
+	if ((w->w_polling || now_ms >= w->w_deadline_ms) && rg_engine_store(e) != NULL) {
 		enum rg_verdict_state st;
 		/*
 		 * Another process probes, or ours left an interim verdict (greylisted,
 		 * waiting for its re-probe): a verdict newer than this lookup answers.
 		 */
-		if (rg_cache_get(rg_engine_cache(e), w->w_addr.a_key, &v, &st) == RG_CACHE_OK &&
+		if (rg_store_get(rg_engine_store(e), w->w_addr.a_key, &v, &st) == RG_CACHE_OK &&
 		    st != RG_STATE_EXPIRED && v.v_checked_at >= w->w_start_time) {
 			rg_waiter_answer(w, &v, RG_ANSWER_CACHE);
 			rg_waiter_maybe_free(w);
 			return;
 		}
 	}
-	if (w->w_polling && rg_engine_cache(e) != NULL) {
+	if (w->w_polling && rg_engine_store(e) != NULL) {
 		if (now_ms < w->w_deadline_ms) {
 			int64_t left = w->w_deadline_ms - now_ms;
 			struct timeval tv = { 0, (left < RG_ENGINE_POLL_MS ? left : RG_ENGINE_POLL_MS) * 1000 };
@@ -485,21 +478,22 @@ static void
 rg_engine_probe(struct rg_waiter *w, unsigned flags)
 {
 	struct rg_engine *e = w->w_engine;
-	struct rg_cache *c = rg_engine_cache(e);
+	struct rg_store *c = rg_engine_store(e);
 	struct rg_verdict v;
-	int rc = RG_LEASE_WON;
+	enum rg_limit_status ls = RG_LIMIT_OK;
+	int err = RG_CACHE_EIO;
 
 	if (c != NULL && !(flags & RG_LOOKUP_NO_CACHE)) {
-		rc = rg_cache_lease_acquire(c, w->w_addr.a_key, e->e_cfg.lease_ttl, &w->w_lease);
-		if (rc < 0) {
+		ls = rg_store_lease_acquire(c, w->w_addr.a_key, e->e_cfg.lease_ttl, &w->w_lease, &err);
+		if (ls == RG_LIMIT_FAILED) {
 			w->w_lease = 0;
-			rg_engine_cache_failed(e, rc, "a probe lease");
+			rg_engine_cache_failed(e, err, "a probe lease");
 			rg_engine_pending(&v);
 			rg_waiter_answer(w, &v, RG_ANSWER_PENDING);	/* fail_mode */
 			return;
 		}
 	}
-	if (rc == RG_LEASE_HELD) {
+	if (ls == RG_LIMIT_HELD) {
 		w->w_polling = 1;
 		return;
 	}
@@ -517,7 +511,7 @@ rg_engine_probe(struct rg_waiter *w, unsigned flags)
 		break;
 	}
 	if (w->w_lease != 0 && c != NULL) {
-		rg_cache_lease_release(c, w->w_addr.a_key, w->w_lease);
+		rg_store_lease_release(c, w->w_addr.a_key, w->w_lease, NULL);
 		w->w_lease = 0;
 	}
 }
@@ -542,7 +536,7 @@ rg_engine_lookup(struct rg_engine *e, const char *input, size_t len, unsigned fl
 	struct rg_verdict v;
 	unsigned opts = e->e_cfg.local_part_case == RG_LOCAL_CASE_INSENSITIVE ? RG_ADDR_O_FOLD_LOCAL : 0;
 	int64_t now = rg_clock_now();
-	struct rg_cache *cache = rg_engine_cache(e);
+	struct rg_store *cache = rg_engine_store(e);
 	const char *full;
 
 	/*
@@ -597,7 +591,7 @@ rg_engine_lookup(struct rg_engine *e, const char *input, size_t len, unsigned fl
 		rg_engine_count(&e->e_ctr.ec_lookups);
 	if (cache != NULL && !(flags & RG_LOOKUP_NO_CACHE)) {
 		enum rg_verdict_state st = RG_STATE_EXPIRED;
-		int rc = rg_cache_get(cache, tmp.w_addr.a_key, &v, NULL);
+		int rc = rg_store_get(cache, tmp.w_addr.a_key, &v, NULL);
 		if (rc == RG_CACHE_OK)
 			st = rg_verdict_state_at(&v, now);
 		if (rc < 0 && (flags & RG_LOOKUP_KNOWN_ONLY))

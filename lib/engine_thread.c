@@ -9,7 +9,7 @@
  * a caller that stops waiting never leaves the engine writing into freed
  * memory.
  */
-#include "config.h"
+#include "rg_build.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -24,6 +24,7 @@
 #include <event2/event.h>
 
 #include "rcptguard/address.h"
+#include "rcptguard/clock.h"
 #include "rcptguard/engine.h"
 #include "rcptguard/log.h"
 #include "rcptguard/util.h"
@@ -254,6 +255,7 @@ rg_engine_thread_lookup(struct rg_engine_thread *t, const char *input, size_t le
 	if (write(t->t_efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
 		rg_log_warn("engine thread: eventfd write: %s", strerror(errno));
 
+	/* pthread_cond_timedwait takes a CLOCK_REALTIME timespec: not rg_clock's business. */
 	clock_gettime(CLOCK_REALTIME, &deadline);
 	deadline.tv_sec += (time_t)(wait_ms / 1000) + 1;	/* a grace second */
 	deadline.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
@@ -296,8 +298,8 @@ rg_engine_thread_stop(struct rg_engine_thread *t)
 	free(t);
 }
 
-struct rg_cache *
-rg_engine_thread_cache(struct rg_engine_thread *t)
+struct rg_store *
+rg_engine_thread_store(struct rg_engine_thread *t)
 {
-	return t->t_engine != NULL ? rg_engine_cache(t->t_engine) : NULL;
+	return t->t_engine != NULL ? rg_engine_store(t->t_engine) : NULL;
 }

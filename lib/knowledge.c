@@ -7,7 +7,7 @@
  * once, at start and on reload; lines are bounded and every name is
  * normalized like an address domain so the lists cannot disagree with it.
  */
-#include "config.h"
+#include "rg_build.h"
 
 #include <ctype.h>
 #include <errno.h>

@@ -6,7 +6,7 @@
  * text); rg_log_vlog() formats into a bounded buffer and escapes the whole
  * line before it reaches any sink.
  */
-#include "config.h"
+#include "rg_build.h"
 
 #include <errno.h>
 #include <pthread.h>

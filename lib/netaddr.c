@@ -14,7 +14,7 @@
  *   (192.0.0.9, 192.0.0.10, 2001:1::1 to ::3, 2001:3::/32, 2001:4:112::/48,
  *   2001:20::/28, 2001:30::/28): no MX lives there.
  */
-#include "config.h"
+#include "rg_build.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

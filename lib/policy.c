@@ -7,7 +7,7 @@
  * Reply texts are built from the reason table only, so nothing a client or
  * a remote server sent can reach a reply.
  */
-#include "config.h"
+#include "rg_build.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -17,6 +17,7 @@
 #include <strings.h>
 
 #include "rcptguard/address.h"
+#include "rcptguard/clock.h"
 #include "rcptguard/log.h"
 #include "rcptguard/netaddr.h"
 #include "rcptguard/policy.h"
@@ -300,7 +301,7 @@ rg_policy_tag(const struct rg_answer *ans, const char *reason, struct rg_decisio
 }
 
 void
-rg_policy_decide(const struct rg_policy *p, struct rg_cache *cache, const struct rg_answer *ans,
+rg_policy_decide(const struct rg_policy *p, struct rg_store *cache, const struct rg_answer *ans,
     struct rg_decision *d)
 {
 	const struct rg_verdict *v = &ans->an_verdict;
@@ -342,9 +343,10 @@ rg_policy_decide(const struct rg_policy *p, struct rg_cache *cache, const struct
 		if (cache != NULL && ans->an_source != RG_ANSWER_SYNTAX && p->p_cfg.defer_window > 0) {
 			char key[RG_CACHE_KEY_MAX + 1];
 			int64_t first = 0;
-			snprintf(key, sizeof(key), "dw:%s", ans->an_address);
-			if (rg_cache_mark_first(cache, key, p->p_cfg.defer_window + RG_POLICY_MARK_SLACK,
-			    &first) == RG_CACHE_OK && rg_clock_now() - first >= p->p_cfg.defer_window) {
+			if (rg_limit_key_defer(key, sizeof(key), ans->an_address) == 0 &&
+			    rg_store_mark_first(cache, key, p->p_cfg.defer_window + RG_POLICY_MARK_SLACK,
+			    &first, NULL) == RG_LIMIT_OK &&
+			    rg_clock_now() - first >= p->p_cfg.defer_window) {
 				d->d_action = RG_ACTION_TAG;
 				d->d_why = RG_WHY_DEFER_WINDOW;
 				d->d_code = 0;

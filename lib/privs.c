@@ -10,7 +10,7 @@
  *   only after the drop, as the user, so LMDB's own opens cannot be turned
  *   against root either.
  */
-#include "config.h"
+#include "rg_build.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -18,7 +18,7 @@
  *   client checks every argument again before writing. No address on a
  *   forbidden network is ever connected to.
  */
-#include "config.h"
+#include "rg_build.h"
 
 #include <netdb.h>
 #include <stdio.h>
@@ -29,100 +29,17 @@
 #include <unistd.h>
 
 #include "rcptguard/classify.h"
+#include "rcptguard/clock.h"
 #include "rcptguard/dns.h"
 #include "rcptguard/knowledge.h"
+#include "rcptguard/limits.h"
 #include "rcptguard/log.h"
 #include "rcptguard/netaddr.h"
 #include "rcptguard/prober.h"
 #include "rcptguard/smtp.h"
 #include "rcptguard/util.h"
 
-#define RG_PROBER_MAX_CANDIDATES	(RG_DNS_MAX_HOSTS * RG_DNS_MAX_ADDRS)
-#define RG_PROBER_MAX_SOURCES		8
-#define RG_PROBER_SLOT_POLL_MIN_MS	100	/* waiting for slots: first look */
-#define RG_PROBER_SLOT_POLL_MAX_MS	2000	/* ... backing off to this */
-#define RG_PROBER_SLOT_TRIES		8	/* slot attempts per pass */
-
-struct rg_probe_req {
-	struct rg_address	 r_addr;
-	rg_prober_cb		 r_cb;
-	void			*r_arg;
-	int			 r_done;
-	int			 r_attempt;	/* 1 for the first probe */
-};
-
-/* A greylisted recipient waiting for its re-probe. */
-struct rg_probe_retry {
-	TAILQ_ENTRY(rg_probe_retry) t_link;
-	struct rg_prober	*t_pr;
-	struct rg_probe_req	 t_req;
-	struct event		*t_timer;
-};
-TAILQ_HEAD(rg_probe_retries, rg_probe_retry);
-
-struct rg_probe_cand {
-	int			 c_host;
-	int			 c_addr;
-};
-
-/*
- * A job holds what it needs and no more: its recipients in an array that
- * grows as they join, and the MX answer once DNS has given it.
- */
-struct rg_probe_job {
-	TAILQ_ENTRY(rg_probe_job) j_link;
-	TAILQ_ENTRY(rg_probe_job) j_wait_link;	/* waiting for concurrency slots */
-	int			 j_waiting;
-	struct rg_prober	*j_pr;
-	char			 j_domain[RG_ADDR_DOMAIN_MAX + 1];
-	struct rg_probe_req	*j_reqs;
-	int			 j_nreqs;
-	int			 j_reqcap;
-	int			 j_started;
-	int			 j_utf8;
-	struct event		*j_start;
-	struct rg_mx_result	*j_mx;		/* NULL until DNS (or the cache) answers */
-	struct rg_probe_cand	 j_cands[RG_PROBER_MAX_CANDIDATES];
-	int			 j_ncands;
-	int			 j_next;
-	int			 j_forbidden;	/* candidates skipped as forbidden */
-	struct rg_smtp		*j_smtp;
-	int			 j_random;	/* the catch-all probe is in this session */
-	int			 j_unreliable;	/* provider rule: a 250 proves little */
-	char			 j_random_rcpt[RG_ADDR_MAILBOX_MAX + 32];
-	struct rg_domain_record	 j_drec;
-	/* concurrency slots held for the current session: global, per MX address */
-	int			 j_slots[2];
-	uint64_t		 j_slot_token;	/* 0: none held */
-	char			 j_mprefix[80];
-};
-
-TAILQ_HEAD(rg_probe_jobs, rg_probe_job);
-
-struct rg_prober {
-	struct event_base	*p_base;
-	struct rg_config	 p_cfg;
-	struct rg_cache		*p_cache;
-	const struct rg_knowledge *p_know;
-	struct rg_dns		*p_dns;
-	struct rg_smtp_pool	*p_pool;
-	SSL_CTX			*p_ssl;
-	struct rg_netaddr_list	 p_allow;
-	struct sockaddr_storage	 p_sources[RG_PROBER_MAX_SOURCES];
-	socklen_t		 p_sourcelens[RG_PROBER_MAX_SOURCES];
-	int			 p_nsources;
-	char			 p_helo[256];
-	char			 p_mail_from[RG_CONFIG_PATH_MAX];
-	struct rg_probe_jobs	 p_jobs;
-	int			 p_njobs;
-	struct rg_probe_jobs	 p_slotwait;	/* jobs waiting for slots, in arrival order */
-	struct event		*p_slot_timer;	/* the next pass over them */
-	int64_t			 p_slot_backoff_ms;
-	rg_prober_error_cb	 p_err_cb;
-	void			*p_err_arg;
-	struct rg_probe_retries	 p_retries;
-	int			 p_nretries;
-};
+#include "prober_impl.h"
 
 static int rg_prober_try_next(struct rg_probe_job *j);
 static void rg_prober_on_slot_timer(evutil_socket_t fd, short what, void *arg);
@@ -183,7 +100,7 @@ rg_prober_sources(struct rg_prober *pr, const char *text, char *err, size_t errs
 }
 
 struct rg_prober *
-rg_prober_new(struct event_base *base, const struct rg_config *cfg, struct rg_cache *cache,
+rg_prober_new(struct event_base *base, const struct rg_config *cfg, struct rg_store *store,
     const struct rg_knowledge *know, char *err, size_t errsize)
 {
 	struct rg_prober *pr = calloc(1, sizeof(*pr));
@@ -195,7 +112,7 @@ rg_prober_new(struct event_base *base, const struct rg_config *cfg, struct rg_ca
 	}
 	pr->p_base = base;
 	pr->p_cfg = *cfg;
-	pr->p_cache = cache;
+	pr->p_store = store;
 	pr->p_know = know;
 	TAILQ_INIT(&pr->p_jobs);
 	TAILQ_INIT(&pr->p_slotwait);
@@ -256,9 +173,9 @@ fail:
 }
 
 void
-rg_prober_set_cache(struct rg_prober *pr, struct rg_cache *cache)
+rg_prober_set_store(struct rg_prober *pr, struct rg_store *store)
 {
-	pr->p_cache = cache;
+	pr->p_store = store;
 }
 
 void
@@ -272,12 +189,12 @@ rg_prober_on_error(struct rg_prober *pr, rg_prober_error_cb cb, void *arg)
 static void
 rg_prober_release_slots(struct rg_probe_job *j)
 {
-	struct rg_cache *c = j->j_pr->p_cache;
-	const char *prefixes[2] = { "g", j->j_mprefix };
+	struct rg_store *c = j->j_pr->p_store;
+	const char *prefixes[2] = { RG_LIMIT_KEY_GLOBAL, j->j_mprefix };
 
 	if (c == NULL || j->j_slot_token == 0)
 		return;
-	rg_cache_slots_release(c, prefixes, j->j_slots, 2, j->j_slot_token);
+	rg_store_slots_release(c, prefixes, j->j_slots, 2, j->j_slot_token, NULL);
 	j->j_slot_token = 0;
 	/* A slot of ours came free: the waiting jobs look now, from the loop. */
 	if (!TAILQ_EMPTY(&j->j_pr->p_slotwait)) {
@@ -302,15 +219,6 @@ rg_prober_job_free(struct rg_probe_job *j)
 	free(j->j_mx);
 	free(j->j_reqs);
 	free(j);
-}
-
-static void
-rg_prober_retry_free(struct rg_probe_retry *t)
-{
-	TAILQ_REMOVE(&t->t_pr->p_retries, t, t_link);
-	t->t_pr->p_nretries--;
-	event_free(t->t_timer);
-	free(t);
 }
 
 void
@@ -340,59 +248,6 @@ rg_prober_active(const struct rg_prober *pr)
 	return pr->p_njobs + pr->p_nretries;
 }
 
-static enum rg_prober_status rg_prober_enqueue(struct rg_prober *pr,
-    const struct rg_probe_req *req);
-
-static void
-rg_prober_on_retry(evutil_socket_t fd, short what, void *arg)
-{
-	struct rg_probe_retry *t = arg;
-	struct rg_prober *pr = t->t_pr;
-	struct rg_probe_req req = t->t_req;
-
-	(void)fd;
-	(void)what;
-	rg_prober_retry_free(t);
-	if (rg_prober_enqueue(pr, &req) != RG_PROBER_QUEUED) {
-		struct rg_verdict v;
-		rg_verdict_init(&v, RG_CLASS_UNKNOWN, RG_REASON_GREYLISTED);
-		v.v_attempts = (uint16_t)req.r_attempt;
-		req.r_cb(&req.r_addr, &v, req.r_arg);
-	}
-}
-
-/*
- * rg_prober_schedule_retry - a greylisted recipient is probed again after
- * greylist_retry_delay, doubled at each attempt. 0 when scheduled.
- */
-static int
-rg_prober_schedule_retry(struct rg_prober *pr, const struct rg_probe_req *req)
-{
-	struct rg_probe_retry *t;
-	struct timeval tv;
-	int64_t delay;
-
-	if (req->r_attempt > pr->p_cfg.greylist_max_retries)
-		return -1;
-	if ((t = calloc(1, sizeof(*t))) == NULL)
-		return -1;
-	if ((t->t_timer = evtimer_new(pr->p_base, rg_prober_on_retry, t)) == NULL) {
-		free(t);
-		return -1;
-	}
-	t->t_pr = pr;
-	t->t_req = *req;
-	t->t_req.r_done = 0;
-	t->t_req.r_attempt = req->r_attempt + 1;
-	delay = pr->p_cfg.greylist_retry_delay << (req->r_attempt - 1 < 16 ? req->r_attempt - 1 : 16);
-	tv.tv_sec = (time_t)delay;
-	tv.tv_usec = 0;
-	TAILQ_INSERT_TAIL(&pr->p_retries, t, t_link);
-	pr->p_nretries++;
-	evtimer_add(t->t_timer, &tv);
-	return 0;
-}
-
 /* rg_prober_report - stamp, cache and report one verdict. */
 static void
 rg_prober_report(struct rg_probe_job *j, int i, struct rg_verdict *v)
@@ -405,10 +260,10 @@ rg_prober_report(struct rg_probe_job *j, int i, struct rg_verdict *v)
 	v->v_attempts = (uint16_t)r->r_attempt;
 	if (j->j_pr->p_know != NULL && rg_knowledge_role(j->j_pr->p_know, r->r_addr.a_local))
 		v->v_flags |= RG_VERDICT_F_ROLE;
-	if (j->j_pr->p_cache != NULL) {
+	if (j->j_pr->p_store != NULL) {
 		int rc;
-		rg_cache_stamp(j->j_pr->p_cache, v, 0);
-		rc = rg_cache_put(j->j_pr->p_cache, r->r_addr.a_key, v);
+		rg_store_stamp(j->j_pr->p_store, v, 0);
+		rc = rg_store_put(j->j_pr->p_store, r->r_addr.a_key, v);
 		if (rc != RG_CACHE_OK)
 			rg_log_error("cache: cannot store the verdict of %s: %s", r->r_addr.a_key,
 			    rg_cache_strerror(rc));
@@ -440,18 +295,27 @@ rg_prober_verdict(struct rg_verdict *v, enum rg_class c, enum rg_reason reason,
 		rg_strlcpy(v->v_mx, mx, sizeof(v->v_mx));
 }
 
+/* rg_prober_apply - a session verdict as the verdict of one recipient. */
+static void
+rg_prober_apply(struct rg_verdict *v, const struct rg_session_verdict *sv, const char *mx)
+{
+	rg_prober_verdict(v, sv->sv_class, sv->sv_reason, sv->sv_reply, mx);
+	if ((sv->sv_reply == NULL || sv->sv_reply->r_code == 0) && sv->sv_why != NULL)
+		rg_verdict_set_text(v, sv->sv_why, strlen(sv->sv_why));
+}
+
 /* rg_prober_finish_all - every open recipient gets the same verdict; the job ends. */
 static void
 rg_prober_finish_all(struct rg_probe_job *j, enum rg_class c, enum rg_reason reason,
     const struct rg_reply *r, const char *mx, const char *why)
 {
+	const struct rg_session_verdict sv = { c, reason, r, why };
+
 	for (int i = 0; i < j->j_nreqs; i++) {
 		struct rg_verdict v;
 		if (j->j_reqs[i].r_done)
 			continue;
-		rg_prober_verdict(&v, c, reason, r, mx);
-		if ((r == NULL || r->r_code == 0) && why != NULL)
-			rg_verdict_set_text(&v, why, strlen(why));
+		rg_prober_apply(&v, &sv, mx);
 		rg_prober_report(j, i, &v);
 	}
 	rg_prober_job_free(j);
@@ -461,8 +325,8 @@ rg_prober_finish_all(struct rg_probe_job *j, enum rg_class c, enum rg_reason rea
 static void
 rg_prober_domain_save(struct rg_probe_job *j)
 {
-	if (j->j_pr->p_cache != NULL)
-		rg_cache_domain_put(j->j_pr->p_cache, j->j_domain, &j->j_drec);
+	if (j->j_pr->p_store != NULL)
+		rg_store_domain_put(j->j_pr->p_store, j->j_domain, &j->j_drec);
 }
 
 static const char *
@@ -478,130 +342,65 @@ rg_prober_cand_host(const struct rg_probe_job *j, int k)
 static void
 rg_prober_cooldown(struct rg_probe_job *j)
 {
-	int64_t now = rg_clock_now();
-	int level = j->j_drec.d_cooldown_level;
+	int64_t pause = rg_limit_cooldown_start(&j->j_drec, j->j_pr->p_cfg.throttle_cooldown,
+	    rg_clock_now());
 
-	if (level > RG_COOLDOWN_LEVEL_MAX)
-		level = RG_COOLDOWN_LEVEL_MAX;	/* the decoder refuses more; never shift further */
-	/* Consecutive: the last pause ended less than one pause ago. */
-	if (j->j_drec.d_cooldown_until + (j->j_pr->p_cfg.throttle_cooldown << level) < now)
-		level = 0;
-	if (level < RG_COOLDOWN_LEVEL_MAX)
-		level++;
-	j->j_drec.d_cooldown_level = (uint8_t)level;
-	j->j_drec.d_cooldown_until = now + (j->j_pr->p_cfg.throttle_cooldown << (level - 1));
 	rg_log_warn("probe %s: throttled by the server, pausing probes for %llds", j->j_domain,
-	    (long long)(j->j_pr->p_cfg.throttle_cooldown << (level - 1)));
+	    (long long)pause);
 	rg_prober_domain_save(j);
 }
 
-/* rg_prober_on_smtp - the end of one session. */
+/*
+ * rg_prober_on_smtp - the end of one session: classify_session decides,
+ * the prober records what it learned and reports.
+ */
 static void
 rg_prober_on_smtp(const struct rg_smtp_result *res, void *arg)
 {
 	struct rg_probe_job *j = arg;
 	const char *mx = rg_prober_cand_host(j, j->j_next - 1);
-	struct rg_classification cl;
-	int catch_all = 0, nreal = 0;
+	struct rg_session_verdict rcpt[RG_SMTP_MAX_RCPT];
+	struct rg_session_input in = {
+		.si_res = res, .si_random = j->j_random,
+		.si_catch_all = j->j_drec.d_catch_all == RG_CATCH_ALL_YES,
+		.si_unreliable = j->j_unreliable, .si_more_hosts = j->j_next < j->j_ncands,
+	};
+	struct rg_session_outcome out;
 
 	j->j_smtp = NULL;
 	rg_prober_release_slots(j);
 	rg_log_debug("probe %s via %s: %s stage=%s replies=%d %s", j->j_domain, mx,
-	    rg_smtp_status_name(res->s_status), rg_classify_stage_name(res->s_stage),
+	    rg_smtp_status_name(res->s_status), rg_smtp_stage_name(res->s_stage),
 	    res->s_nreplies, res->s_error);
-
-	switch (res->s_status) {
-	case RG_SMTP_CONNECT_FAILED:
-	case RG_SMTP_TIMEOUT:
-		if (res->s_stage == RG_STAGE_GREETING || res->s_status == RG_SMTP_CONNECT_FAILED) {
-			/* A dead or silent host: try the next one. */
-			if (j->j_next < j->j_ncands) {
-				rg_prober_try_next(j);
-				return;
-			}
-			rg_prober_finish_all(j, RG_CLASS_UNKNOWN,
-			    res->s_status == RG_SMTP_TIMEOUT ? RG_REASON_TIMEOUT : RG_REASON_CONNECT_FAILED,
-			    NULL, mx, res->s_error);
-			return;
-		}
-		break;	/* a timeout mid-dialogue: keep what was answered */
-	case RG_SMTP_REFUSED:
-		rg_classify_reply(res->s_stage, &res->s_reply, &cl);
-		if (cl.c_reason == RG_REASON_THROTTLED)
-			rg_prober_cooldown(j);
-		if (res->s_stage == RG_STAGE_GREETING && j->j_next < j->j_ncands) {
-			/* A 4xx or 5xx greeting moves on to the next host. */
-			rg_prober_try_next(j);
-			return;
-		}
-		if (res->s_stage != RG_STAGE_RCPT) {
-			rg_prober_finish_all(j, cl.c_class, cl.c_reason, &res->s_reply, mx, NULL);
-			return;
-		}
-		break;	/* 421 in the middle of the RCPTs */
-	case RG_SMTP_DONE:
-	case RG_SMTP_DROPPED:
-	case RG_SMTP_PROTOCOL:
-	case RG_SMTP_LOCAL_ERROR:
-		if (res->s_status != RG_SMTP_DONE && res->s_stage != RG_STAGE_RCPT) {
-			rg_prober_finish_all(j, RG_CLASS_UNKNOWN, RG_REASON_PROTOCOL_ERROR, NULL, mx,
-			    res->s_error);
-			return;
-		}
-		break;
-	}
-
-	/* The catch-all probe, when its reply came: accepted means catch-all. */
 	for (int i = 0; i < j->j_nreqs; i++)
 		if (!j->j_reqs[i].r_done)
-			nreal++;
-	if (j->j_random && res->s_nreplies > nreal) {
-		const struct rg_reply *rr = &res->s_rcpt[nreal];
-		int64_t now = rg_clock_now();
-		if (rr->r_code / 100 == 2 || rr->r_code / 100 == 5) {
-			catch_all = rr->r_code / 100 == 2;
-			j->j_drec.d_catch_all = catch_all ? RG_CATCH_ALL_YES : RG_CATCH_ALL_NO;
-			j->j_drec.d_catch_all_until = now + j->j_pr->p_cfg.ttl[RG_CLASS_RISKY];
-			rg_prober_domain_save(j);
-		}
-	} else if (j->j_drec.d_catch_all == RG_CATCH_ALL_YES) {
-		catch_all = 1;
-	}
+			in.si_nreal++;
+	rg_classify_session(&in, &out, rcpt, (int)RG_ARRAY_LEN(rcpt));
 
-	/* A throttling reply to any RCPT pauses the domain, too. */
-	for (int k = 0; k < res->s_nreplies && res->s_status != RG_SMTP_REFUSED; k++) {
-		rg_classify_reply(RG_STAGE_RCPT, &res->s_rcpt[k], &cl);
-		if (cl.c_reason == RG_REASON_THROTTLED) {
-			rg_prober_cooldown(j);
-			break;
-		}
+	if (out.so_cooldown)
+		rg_prober_cooldown(j);
+	if (out.so_catch_all != RG_CATCH_ALL_UNKNOWN) {
+		j->j_drec.d_catch_all = (uint8_t)out.so_catch_all;
+		j->j_drec.d_catch_all_until = rg_clock_now() + j->j_pr->p_cfg.ttl[RG_CLASS_RISKY];
+		rg_prober_domain_save(j);
 	}
-
+	switch (out.so_action) {
+	case RG_SESSION_NEXT_HOST:
+		rg_prober_try_next(j);
+		return;
+	case RG_SESSION_ALL:
+		rg_prober_finish_all(j, out.so_all.sv_class, out.so_all.sv_reason,
+		    out.so_all.sv_reply, mx, out.so_all.sv_why);
+		return;
+	case RG_SESSION_EACH:
+		break;
+	}
 	/* Each real recipient, in the order sent. */
 	for (int i = 0, k = 0; i < j->j_nreqs; i++) {
 		struct rg_verdict v;
 		if (j->j_reqs[i].r_done)
 			continue;
-		if (k < res->s_nreplies) {
-			const struct rg_reply *rr = &res->s_rcpt[k];
-			rg_classify_reply(RG_STAGE_RCPT, rr, &cl);
-			if (cl.c_class == RG_CLASS_DELIVERABLE && catch_all)
-				rg_prober_verdict(&v, RG_CLASS_RISKY, RG_REASON_CATCH_ALL, rr, mx);
-			else if (cl.c_class == RG_CLASS_DELIVERABLE && j->j_unreliable)
-				rg_prober_verdict(&v, RG_CLASS_RISKY, RG_REASON_ACCEPT_ALL_PROVIDER, rr, mx);
-			else
-				rg_prober_verdict(&v, cl.c_class, cl.c_reason, rr, mx);
-		} else if (res->s_status == RG_SMTP_REFUSED) {
-			/* 421 before this recipient's turn: the server is throttling. */
-			rg_classify_reply(RG_STAGE_RCPT, &res->s_reply, &cl);
-			rg_prober_verdict(&v, cl.c_class, cl.c_reason, &res->s_reply, mx);
-		} else {
-			rg_prober_verdict(&v, RG_CLASS_UNKNOWN,
-			    res->s_status == RG_SMTP_TIMEOUT ? RG_REASON_TIMEOUT : RG_REASON_PROTOCOL_ERROR,
-			    NULL, mx);
-			rg_verdict_set_text(&v, res->s_error, strlen(res->s_error));
-		}
-		k++;
+		rg_prober_apply(&v, &rcpt[k++], mx);
 		rg_prober_report(j, i, &v);
 	}
 	rg_prober_job_free(j);
@@ -664,28 +463,28 @@ static enum rg_prober_slot
 rg_prober_slots(struct rg_probe_job *j, const struct sockaddr *sa)
 {
 	struct rg_prober *pr = j->j_pr;
-	char ip[64];
-	int rc;
+	const char *prefixes[2] = { RG_LIMIT_KEY_GLOBAL, j->j_mprefix };
+	int nslots[2] = { (int)pr->p_cfg.global_concurrency, (int)pr->p_cfg.mx_concurrency };
+	int err = RG_CACHE_EIO;
 
-	if (pr->p_cache == NULL) {
+	if (pr->p_store == NULL) {
 		rg_prober_cache_failed(j, RG_CACHE_EMISSING, "concurrency slots");
 		return RG_SLOT_ERROR;
 	}
-	rg_netaddr_format(sa, ip, sizeof(ip));
-	snprintf(j->j_mprefix, sizeof(j->j_mprefix), "m:%s", ip);
-	{
-		const char *prefixes[2] = { "g", j->j_mprefix };
-		int nslots[2] = { (int)pr->p_cfg.global_concurrency, (int)pr->p_cfg.mx_concurrency };
-		rc = rg_cache_slots_acquire(pr->p_cache, prefixes, nslots, 2,
-		    pr->p_cfg.session_timeout + 30, j->j_slots, &j->j_slot_token);
-	}
-	if (rc == RG_LEASE_WON)
+	rg_limit_key_mx(j->j_mprefix, sizeof(j->j_mprefix), sa);
+	switch (rg_store_slots_acquire(pr->p_store, prefixes, nslots, 2,
+	    pr->p_cfg.session_timeout + 30, j->j_slots, &j->j_slot_token, &err)) {
+	case RG_LIMIT_OK:
 		return RG_SLOT_HELD;
-	j->j_slot_token = 0;
-	if (rc < 0) {
-		rg_prober_cache_failed(j, rc, "concurrency slots");
+	case RG_LIMIT_FAILED:
+		j->j_slot_token = 0;
+		rg_prober_cache_failed(j, err, "concurrency slots");
 		return RG_SLOT_ERROR;
+	case RG_LIMIT_HELD:
+	case RG_LIMIT_EMPTY:
+		break;
 	}
+	j->j_slot_token = 0;
 	return RG_SLOT_BUSY;
 }
 
@@ -817,29 +616,17 @@ rg_prober_try_next(struct rg_probe_job *j)
 
 static void rg_prober_use_mx(struct rg_probe_job *j, const struct rg_mx_result *res);
 
-/* rg_prober_mx_key - where a domain's MX data is cached. */
-static void
-rg_prober_mx_key(const struct rg_probe_job *j, char *buf, size_t size)
-{
-	snprintf(buf, size, "mx:%s", j->j_domain);
-}
-
 static void
 rg_prober_on_mx(const struct rg_mx_result *res, void *arg)
 {
 	struct rg_probe_job *j = arg;
 	struct rg_prober *pr = j->j_pr;
 
-	if (res->m_status == RG_DNS_OK && pr->p_cache != NULL && res->m_ttl > 0) {
+	if (res->m_status == RG_DNS_OK && pr->p_store != NULL && res->m_ttl > 0) {
 		/* Reuse the hosts and addresses for their DNS TTL (bounded by ttl_unknown). */
-		unsigned char buf[RG_DNS_RECORD_MAX];
-		char key[RG_ADDR_DOMAIN_MAX + 8];
 		int64_t ttl = res->m_ttl < pr->p_cfg.ttl[RG_CLASS_UNKNOWN] ? res->m_ttl :
 		    pr->p_cfg.ttl[RG_CLASS_UNKNOWN];
-		size_t n = rg_dns_record_encode(res, rg_clock_now() + ttl, buf, sizeof(buf));
-		rg_prober_mx_key(j, key, sizeof(key));
-		if (n > 0)
-			rg_cache_raw_put(pr->p_cache, RG_DB_DOMAINS, key, buf, n);
+		rg_store_mx_put(pr->p_store, j->j_domain, res, rg_clock_now() + ttl);
 	}
 	rg_prober_use_mx(j, res);
 }
@@ -935,34 +722,34 @@ rg_prober_start(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (pr->p_cache == NULL ||
-	    rg_cache_domain_get(pr->p_cache, j->j_domain, &j->j_drec) != RG_CACHE_OK)
+	if (pr->p_store == NULL ||
+	    rg_store_domain_get(pr->p_store, j->j_domain, &j->j_drec) != RG_CACHE_OK)
 		memset(&j->j_drec, 0, sizeof(j->j_drec));
-	if (j->j_drec.d_cooldown_until > now) {
+	if (rg_limit_cooling(&j->j_drec, now)) {
 		j->j_started = 1;
 		rg_prober_finish_all(j, RG_CLASS_UNKNOWN, RG_REASON_THROTTLED, NULL, NULL,
 		    "the domain throttled earlier probes; pausing");
 		return;
 	}
-	if (pr->p_cache == NULL) {
+	if (pr->p_store == NULL) {
 		rg_prober_cache_failed(j, RG_CACHE_EMISSING, "the domain's rate");
 		return;
 	}
 	if (j->j_drec.d_dns_reason == 0) {
 		/* The domain's share of sessions; until a token comes, others may join. */
-		char key[RG_ADDR_DOMAIN_MAX + 8];
+		char key[RG_CACHE_KEY_MAX + 1];
 		int64_t wait_ms = 0;
-		int rc;
-		snprintf(key, sizeof(key), "b:%s", j->j_domain);
-		rc = rg_cache_bucket_take(pr->p_cache, key, pr->p_cfg.domain_rate,
-		    pr->p_cfg.domain_burst, &wait_ms);
-		if (rc == RG_CACHE_NOTFOUND) {
-			struct timeval tv = { wait_ms / 1000, (wait_ms % 1000) * 1000 };
-			evtimer_add(j->j_start, &tv);
+		int err = RG_CACHE_EINVAL;
+		enum rg_limit_status ls = RG_LIMIT_FAILED;
+		if (rg_limit_key_bucket(key, sizeof(key), j->j_domain) == 0)
+			ls = rg_store_bucket_take(pr->p_store, key, pr->p_cfg.domain_rate,
+			    pr->p_cfg.domain_burst, &wait_ms, &err);
+		if (ls == RG_LIMIT_EMPTY) {
+			rg_prober_timer_ms(j->j_start, wait_ms);
 			return;
 		}
-		if (rc < 0) {
-			rg_prober_cache_failed(j, rc, "the domain's rate");
+		if (ls == RG_LIMIT_FAILED) {
+			rg_prober_cache_failed(j, err, "the domain's rate");
 			return;
 		}
 	}
@@ -981,16 +768,9 @@ rg_prober_start(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	{
-		unsigned char buf[RG_DNS_RECORD_MAX];
-		char key[RG_ADDR_DOMAIN_MAX + 8];
 		struct rg_mx_result mx;
-		size_t len = 0;
-		int64_t exp;
 
-		rg_prober_mx_key(j, key, sizeof(key));
-		if (rg_cache_raw_get(pr->p_cache, RG_DB_DOMAINS, key, buf, sizeof(buf), &len) ==
-		    RG_CACHE_OK && len >= 12 && (exp = rg_get_le64(buf + 4)) > now &&
-		    rg_dns_record_decode(buf, len, &mx) == 0) {
+		if (rg_store_mx_get(pr->p_store, j->j_domain, &mx) == RG_CACHE_OK) {
 			/* Within the DNS TTL: no lookup. */
 			rg_prober_use_mx(j, &mx);
 			return;
@@ -1034,7 +814,7 @@ rg_prober_room(struct rg_prober *pr, const char *domain)
 }
 
 /* rg_prober_enqueue - add a request to an unstarted job of its domain, or a new one. */
-static enum rg_prober_status
+enum rg_prober_status
 rg_prober_enqueue(struct rg_prober *pr, const struct rg_probe_req *req)
 {
 	struct rg_probe_job *j;

@@ -5,7 +5,7 @@
  * RG_REPLY_TEXT_MAX and every byte outside printable ASCII becomes '?', so
  * nothing raw reaches a verdict, a log or a policy answer.
  */
-#include "config.h"
+#include "rg_build.h"
 
 #include <string.h>
 

@@ -18,7 +18,7 @@
  *   written, so even a caller's mistake cannot smuggle a second command
  *   onto the wire. The remote's text is bounded and sanitized by rg_reply.
  */
-#include "config.h"
+#include "rg_build.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -86,6 +86,19 @@ struct rg_smtp_pool {
 
 static void rg_smtp_on_read(struct bufferevent *bev, void *arg);
 static void rg_smtp_on_event(struct bufferevent *bev, short what, void *arg);
+
+const char *
+rg_smtp_stage_name(enum rg_smtp_stage stage)
+{
+	switch (stage) {
+	case RG_STAGE_GREETING: return "greeting";
+	case RG_STAGE_HELO: return "helo";
+	case RG_STAGE_STARTTLS: return "starttls";
+	case RG_STAGE_MAIL: return "mail";
+	case RG_STAGE_RCPT: return "rcpt";
+	}
+	return "?";
+}
 
 const char *
 rg_smtp_status_name(enum rg_smtp_status st)
@@ -595,7 +608,7 @@ rg_smtp_on_timer(evutil_socket_t fd, short what, void *arg)
 		if (s->s_res.s_error[0] == '\0')
 			snprintf(s->s_res.s_error, sizeof(s->s_res.s_error), "timeout in %s",
 			    s->s_state == ST_CONNECT ? "connect" :
-			    rg_classify_stage_name(s->s_res.s_stage));
+			    rg_smtp_stage_name(s->s_res.s_stage));
 		rg_smtp_finish(s, s->s_state == ST_CONNECT ? RG_SMTP_CONNECT_FAILED : RG_SMTP_TIMEOUT,
 		    NULL);
 	}

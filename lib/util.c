@@ -5,7 +5,7 @@
  * by the config module and the command line so the two accept the same
  * spellings.
  */
-#include "config.h"
+#include "rg_build.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -47,56 +47,6 @@ rg_strlower(char *s)
 	for (; *s; s++)
 		if (*s >= 'A' && *s <= 'Z')
 			*s = (char)(*s - 'A' + 'a');
-}
-
-void
-rg_put_le16(unsigned char *p, uint16_t x)
-{
-	p[0] = (unsigned char)x;
-	p[1] = (unsigned char)(x >> 8);
-}
-
-void
-rg_put_le64(unsigned char *p, int64_t sx)
-{
-	uint64_t x = (uint64_t)sx;
-
-	for (int i = 0; i < 8; i++)
-		p[i] = (unsigned char)(x >> (8 * i));
-}
-
-uint16_t
-rg_get_le16(const unsigned char *p)
-{
-	return (uint16_t)(p[0] | (p[1] << 8));
-}
-
-int64_t
-rg_get_le64(const unsigned char *p)
-{
-	uint64_t x = 0;
-
-	for (int i = 7; i >= 0; i--)
-		x = (x << 8) | p[i];
-	return (int64_t)x;
-}
-
-static rg_clock_fn rg_clock_hook;
-static void *rg_clock_arg;
-
-int64_t
-rg_clock_now(void)
-{
-	if (rg_clock_hook != NULL)
-		return rg_clock_hook(rg_clock_arg);
-	return (int64_t)time(NULL);
-}
-
-void
-rg_clock_set(rg_clock_fn fn, void *arg)
-{
-	rg_clock_hook = fn;
-	rg_clock_arg = arg;
 }
 
 /* rg_parse_scaled - a non-negative number with an optional unit suffix from a table. */

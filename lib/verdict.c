@@ -1,20 +1,11 @@
 /*
- * verdict.c - the tables of classes and reasons, and the record codec.
+ * verdict.c - the tables of classes and reasons, and small verdict helpers.
  *
  * The reason table is the single source of the names used in logs, JSON,
  * config files and documentation; tests/unit/test_verdict.c checks that the
  * man page lists exactly these names.
- *
- * Record layout, version 1 (all integers little-endian):
- *   0  'r' 'g' 'v' version          (fixed for every version)
- *   4  expires_at i64                 (fixed for every version: the sweeper
- *                                      expires records it cannot otherwise read)
- *  12  refresh_at i64, checked_at i64
- *  28  class u8, reason u8, flags u16
- *  32  code u16, attempts u16
- *  36  dsn: len u8, bytes; mx: len u8, bytes; text: len u16, bytes
  */
-#include "config.h"
+#include "rg_build.h"
 
 #include <string.h>
 
@@ -210,103 +201,4 @@ rg_verdict_set_text(struct rg_verdict *v, const char *text, size_t len)
 		v->v_text[i] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
 	}
 	v->v_text[i] = '\0';
-}
-
-size_t
-rg_verdict_encode(const struct rg_verdict *v, unsigned char *buf, size_t size)
-{
-	size_t dl = strnlen(v->v_dsn, RG_VERDICT_DSN_MAX);
-	size_t ml = strnlen(v->v_mx, RG_VERDICT_MX_MAX);
-	size_t tl = strnlen(v->v_text, RG_VERDICT_TEXT_MAX);
-	size_t need = 36 + 1 + dl + 1 + ml + 2 + tl;
-	unsigned char *p = buf;
-
-	if (size < need)
-		return 0;
-	p[0] = 'r';
-	p[1] = 'g';
-	p[2] = 'v';
-	p[3] = RG_VERDICT_RECORD_VERSION;
-	rg_put_le64(p + 4, v->v_expires_at);
-	rg_put_le64(p + 12, v->v_refresh_at);
-	rg_put_le64(p + 20, v->v_checked_at);
-	p[28] = (unsigned char)v->v_class;
-	p[29] = (unsigned char)v->v_reason;
-	rg_put_le16(p + 30, (uint16_t)v->v_flags);
-	rg_put_le16(p + 32, v->v_code);
-	rg_put_le16(p + 34, v->v_attempts);
-	p += 36;
-	*p++ = (unsigned char)dl;
-	memcpy(p, v->v_dsn, dl);
-	p += dl;
-	*p++ = (unsigned char)ml;
-	memcpy(p, v->v_mx, ml);
-	p += ml;
-	rg_put_le16(p, (uint16_t)tl);
-	p += 2;
-	memcpy(p, v->v_text, tl);
-	p += tl;
-	return (size_t)(p - buf);
-}
-
-/* rg_verdict_get_str - read a bounded printable string; -1 when damaged. */
-static int
-rg_verdict_get_str(const unsigned char **pp, const unsigned char *end, size_t len,
-    size_t max, char *dst)
-{
-	const unsigned char *p = *pp;
-
-	if (len > max || (size_t)(end - p) < len)
-		return -1;
-	for (size_t i = 0; i < len; i++) {
-		if (p[i] < 0x20 || p[i] >= 0x7f)
-			return -1;
-		dst[i] = (char)p[i];
-	}
-	dst[len] = '\0';
-	*pp = p + len;
-	return 0;
-}
-
-int
-rg_verdict_decode(const unsigned char *buf, size_t len, struct rg_verdict *v)
-{
-	const unsigned char *p = buf, *end = buf + len;
-	size_t sl;
-
-	if (len < 4 || buf[0] != 'r' || buf[1] != 'g' || buf[2] != 'v')
-		return RG_VERDICT_ECORRUPT;
-	if (buf[3] != RG_VERDICT_RECORD_VERSION)
-		return RG_VERDICT_EVERSION;
-	if (len < 36 + 1 + 1 + 2)
-		return RG_VERDICT_ECORRUPT;
-	memset(v, 0, sizeof(*v));
-	if (p[28] >= RG_CLASS_COUNT || p[29] >= RG_REASON_COUNT)
-		return RG_VERDICT_ECORRUPT;
-	v->v_expires_at = rg_get_le64(p + 4);
-	v->v_refresh_at = rg_get_le64(p + 12);
-	v->v_checked_at = rg_get_le64(p + 20);
-	v->v_class = (enum rg_class)p[28];
-	v->v_reason = (enum rg_reason)p[29];
-	v->v_flags = rg_get_le16(p + 30);
-	v->v_code = rg_get_le16(p + 32);
-	v->v_attempts = rg_get_le16(p + 34);
-	p += 36;
-	sl = *p++;
-	if (rg_verdict_get_str(&p, end, sl, RG_VERDICT_DSN_MAX, v->v_dsn) < 0)
-		return RG_VERDICT_ECORRUPT;
-	if (p >= end)
-		return RG_VERDICT_ECORRUPT;
-	sl = *p++;
-	if (rg_verdict_get_str(&p, end, sl, RG_VERDICT_MX_MAX, v->v_mx) < 0)
-		return RG_VERDICT_ECORRUPT;
-	if (end - p < 2)
-		return RG_VERDICT_ECORRUPT;
-	sl = rg_get_le16(p);
-	p += 2;
-	if (rg_verdict_get_str(&p, end, sl, RG_VERDICT_TEXT_MAX, v->v_text) < 0)
-		return RG_VERDICT_ECORRUPT;
-	if (p != end)
-		return RG_VERDICT_ECORRUPT;
-	return RG_VERDICT_OK;
 }

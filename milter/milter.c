@@ -23,7 +23,7 @@
  * not check is refused and the old one keeps running. SIGTERM and SIGINT
  * stop libmilter, cancel the probes in flight and close the cache.
  */
-#include "config.h"
+#include "rg_build.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -326,7 +326,7 @@ main(int argc, char **argv)
 	milter_start_thread(&m);
 	rg_log_info("ready: listen=%s user=%s cache=%s", st->ms_cfg.milter_listen,
 	    m.m_privs.pv_active ? m.m_privs.pv_user : "(unchanged)",
-	    st->ms_engine != NULL && rg_engine_thread_cache(st->ms_engine) != NULL ?
+	    st->ms_engine != NULL && rg_engine_thread_store(st->ms_engine) != NULL ?
 	    "ok" : "unusable");
 	rg_daemon_ready(notify, 0);
 

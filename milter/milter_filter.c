@@ -10,7 +10,7 @@
  * A connection context is made at connect and freed at close; a message
  * context at MAIL and freed at end of message, abort or close.
  */
-#include "config.h"
+#include "rg_build.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -227,7 +227,7 @@ milter_decide(struct milter_state *st, const struct rg_policy_request *req, stru
 	/* Unanswered (stopping, out of memory) comes back unknown/in_progress. */
 	(void)rg_engine_thread_lookup(st->ms_engine, req->pr_recipient, req->pr_recipient_len, 0,
 	    st->ms_cfg.wait_budget * 1000, &ans);
-	rg_policy_decide(st->ms_policy, rg_engine_thread_cache(st->ms_engine), &ans, d);
+	rg_policy_decide(st->ms_policy, rg_engine_thread_store(st->ms_engine), &ans, d);
 	rg_policy_log(req, &ans, d);
 }
 

@@ -11,7 +11,7 @@
  * the config; a config that does not check is refused and the old one
  * keeps running.
  */
-#include "config.h"
+#include "rg_build.h"
 
 #include <errno.h>
 #include <signal.h>

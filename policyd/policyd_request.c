@@ -8,7 +8,7 @@
  * malformed: the caller logs it and closes the connection without a reply,
  * and so is a line longer than the cap.
  */
-#include "config.h"
+#include "rg_build.h"
 
 #include <string.h>
 

@@ -25,7 +25,7 @@
  * read, back to back, so that many requests share the warm caches and TLB
  * between two system calls instead of one request paying for them alone.
  */
-#include "config.h"
+#include "rg_build.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -43,6 +43,7 @@
 #include <event2/util.h>
 
 #include "policyd.h"
+#include "rcptguard/clock.h"
 #include "rcptguard/log.h"
 #include "rcptguard/netaddr.h"
 #include "rcptguard/util.h"
@@ -135,14 +136,11 @@ policyd_conn_set_idle(struct policyd_conn *c, int idle)
 	}
 }
 
-/* policyd_now - monotonic seconds, cheap enough to read per request. */
+/* policyd_now - monotonic seconds from the one clock (a test clock moves deadlines too). */
 static int64_t
 policyd_now(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	return (int64_t)ts.tv_sec;
+	return rg_clock_mono_ms() / 1000;
 }
 
 /*
@@ -409,7 +407,7 @@ policyd_on_answer(const struct rg_answer *ans, void *arg)
 		return;
 	}
 	policyd_request_view(&c->c_req, &pr);
-	rg_policy_decide(srv->s_policy, srv->s_engine != NULL ? rg_engine_cache(srv->s_engine) : NULL,
+	rg_policy_decide(srv->s_policy, srv->s_engine != NULL ? rg_engine_store(srv->s_engine) : NULL,
 	    ans, &d);
 	rg_policy_log(&pr, ans, &d);
 	policyd_decision_reply(c, &d);

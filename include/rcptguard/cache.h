@@ -1,16 +1,17 @@
 /*
- * cache.h - the LMDB verdict cache shared by every rcptguard process.
+ * cache.h - the LMDB environment every rcptguard process shares: open, the
+ * pooled readers, the one write path (grow, evict, retry), sweeping and
+ * statistics.
  *
  * One environment (one file, MDB_NOSUBDIR) with four named databases:
- *   verdicts  normalized address -> verdict record (verdict.h)
- *   domains   domain -> domain record (MX list, catch-all, provider, throttle)
- *   leases    address or domain -> probe lease {token, expiry, holder pid}
+ *   verdicts  normalized address -> verdict record
+ *   domains   domain -> domain record; "mx:<domain>" -> MX data; first marks
+ *   leases    address or slot name -> probe lease
  *   limits    key -> token bucket state
- *
- * Every value in every database starts with the same 12-byte header:
- *   'r' 'g' type version   expires_at (i64, little-endian)
- * so the sweeper can expire any record, of any type and any format version,
- * without understanding the rest of it.
+ * Values are records (record.h): this module moves their bytes and reads
+ * only what record.h tells of any record (its expiry and age). What the
+ * records mean is the business of the modules above: tier_lmdb.c for
+ * verdicts and domains, limits.c for leases, slots, buckets and marks.
  *
  * Every function returns an rg_cache_status. Negative values are
  * environment-level failures a caller maps to its fail_mode; they never abort
@@ -23,6 +24,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <sys/types.h>
+
 #include "rcptguard/config.h"
 #include "rcptguard/verdict.h"
 
@@ -31,6 +34,7 @@ enum rg_cache_status {
 	RG_CACHE_NOTFOUND = 1,		/* no such record */
 	RG_CACHE_BADRECORD = 2,		/* a record exists but is of another format
 					   version or damaged: treat it as a miss */
+	RG_CACHE_ROLLBACK = 3,		/* a write body's answer: nothing to write */
 	RG_CACHE_EMISSING = -1,		/* the state directory or cache file is missing */
 	RG_CACHE_EACCESS = -2,		/* permission denied, or read-only file system */
 	RG_CACHE_ECORRUPT = -3,		/* not an LMDB file, or its structure is damaged */
@@ -53,11 +57,6 @@ enum rg_cache_db {
 /* Open flags. */
 #define RG_CACHE_O_CREATE	0x01u	/* create the file (not the directory) when missing */
 #define RG_CACHE_O_RDONLY	0x02u	/* never write (cache get/list/stats by an observer) */
-
-enum rg_lease_result {
-	RG_LEASE_WON = 0,
-	RG_LEASE_HELD = 1,		/* somebody else holds a live lease */
-};
 
 struct rg_cache;
 
@@ -90,102 +89,53 @@ struct rg_cache *rg_cache_open(const struct rg_config *cfg, unsigned flags, int 
 /* rg_cache_close - flush (in periodic sync mode) and close. NULL is fine. */
 void rg_cache_close(struct rg_cache *c);
 
-/* Verdicts. get reports the state at rg_clock_now(); state may be NULL. */
-int rg_cache_get(struct rg_cache *c, const char *key, struct rg_verdict *v,
-    enum rg_verdict_state *state);
-int rg_cache_put(struct rg_cache *c, const char *key, const struct rg_verdict *v);
-int rg_cache_del(struct rg_cache *c, const char *key);
-
 /*
- * rg_cache_stamp - set checked_at to now and refresh_at/expires_at from the
- * TTL of v's class and reason (per-reason overrides first). ttl > 0 replaces
- * the configured expiry (refresh is then capped at it).
+ * Reads. rg_cache_read calls fn with the value of key inside one read
+ * snapshot (the bytes are valid only during the call) and returns what fn
+ * returns; RG_CACHE_NOTFOUND when there is no such key. rg_cache_scan calls
+ * fn for every entry of db in key order inside one snapshot; fn returns
+ * non-zero to stop.
  */
-void rg_cache_stamp(const struct rg_cache *c, struct rg_verdict *v, int64_t ttl);
+typedef int (*rg_cache_read_fn)(const void *val, size_t len, void *arg);
+int rg_cache_read(struct rg_cache *c, enum rg_cache_db db, const char *key, rg_cache_read_fn fn,
+    void *arg);
+typedef int (*rg_cache_scan_fn)(const char *key, const void *val, size_t len, void *arg);
+int rg_cache_scan(struct rg_cache *c, enum rg_cache_db db, rg_cache_scan_fn fn, void *arg);
 
 /*
- * rg_cache_foreach - call fn for every verdict, in key order, inside one read
- * snapshot. Records that cannot be decoded are passed with v == NULL. fn
- * returns non-zero to stop.
+ * Writes. rg_cache_write runs fn inside one write transaction, as often as
+ * growing the map, clearing dead readers or adopting another process's map
+ * size needs. fn reads and writes through the rg_cache_txn_* calls and
+ * returns RG_CACHE_OK to commit, RG_CACHE_ROLLBACK to end without writing
+ * (rg_cache_write then returns RG_CACHE_OK), or the failure of a txn call.
+ * fn may run more than once: it must not keep state between runs outside
+ * its argument.
  */
-typedef int (*rg_cache_visit_fn)(const char *key, const struct rg_verdict *v, void *arg);
-int rg_cache_foreach(struct rg_cache *c, rg_cache_visit_fn fn, void *arg);
+struct rg_cache_txn;
+typedef int (*rg_cache_write_fn)(struct rg_cache_txn *t, void *arg);
+int rg_cache_write(struct rg_cache *c, rg_cache_write_fn fn, void *arg);
+/* The value stays valid until the transaction writes again or ends. */
+int rg_cache_txn_get(struct rg_cache_txn *t, enum rg_cache_db db, const char *key,
+    const void **val, size_t *len);
+int rg_cache_txn_put(struct rg_cache_txn *t, enum rg_cache_db db, const char *key,
+    const void *val, size_t len);
+/* RG_CACHE_NOTFOUND when there was nothing to delete. */
+int rg_cache_txn_del(struct rg_cache_txn *t, enum rg_cache_db db, const char *key);
 
 /*
- * Domain records: what is known of a domain as a whole. Every part has its
- * own expiry; the record expires with the last of them.
- */
-enum rg_catch_all {
-	RG_CATCH_ALL_UNKNOWN = 0,
-	RG_CATCH_ALL_NO = 1,
-	RG_CATCH_ALL_YES = 2,
-};
-
-#define RG_COOLDOWN_LEVEL_MAX	6	/* the cooldown doubles at most 2^(6-1) = 32 times */
-
-struct rg_domain_record {
-	uint8_t		d_catch_all;		/* enum rg_catch_all */
-	int64_t		d_catch_all_until;
-	uint8_t		d_dns_reason;		/* enum rg_reason decided by DNS; 0: none */
-	int64_t		d_dns_until;
-	int64_t		d_cooldown_until;	/* no probes before this (throttling) */
-	uint8_t		d_cooldown_level;	/* consecutive throttlings: the backoff exponent */
-	uint8_t		d_source_index;		/* sticky source address, 1-based; 0: none */
-};
-
-int rg_cache_domain_get(struct rg_cache *c, const char *domain, struct rg_domain_record *d);
-
-/*
- * Raw records of the domains database under their own keys (the prober keeps
- * MX data there as "mx:<domain>"). The value must start with the common
- * header; get copies at most size bytes and reports the length.
+ * Raw values under their keys, for tests and tools: put stores len bytes
+ * (at least a record header); get copies at most size bytes and reports
+ * the length (RG_CACHE_BADRECORD when it is longer).
  */
 int rg_cache_raw_put(struct rg_cache *c, enum rg_cache_db db, const char *key,
     const void *val, size_t len);
 int rg_cache_raw_get(struct rg_cache *c, enum rg_cache_db db, const char *key,
     void *buf, size_t size, size_t *len);
-/*
- * rg_cache_mark_first - the first time key was marked, in the domains
- * database: an existing live mark is reported, otherwise now is stored for
- * ttl seconds. One write transaction, so every process agrees.
- */
-int rg_cache_mark_first(struct rg_cache *c, const char *key, int64_t ttl, int64_t *first);
-int rg_cache_domain_put(struct rg_cache *c, const char *domain, const struct rg_domain_record *d);
 
-/*
- * Leases. acquire is one write transaction (check and set), so across all
- * processes exactly one caller wins a key. A lease dies with its expiry or
- * with its holder process.
- */
-int rg_cache_lease_acquire(struct rg_cache *c, const char *key, int64_t ttl, uint64_t *token);
-int rg_cache_lease_release(struct rg_cache *c, const char *key, uint64_t token);
-
-/*
- * Concurrency slots: nslots leases named "prefix#0" .. "prefix#N-1", taken
- * in one write transaction. RG_LEASE_WON with *slot and *token set, or
- * RG_LEASE_HELD when every slot is taken by a live holder.
- */
-int rg_cache_slot_acquire(struct rg_cache *c, const char *prefix, int nslots, int64_t ttl,
-    int *slot, uint64_t *token);
-int rg_cache_slot_release(struct rg_cache *c, const char *prefix, int slot, uint64_t token);
-
-/*
- * The same for n pools at once, in one write transaction: either a slot in
- * every pool (RG_LEASE_WON, one token for all) or none (RG_LEASE_HELD).
- */
-#define RG_CACHE_SLOT_POOLS	4
-int rg_cache_slots_acquire(struct rg_cache *c, const char *const *prefixes, const int *nslots,
-    int n, int64_t ttl, int *slots, uint64_t *token);
-int rg_cache_slots_release(struct rg_cache *c, const char *const *prefixes, const int *slots,
-    int n, uint64_t token);
-
-/*
- * rg_cache_bucket_take - a token bucket shared by every process: rate tokens
- * per minute, at most burst stored. RG_CACHE_OK when a token was taken;
- * RG_CACHE_NOTFOUND when none is left, with *wait_ms until the next one.
- */
-int rg_cache_bucket_take(struct rg_cache *c, const char *key, int64_t rate_per_min,
-    int64_t burst, int64_t *wait_ms);
+/* rg_cache_owner - the pid this handle writes into leases (its process's). */
+pid_t rg_cache_owner(const struct rg_cache *c);
+/* rg_cache_next_seq - a number unique for this handle, for lease tokens. */
+uint64_t rg_cache_next_seq(struct rg_cache *c);
 
 /*
  * rg_cache_sweep - examine at most one batch (sweep_batch records) of each
@@ -201,7 +151,7 @@ int rg_cache_purge_all(struct rg_cache *c);
 
 /*
  * rg_cache_check - whether the cache works now: a read transaction and a
- * write transaction (a lease of this process taken and given back).
+ * write transaction (a record of this process written and deleted).
  * RG_CACHE_OK, or the failure.
  */
 int rg_cache_check(struct rg_cache *c);

@@ -1,5 +1,6 @@
 /*
- * classify.h - what an SMTP reply says about a mailbox.
+ * classify.h - what an SMTP reply says about a mailbox, and what a whole
+ * probe session says about its recipients and their domain.
  *
  * The rules are DESIGN.md section 4. The two that matter most: a block or
  * policy reply (5.7.x, block-list words) is unknown/policy_block, never
@@ -9,16 +10,10 @@
 #ifndef RG_CLASSIFY_H
 #define RG_CLASSIFY_H
 
+#include "rcptguard/record.h"
 #include "rcptguard/reply.h"
+#include "rcptguard/smtp.h"
 #include "rcptguard/verdict.h"
-
-enum rg_smtp_stage {
-	RG_STAGE_GREETING,
-	RG_STAGE_HELO,		/* EHLO and the HELO fallback */
-	RG_STAGE_STARTTLS,
-	RG_STAGE_MAIL,
-	RG_STAGE_RCPT,
-};
 
 struct rg_classification {
 	enum rg_class	c_class;
@@ -33,6 +28,54 @@ void rg_classify_reply(enum rg_smtp_stage stage, const struct rg_reply *r,
 /* rg_classify_is_policy_text - block-list or policy wording in a reply. */
 int rg_classify_is_policy_text(const char *text);
 
-const char *rg_classify_stage_name(enum rg_smtp_stage stage);
+/*
+ * A finished session, interpreted. The caller says what it sent (nreal
+ * real recipients in order, then the random catch-all recipient when
+ * random is set) and what it knew; rg_classify_session answers what to do
+ * next, with no side effect:
+ *   RG_SESSION_NEXT_HOST  the host was dead, silent or refused the
+ *                         greeting: try the next candidate;
+ *   RG_SESSION_ALL        every open recipient gets so_all;
+ *   RG_SESSION_EACH       recipient i gets rcpt[i].
+ * Either way so_cooldown asks for a throttling pause of the domain, and
+ * so_catch_all (RG_CATCH_ALL_YES or _NO; UNKNOWN: nothing learned) is what
+ * the random recipient proved.
+ */
+enum rg_session_action {
+	RG_SESSION_NEXT_HOST,
+	RG_SESSION_ALL,
+	RG_SESSION_EACH,
+};
+
+/* One outcome: the reply that decided it (NULL: none) or else the why text. */
+struct rg_session_verdict {
+	enum rg_class		 sv_class;
+	enum rg_reason		 sv_reason;
+	const struct rg_reply	*sv_reply;	/* points into the session result */
+	const char		*sv_why;	/* NULL, or text into the result */
+};
+
+struct rg_session_input {
+	const struct rg_smtp_result *si_res;
+	int		si_nreal;		/* real recipients sent, in order */
+	int		si_random;		/* the catch-all recipient followed them */
+	int		si_catch_all;		/* the domain is known to accept everything */
+	int		si_unreliable;		/* provider rule: a 250 proves little */
+	int		si_more_hosts;		/* another candidate address is left */
+};
+
+struct rg_session_outcome {
+	enum rg_session_action	 so_action;
+	int			 so_cooldown;
+	int			 so_catch_all;	/* enum rg_catch_all */
+	struct rg_session_verdict so_all;
+};
+
+/*
+ * rg_classify_session - interpret in; for RG_SESSION_EACH, rcpt (nrcpt >=
+ * si_nreal entries) receives one verdict per real recipient.
+ */
+void rg_classify_session(const struct rg_session_input *in, struct rg_session_outcome *out,
+    struct rg_session_verdict *rcpt, int nrcpt);
 
 #endif /* RG_CLASSIFY_H */

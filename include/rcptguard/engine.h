@@ -50,7 +50,7 @@ struct rg_answer {
 };
 
 struct rg_engine;
-struct rg_cache;
+struct rg_store;
 typedef void (*rg_engine_cb)(const struct rg_answer *ans, void *arg);
 
 /* What an engine did since it was made (rg_engine_counters). */
@@ -95,8 +95,8 @@ int rg_engine_cache_status(const struct rg_engine *e);
 /* rg_engine_counters - a snapshot of the counters (any thread). */
 void rg_engine_counters(const struct rg_engine *e, struct rg_engine_counters *out);
 
-/* rg_engine_cache - the engine's cache handle (thread-safe), or NULL without one. */
-struct rg_cache *rg_engine_cache(struct rg_engine *e);
+/* rg_engine_store - the engine's verdict store (thread-safe), or NULL without one. */
+struct rg_store *rg_engine_store(struct rg_engine *e);
 
 const char *rg_engine_source_name(enum rg_answer_source s);
 
@@ -114,8 +114,8 @@ struct rg_engine_thread *rg_engine_thread_start(const struct rg_config *cfg, cha
 /* rg_engine_thread_lookup - blocking lookup; 0 with ans filled, -1 when not answered. */
 int rg_engine_thread_lookup(struct rg_engine_thread *t, const char *input, size_t len,
     unsigned flags, int64_t wait_ms, struct rg_answer *ans);
-/* rg_engine_thread_cache - the engine's cache handle, thread-safe, or NULL. */
-struct rg_cache *rg_engine_thread_cache(struct rg_engine_thread *t);
+/* rg_engine_thread_store - the engine's verdict store, thread-safe, or NULL. */
+struct rg_store *rg_engine_thread_store(struct rg_engine_thread *t);
 /* rg_engine_thread_stop - answer the waiting callers, stop the thread, free. */
 void rg_engine_thread_stop(struct rg_engine_thread *t);
 

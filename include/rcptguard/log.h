@@ -52,7 +52,6 @@ void rg_log_fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), nor
  */
 size_t rg_log_sanitize(char *dst, size_t dstsize, const char *src, size_t len);
 
-/* rg_log_set_capture - test hook: receive every finished line instead of the sink. */
 /*
  * A line built field by field, for the hot paths (one line per decision):
  * no format string, and every byte added is escaped on the way in, so the
@@ -76,6 +75,7 @@ void rg_logline_literal(struct rg_logline *l, const char *lit, size_t n);
 int rg_logline_wanted(enum rg_log_level level);
 void rg_logline_emit(enum rg_log_level level, const struct rg_logline *l);
 
+/* rg_log_set_capture - test hook: receive every finished line instead of the sink. */
 typedef void (*rg_log_capture_fn)(enum rg_log_level level, const char *line, void *arg);
 void rg_log_set_capture(rg_log_capture_fn fn, void *arg);
 

@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "rcptguard/cache.h"
+#include "rcptguard/store.h"
 #include "rcptguard/config.h"
 #include "rcptguard/engine.h"
 
@@ -73,7 +73,7 @@ void rg_policy_failed(const struct rg_policy *p, struct rg_decision *d);
  * keeps the first deferral of each recipient for the defer window; an
  * answer of a failed cache follows fail_mode.
  */
-void rg_policy_decide(const struct rg_policy *p, struct rg_cache *cache,
+void rg_policy_decide(const struct rg_policy *p, struct rg_store *cache,
     const struct rg_answer *ans, struct rg_decision *d);
 
 /*

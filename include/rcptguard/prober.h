@@ -14,7 +14,7 @@
 #include <event2/event.h>
 
 #include "rcptguard/address.h"
-#include "rcptguard/cache.h"
+#include "rcptguard/store.h"
 #include "rcptguard/config.h"
 #include "rcptguard/knowledge.h"
 #include "rcptguard/verdict.h"
@@ -39,12 +39,12 @@ enum rg_prober_status {
  * limits; such jobs end unknown and the error callback hears of it.
  */
 struct rg_prober *rg_prober_new(struct event_base *base, const struct rg_config *cfg,
-    struct rg_cache *cache, const struct rg_knowledge *know, char *err, size_t errsize);
+    struct rg_store *store, const struct rg_knowledge *know, char *err, size_t errsize);
 /* rg_prober_free - cancel every probe; pending callbacks are not called. */
 void rg_prober_free(struct rg_prober *pr);
 
-/* rg_prober_set_cache - the cache to use from now on (it was reopened). */
-void rg_prober_set_cache(struct rg_prober *pr, struct rg_cache *cache);
+/* rg_prober_set_store - the store to use from now on (it was reopened). */
+void rg_prober_set_store(struct rg_prober *pr, struct rg_store *store);
 
 /* rg_prober_on_error - who hears of cache failures met while checking limits. */
 void rg_prober_on_error(struct rg_prober *pr, rg_prober_error_cb cb, void *arg);

@@ -16,12 +16,20 @@
 #include <event2/event.h>
 #include <openssl/ssl.h>
 
-#include "rcptguard/classify.h"
 #include "rcptguard/reply.h"
 
 #define RG_SMTP_MAX_RCPT	101	/* max_rcpt_per_session plus the catch-all probe */
 #define RG_SMTP_LINE_MAX	2048	/* longest reply line accepted (RFC 5321: 512) */
 #define RG_SMTP_LINES_MAX	64	/* longest multi-line reply accepted */
+
+/* Where in the dialogue a session got to, or failed. */
+enum rg_smtp_stage {
+	RG_STAGE_GREETING,
+	RG_STAGE_HELO,		/* EHLO and the HELO fallback */
+	RG_STAGE_STARTTLS,
+	RG_STAGE_MAIL,
+	RG_STAGE_RCPT,
+};
 
 enum rg_smtp_status {
 	RG_SMTP_DONE,		/* the dialogue ran to the end (replies may be anything) */
@@ -84,8 +92,9 @@ struct rg_smtp *rg_smtp_start(struct rg_smtp_pool *pool, const struct rg_smtp_pa
     rg_smtp_cb cb, void *arg);
 void rg_smtp_cancel(struct rg_smtp *s);
 
-/* rg_smtp_status_name - for logs and tests. */
+/* rg_smtp_status_name, rg_smtp_stage_name - for logs and tests. */
 const char *rg_smtp_status_name(enum rg_smtp_status st);
+const char *rg_smtp_stage_name(enum rg_smtp_stage stage);
 
 /* rg_smtp_ssl_ctx - a client context for opportunistic TLS (no verification). */
 SSL_CTX *rg_smtp_ssl_ctx(void);

@@ -1,6 +1,6 @@
 /*
  * util.h - small helpers that know nothing of mail: bounded string copies,
- * the injectable clock, and parsers for durations and sizes.
+ * and parsers and formatters for durations, sizes and times.
  */
 #ifndef RG_UTIL_H
 #define RG_UTIL_H
@@ -19,20 +19,6 @@ size_t rg_strlcat(char *dst, const char *src, size_t size);
 
 /* rg_strlower - ASCII lower-case in place. */
 void rg_strlower(char *s);
-
-/* Little-endian integers for on-disk records, independent of the host. */
-void rg_put_le16(unsigned char *p, uint16_t x);
-void rg_put_le64(unsigned char *p, int64_t x);
-uint16_t rg_get_le16(const unsigned char *p);
-int64_t rg_get_le64(const unsigned char *p);
-
-/*
- * The clock. Everything that compares against "now" asks rg_clock_now(), so
- * tests can move time without sleeping.
- */
-typedef int64_t (*rg_clock_fn)(void *arg);
-int64_t rg_clock_now(void);
-void rg_clock_set(rg_clock_fn fn, void *arg);
 
 /* rg_parse_duration - "30s", "5m", "3h", "31d", "2w" or plain seconds. 0 on success. */
 int rg_parse_duration(const char *s, int64_t *out);

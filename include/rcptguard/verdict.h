@@ -1,6 +1,6 @@
 /*
- * verdict.h - verdict classes, the closed list of reasons, and the versioned
- * binary record stored in the cache.
+ * verdict.h - verdict classes, the closed list of reasons, and the verdict
+ * itself (record.h stores it in the cache).
  *
  * Names come from one table (rg_verdict_class_name, rg_verdict_reason_name),
  * shared by the logs, the JSON output, the config parser and the docs.
@@ -110,25 +110,5 @@ void rg_verdict_make(struct rg_verdict *v, enum rg_class c, enum rg_reason r, co
  * with every byte outside printable ASCII replaced by '?'.
  */
 void rg_verdict_set_text(struct rg_verdict *v, const char *text, size_t len);
-
-/*
- * Record codec. The encoding starts with a magic and a version byte; a record
- * of any other version, a truncated or oversized record, an out-of-range enum
- * or a string with control bytes is refused, never misread.
- */
-#define RG_VERDICT_RECORD_VERSION	1
-#define RG_VERDICT_RECORD_MAX		(4 + 4 + 4 + 24 + 1 + RG_VERDICT_DSN_MAX + \
-					 1 + RG_VERDICT_MX_MAX + 2 + RG_VERDICT_TEXT_MAX)
-
-enum rg_verdict_decode_status {
-	RG_VERDICT_OK = 0,
-	RG_VERDICT_EVERSION = -1,	/* written by another version of the format */
-	RG_VERDICT_ECORRUPT = -2,	/* not a record, or damaged */
-};
-
-/* rg_verdict_encode - returns the encoded length (<= RG_VERDICT_RECORD_MAX). */
-size_t rg_verdict_encode(const struct rg_verdict *v, unsigned char *buf, size_t size);
-int rg_verdict_decode(const unsigned char *buf, size_t len, struct rg_verdict *v);
-
 
 #endif /* RG_VERDICT_H */

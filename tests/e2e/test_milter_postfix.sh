@@ -12,7 +12,7 @@ E2E_SECTION="[milter]
 listen = inet:10041@127.0.0.1"
 . "$top_srcdir/tests/e2e/e2e_lib.sh"
 MILTER="$top_builddir/milter/rcptguard-milter"
-PY=/usr/bin/python3
+PY=${PYTHON3:-/usr/bin/python3}
 
 e2e_conf ""
 e2e_start "$MILTER" 127.0.0.1 10041

@@ -5,7 +5,7 @@
  * within the RFC limits and free of control bytes, and parsing the
  * normalized mailbox again gives the same mailbox (normalization is stable).
  */
-#include "config.h"
+#include "rg_build.h"
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -4,7 +4,7 @@
  * Any text either parses into values within the table's bounds or fails
  * with a message naming the source; nothing crashes or overruns.
  */
-#include "config.h"
+#include "rg_build.h"
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -11,7 +11,7 @@
  * enhanced code and printable text in which every '%' is doubled; a header
  * value is printable; every log line is printable; nothing crashes.
  */
-#include "config.h"
+#include "rg_build.h"
 
 #include <pthread.h>
 #include <stdint.h>
@@ -22,6 +22,7 @@
 
 #include "../../milter/milter.h"
 #include "rcptguard/cache.h"
+#include "rcptguard/clock.h"
 #include "rcptguard/log.h"
 #include "rcptguard/util.h"
 

@@ -7,7 +7,7 @@
  * smtpd_access_policy request, every field is terminated inside its
  * buffer, and the recipient length is the length of its text.
  */
-#include "config.h"
+#include "rg_build.h"
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -11,7 +11,7 @@
  * wait is never negative and at most a minute's worth, a first mark is
  * never in the future, and nothing crashes.
  */
-#include "config.h"
+#include "rg_build.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -20,13 +20,15 @@
 #include <unistd.h>
 
 #include "rcptguard/cache.h"
+#include "rcptguard/store.h"
+#include "rcptguard/clock.h"
 #include "rcptguard/config.h"
 #include "rcptguard/log.h"
 #include "rcptguard/util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static struct rg_cache *cache;
+static struct rg_store *cache;
 
 static void
 fuzz_records_open(void)
@@ -42,7 +44,7 @@ fuzz_records_open(void)
 	rg_config_defaults(&cfg);
 	rg_strlcpy(cfg.state_dir, dir, sizeof(cfg.state_dir));
 	cfg.map_size_max = 64 * 1048576;
-	if ((cache = rg_cache_open(&cfg, RG_CACHE_O_CREATE, &status, err, sizeof(err))) == NULL) {
+	if ((cache = rg_store_open(&cfg, RG_CACHE_O_CREATE, &status, err, sizeof(err))) == NULL) {
 		fprintf(stderr, "cache: %s\n", err);
 		abort();
 	}
@@ -72,44 +74,44 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		len = 12;
 	switch (data[0] % 6) {
 	case 0:
-		rg_cache_raw_put(cache, RG_DB_DOMAINS, "fuzz.example", val, len);
+		rg_cache_raw_put(rg_store_cache(cache), RG_DB_DOMAINS, "fuzz.example", val, len);
 		break;
 	case 1:
-		rg_cache_raw_put(cache, RG_DB_LEASES, "lease@fuzz.example", val, len);
+		rg_cache_raw_put(rg_store_cache(cache), RG_DB_LEASES, "lease@fuzz.example", val, len);
 		break;
 	case 2:
-		rg_cache_raw_put(cache, RG_DB_LEASES, "m:192.0.2.1#1", val, len);
+		rg_cache_raw_put(rg_store_cache(cache), RG_DB_LEASES, "m:192.0.2.1#1", val, len);
 		break;
 	case 3:
-		rg_cache_raw_put(cache, RG_DB_LIMITS, "b:fuzz.example", val, len);
+		rg_cache_raw_put(rg_store_cache(cache), RG_DB_LIMITS, "b:fuzz.example", val, len);
 		break;
 	case 4:
-		rg_cache_raw_put(cache, RG_DB_DOMAINS, "first:fuzz.example", val, len);
+		rg_cache_raw_put(rg_store_cache(cache), RG_DB_DOMAINS, "first:fuzz.example", val, len);
 		break;
 	case 5:
-		rg_cache_raw_put(cache, RG_DB_VERDICTS, "v@fuzz.example", val, len);
+		rg_cache_raw_put(rg_store_cache(cache), RG_DB_VERDICTS, "v@fuzz.example", val, len);
 		break;
 	}
 
-	if (rg_cache_domain_get(cache, "fuzz.example", &d) == RG_CACHE_OK &&
+	if (rg_store_domain_get(cache, "fuzz.example", &d) == RG_CACHE_OK &&
 	    (d.d_catch_all > RG_CATCH_ALL_YES || d.d_dns_reason >= RG_REASON_COUNT ||
 	    d.d_cooldown_level > RG_COOLDOWN_LEVEL_MAX))
 		abort();
-	if (rg_cache_lease_acquire(cache, "lease@fuzz.example", 60, &token) == RG_LEASE_WON)
-		rg_cache_lease_release(cache, "lease@fuzz.example", token);
-	if (rg_cache_slots_acquire(cache, prefixes, nslots, 2, 60, slots, &token) == RG_LEASE_WON) {
+	if (rg_store_lease_acquire(cache, "lease@fuzz.example", 60, &token, NULL) == RG_LIMIT_OK)
+		rg_store_lease_release(cache, "lease@fuzz.example", token, NULL);
+	if (rg_store_slots_acquire(cache, prefixes, nslots, 2, 60, slots, &token, NULL) == RG_LIMIT_OK) {
 		if (slots[0] < 0 || slots[0] >= nslots[0] || slots[1] < 0 || slots[1] >= nslots[1])
 			abort();
-		rg_cache_slots_release(cache, prefixes, slots, 2, token);
+		rg_store_slots_release(cache, prefixes, slots, 2, token, NULL);
 	}
-	rc = rg_cache_bucket_take(cache, "b:fuzz.example", 30, 10, &wait);
+	rc = rg_store_bucket_take(cache, "b:fuzz.example", 30, 10, &wait, NULL);
 	if (rc == RG_CACHE_NOTFOUND && (wait < 0 || wait > 60000))
 		abort();
 	first = INT64_MIN;
-	rg_cache_mark_first(cache, "first:fuzz.example", 60, &first);
+	rg_store_mark_first(cache, "first:fuzz.example", 60, &first, NULL);
 	if (first != INT64_MIN && first > rg_clock_now())
 		abort();	/* a mark from the future would defer a recipient for ever */
-	rg_cache_sweep(cache, &removed, &wrapped);
-	rg_cache_stats(cache, &st);
+	rg_cache_sweep(rg_store_cache(cache), &removed, &wrapped);
+	rg_cache_stats(rg_store_cache(cache), &st);
 	return 0;
 }

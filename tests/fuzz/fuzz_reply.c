@@ -7,7 +7,7 @@
  * and printable, the DSN is empty or well-formed, and nothing but a 5xx to
  * RCPT is ever undeliverable.
  */
-#include "config.h"
+#include "rg_build.h"
 
 #include <stdint.h>
 #include <stdlib.h>

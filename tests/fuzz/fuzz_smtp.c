@@ -10,7 +10,7 @@
  * code 0 or 200..599; and what the client wrote is only the commands of a
  * probe, each ending in CRLF, never DATA.
  */
-#include "config.h"
+#include "rg_build.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

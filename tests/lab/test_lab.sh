@@ -7,7 +7,7 @@ LAB_TOOLS="$top_srcdir/tests/lab"
 . "$LAB_TOOLS/lab.sh"
 
 RG="$top_builddir/cli/rcptguard"
-PY=/usr/bin/python3
+PY=${PYTHON3:-/usr/bin/python3}
 
 lab_up_or_bail
 

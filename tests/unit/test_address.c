@@ -5,7 +5,7 @@
  * real), whether it must parse, and for valid rows the exact normalized
  * mailbox and flags; for invalid rows the expected detail text.
  */
-#include "config.h"
+#include "rg_build.h"
 
 #include <setjmp.h>
 #include <stdarg.h>

@@ -1,10 +1,11 @@
 /*
- * test_cache.c - the LMDB wrapper within one process: verdict round trips,
- * fresh/stale/expired with an injected clock, leases, incremental sweeping,
+ * test_cache.c - the LMDB cache, its store and its limits within one
+ * process: verdict round trips, fresh/stale/expired with an injected clock,
+ * leases, slots, buckets, domain records, incremental sweeping,
  * growth and eviction at the hard limit, and the distinct errors for a
  * missing, unreadable or corrupt cache file.
  */
-#include "config.h"
+#include "rg_build.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -21,14 +22,44 @@
 #include <unistd.h>
 
 #include "rcptguard/cache.h"
+#include "rcptguard/clock.h"
+#include "rcptguard/limits.h"
 #include "rcptguard/log.h"
+#include "rcptguard/record.h"
+#include "rcptguard/store.h"
 #include "testutil.h"
 
 struct fixture {
 	char			*dir;
 	struct rg_config	 cfg;
-	struct rg_cache		*cache;
+	struct rg_store		*cache;
 };
+
+/* test_slot_acquire - one pool of nslots slots named prefix. */
+static enum rg_limit_status
+test_slot_acquire(struct rg_store *s, const char *prefix, int nslots, int64_t ttl, int *slot,
+    uint64_t *token)
+{
+	return rg_store_slots_acquire(s, &prefix, &nslots, 1, ttl, slot, token, NULL);
+}
+
+static enum rg_limit_status
+test_slot_release(struct rg_store *s, const char *prefix, int slot, uint64_t token)
+{
+	return rg_store_slots_release(s, &prefix, &slot, 1, token, NULL);
+}
+
+/* test_rec - a record header of type with expiry exp at the start of rec, the rest zero. */
+static struct rg_record_writer
+test_rec(unsigned char *rec, size_t size, enum rg_record_type type, int64_t exp)
+{
+	struct rg_record_writer w;
+
+	memset(rec, 0, size);
+	rg_record_writer_init(&w, rec, size);
+	rg_record_put_header(&w, type, 1, exp);
+	return w;
+}
 
 static int
 setup(void **state)
@@ -41,7 +72,7 @@ setup(void **state)
 	testutil_config(&f->cfg, f->dir);
 	testutil_now = 1800000000;
 	rg_clock_set(testutil_clock, NULL);
-	f->cache = rg_cache_open(&f->cfg, RG_CACHE_O_CREATE, &status, err, sizeof(err));
+	f->cache = rg_store_open(&f->cfg, RG_CACHE_O_CREATE, &status, err, sizeof(err));
 	if (f->cache == NULL)
 		fail_msg("open: %s", err);
 	*state = f;
@@ -53,7 +84,7 @@ teardown(void **state)
 {
 	struct fixture *f = *state;
 
-	rg_cache_close(f->cache);
+	rg_store_close(f->cache);
 	rg_clock_set(NULL, NULL);
 	testutil_rmdir(f->dir);
 	free(f);
@@ -78,32 +109,32 @@ test_cache_roundtrip(void **state)
 
 	make_verdict(&v, RG_CLASS_UNDELIVERABLE, RG_REASON_NO_MAILBOX);
 	rg_verdict_set_text(&v, "user unknown", 12);
-	rg_cache_stamp(f->cache, &v, 0);
-	assert_int_equal(rg_cache_put(f->cache, "ghost@example.org", &v), RG_CACHE_OK);
-	assert_int_equal(rg_cache_get(f->cache, "ghost@example.org", &got, &st), RG_CACHE_OK);
+	rg_store_stamp(f->cache, &v, 0);
+	assert_int_equal(rg_store_put(f->cache, "ghost@example.org", &v), RG_CACHE_OK);
+	assert_int_equal(rg_store_get(f->cache, "ghost@example.org", &got, &st), RG_CACHE_OK);
 	assert_int_equal(st, RG_STATE_FRESH);
 	assert_int_equal(got.v_class, RG_CLASS_UNDELIVERABLE);
 	assert_int_equal(got.v_reason, RG_REASON_NO_MAILBOX);
 	assert_string_equal(got.v_text, "user unknown");
 	assert_true(got.v_checked_at == testutil_now);
-	assert_int_equal(rg_cache_get(f->cache, "other@example.org", &got, &st), RG_CACHE_NOTFOUND);
+	assert_int_equal(rg_store_get(f->cache, "other@example.org", &got, &st), RG_CACHE_NOTFOUND);
 	/* Overwrite. */
 	make_verdict(&v, RG_CLASS_DELIVERABLE, RG_REASON_ACCEPTED);
-	rg_cache_stamp(f->cache, &v, 0);
-	assert_int_equal(rg_cache_put(f->cache, "ghost@example.org", &v), RG_CACHE_OK);
-	assert_int_equal(rg_cache_get(f->cache, "ghost@example.org", &got, NULL), RG_CACHE_OK);
+	rg_store_stamp(f->cache, &v, 0);
+	assert_int_equal(rg_store_put(f->cache, "ghost@example.org", &v), RG_CACHE_OK);
+	assert_int_equal(rg_store_get(f->cache, "ghost@example.org", &got, NULL), RG_CACHE_OK);
 	assert_int_equal(got.v_class, RG_CLASS_DELIVERABLE);
 	/* Delete. */
-	assert_int_equal(rg_cache_del(f->cache, "ghost@example.org"), RG_CACHE_OK);
-	assert_int_equal(rg_cache_del(f->cache, "ghost@example.org"), RG_CACHE_NOTFOUND);
-	assert_int_equal(rg_cache_get(f->cache, "ghost@example.org", &got, NULL), RG_CACHE_NOTFOUND);
+	assert_int_equal(rg_store_del(f->cache, "ghost@example.org"), RG_CACHE_OK);
+	assert_int_equal(rg_store_del(f->cache, "ghost@example.org"), RG_CACHE_NOTFOUND);
+	assert_int_equal(rg_store_get(f->cache, "ghost@example.org", &got, NULL), RG_CACHE_NOTFOUND);
 	/* Bad keys are refused, not truncated. */
 	{
 		char big[RG_CACHE_KEY_MAX + 2];
 		memset(big, 'k', sizeof(big) - 1);
 		big[sizeof(big) - 1] = '\0';
-		assert_int_equal(rg_cache_put(f->cache, big, &v), RG_CACHE_EINVAL);
-		assert_int_equal(rg_cache_put(f->cache, "", &v), RG_CACHE_EINVAL);
+		assert_int_equal(rg_store_put(f->cache, big, &v), RG_CACHE_EINVAL);
+		assert_int_equal(rg_store_put(f->cache, "", &v), RG_CACHE_EINVAL);
 	}
 }
 
@@ -132,20 +163,20 @@ test_cache_ttl_states(void **state)
 		testutil_now = t0;
 		snprintf(key, sizeof(key), "row%zu@example.org", i);
 		make_verdict(&v, rows[i].c, rows[i].r);
-		rg_cache_stamp(f->cache, &v, 0);
-		assert_int_equal(rg_cache_put(f->cache, key, &v), RG_CACHE_OK);
+		rg_store_stamp(f->cache, &v, 0);
+		assert_int_equal(rg_store_put(f->cache, key, &v), RG_CACHE_OK);
 
 		testutil_now = t0 + rows[i].refresh - 1;
-		assert_int_equal(rg_cache_get(f->cache, key, &got, &st), RG_CACHE_OK);
+		assert_int_equal(rg_store_get(f->cache, key, &got, &st), RG_CACHE_OK);
 		assert_int_equal(st, RG_STATE_FRESH);
 		testutil_now = t0 + rows[i].refresh;
-		assert_int_equal(rg_cache_get(f->cache, key, &got, &st), RG_CACHE_OK);
+		assert_int_equal(rg_store_get(f->cache, key, &got, &st), RG_CACHE_OK);
 		assert_int_equal(st, RG_STATE_STALE);
 		testutil_now = t0 + rows[i].ttl - 1;
-		assert_int_equal(rg_cache_get(f->cache, key, &got, &st), RG_CACHE_OK);
+		assert_int_equal(rg_store_get(f->cache, key, &got, &st), RG_CACHE_OK);
 		assert_int_equal(st, RG_STATE_STALE);
 		testutil_now = t0 + rows[i].ttl;
-		assert_int_equal(rg_cache_get(f->cache, key, &got, &st), RG_CACHE_OK);
+		assert_int_equal(rg_store_get(f->cache, key, &got, &st), RG_CACHE_OK);
 		assert_int_equal(st, RG_STATE_EXPIRED);
 	}
 	testutil_now = t0;
@@ -156,30 +187,30 @@ test_cache_ttl_overrides(void **state)
 {
 	struct fixture *f = *state;
 	struct rg_config cfg;
-	struct rg_cache *c;
+	struct rg_store *c;
 	struct rg_verdict v;
 	char err[512];
 	int status;
 
 	/* The fixture's handle must go: one environment per process. */
-	rg_cache_close(f->cache);
+	rg_store_close(f->cache);
 	assert_int_equal(rg_config_parse_string(&cfg,
 	    "[cache]\nreason_ttl = greylisted=20m\nreason_refresh = greylisted=2m\n", "t", err,
 	    sizeof(err)), 0);
 	rg_strlcpy(cfg.state_dir, f->dir, sizeof(cfg.state_dir));
-	c = rg_cache_open(&cfg, RG_CACHE_O_CREATE, &status, err, sizeof(err));
+	c = rg_store_open(&cfg, RG_CACHE_O_CREATE, &status, err, sizeof(err));
 	assert_non_null(c);
 	make_verdict(&v, RG_CLASS_UNKNOWN, RG_REASON_GREYLISTED);
-	rg_cache_stamp(c, &v, 0);
+	rg_store_stamp(c, &v, 0);
 	assert_true(v.v_refresh_at - v.v_checked_at == 120);
 	assert_true(v.v_expires_at - v.v_checked_at == 1200);
 	/* Another unknown reason keeps the class values. */
 	make_verdict(&v, RG_CLASS_UNKNOWN, RG_REASON_TIMEOUT);
-	rg_cache_stamp(c, &v, 0);
+	rg_store_stamp(c, &v, 0);
 	assert_true(v.v_expires_at - v.v_checked_at == 3600);
 	/* An explicit TTL wins, and caps the refresh. */
 	make_verdict(&v, RG_CLASS_DELIVERABLE, RG_REASON_ACCEPTED);
-	rg_cache_stamp(c, &v, 60);
+	rg_store_stamp(c, &v, 60);
 	assert_true(v.v_expires_at - v.v_checked_at == 60);
 	assert_true(v.v_refresh_at - v.v_checked_at == 60);
 	f->cache = c;
@@ -191,37 +222,39 @@ test_cache_lease(void **state)
 	struct fixture *f = *state;
 	uint64_t t1 = 0, t2 = 0;
 
-	assert_int_equal(rg_cache_lease_acquire(f->cache, "a@example.org", 60, &t1), RG_LEASE_WON);
+	assert_int_equal(rg_store_lease_acquire(f->cache, "a@example.org", 60, &t1, NULL), RG_LIMIT_OK);
 	assert_true(t1 != 0);
-	assert_int_equal(rg_cache_lease_acquire(f->cache, "a@example.org", 60, &t2), RG_LEASE_HELD);
+	assert_int_equal(rg_store_lease_acquire(f->cache, "a@example.org", 60, &t2, NULL), RG_LIMIT_HELD);
 	/* Only the holder can release. */
-	assert_int_equal(rg_cache_lease_release(f->cache, "a@example.org", t1 + 1), RG_CACHE_NOTFOUND);
-	assert_int_equal(rg_cache_lease_release(f->cache, "a@example.org", t1), RG_CACHE_OK);
-	assert_int_equal(rg_cache_lease_acquire(f->cache, "a@example.org", 60, &t2), RG_LEASE_WON);
+	assert_int_equal(rg_store_lease_release(f->cache, "a@example.org", t1 + 1, NULL), RG_LIMIT_HELD);
+	assert_int_equal(rg_store_lease_release(f->cache, "a@example.org", t1, NULL), RG_LIMIT_OK);
+	assert_int_equal(rg_store_lease_acquire(f->cache, "a@example.org", 60, &t2, NULL), RG_LIMIT_OK);
 	assert_true(t2 != t1);
 	/* Expiry: 59 s later it is held, 60 s later it is free. */
 	testutil_now += 59;
-	assert_int_equal(rg_cache_lease_acquire(f->cache, "a@example.org", 60, &t1), RG_LEASE_HELD);
+	assert_int_equal(rg_store_lease_acquire(f->cache, "a@example.org", 60, &t1, NULL), RG_LIMIT_HELD);
 	testutil_now += 1;
-	assert_int_equal(rg_cache_lease_acquire(f->cache, "a@example.org", 60, &t1), RG_LEASE_WON);
+	assert_int_equal(rg_store_lease_acquire(f->cache, "a@example.org", 60, &t1, NULL), RG_LIMIT_OK);
 	/* The old holder's release no longer touches the new lease. */
-	assert_int_equal(rg_cache_lease_release(f->cache, "a@example.org", t2), RG_CACHE_NOTFOUND);
-	assert_int_equal(rg_cache_lease_acquire(f->cache, "a@example.org", 60, &t2), RG_LEASE_HELD);
+	assert_int_equal(rg_store_lease_release(f->cache, "a@example.org", t2, NULL), RG_LIMIT_HELD);
+	assert_int_equal(rg_store_lease_acquire(f->cache, "a@example.org", 60, &t2, NULL), RG_LIMIT_HELD);
 	/* A damaged lease (far-future expiry, wrong size) holds nothing. */
 	{
-		unsigned char rec[24] = { 'r', 'g', 'l', 1 };
+		unsigned char rec[24];
 		uint64_t tok = 0;
-		rg_put_le64(rec + 4, testutil_now + 10 * 365 * 86400LL);
-		rec[12] = 1;	/* pid 1: alive */
-		assert_int_equal(rg_cache_raw_put(f->cache, RG_DB_LEASES, "far@example.org", rec,
+		struct rg_record_writer w = test_rec(rec, sizeof(rec), RG_RECORD_LEASE,
+		    testutil_now + 10 * 365 * 86400LL);
+		rg_record_put_u32(&w, 1);	/* pid 1: alive */
+		assert_int_equal(rg_cache_raw_put(rg_store_cache(f->cache), RG_DB_LEASES, "far@example.org", rec,
 		    sizeof(rec)), RG_CACHE_OK);
-		assert_int_equal(rg_cache_lease_acquire(f->cache, "far@example.org", 60, &tok),
-		    RG_LEASE_WON);
-		rg_put_le64(rec + 4, testutil_now + 60);
-		assert_int_equal(rg_cache_raw_put(f->cache, RG_DB_LEASES, "short@example.org", rec,
+		assert_int_equal(rg_store_lease_acquire(f->cache, "far@example.org", 60, &tok, NULL),
+		    RG_LIMIT_OK);
+		w = test_rec(rec, sizeof(rec), RG_RECORD_LEASE, testutil_now + 60);
+		rg_record_put_u32(&w, 1);
+		assert_int_equal(rg_cache_raw_put(rg_store_cache(f->cache), RG_DB_LEASES, "short@example.org", rec,
 		    20), RG_CACHE_OK);
-		assert_int_equal(rg_cache_lease_acquire(f->cache, "short@example.org", 60, &tok),
-		    RG_LEASE_WON);
+		assert_int_equal(rg_store_lease_acquire(f->cache, "short@example.org", 60, &tok, NULL),
+		    RG_LIMIT_OK);
 	}
 }
 
@@ -234,28 +267,28 @@ test_cache_lease_dead_holder(void **state)
 	pid_t pid;
 	int wst;
 
-	rg_cache_close(f->cache);
+	rg_store_close(f->cache);
 	f->cache = NULL;
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
 		char err[512];
 		int status;
-		struct rg_cache *c = rg_cache_open(&f->cfg, RG_CACHE_O_CREATE, &status, err, sizeof(err));
+		struct rg_store *c = rg_store_open(&f->cfg, RG_CACHE_O_CREATE, &status, err, sizeof(err));
 		uint64_t tok;
-		_exit(c != NULL && rg_cache_lease_acquire(c, "dead@example.org", 3600, &tok) ==
-		    RG_LEASE_WON ? 0 : 1);	/* exits holding the lease */
+		_exit(c != NULL && rg_store_lease_acquire(c, "dead@example.org", 3600, &tok, NULL) ==
+		    RG_LIMIT_OK ? 0 : 1);	/* exits holding the lease */
 	}
 	assert_int_equal(waitpid(pid, &wst, 0), pid);
 	assert_true(WIFEXITED(wst) && WEXITSTATUS(wst) == 0);
 	{
 		char err[512];
 		int status;
-		f->cache = rg_cache_open(&f->cfg, RG_CACHE_O_CREATE, &status, err, sizeof(err));
+		f->cache = rg_store_open(&f->cfg, RG_CACHE_O_CREATE, &status, err, sizeof(err));
 		assert_non_null(f->cache);
 	}
 	/* Same clock as the child: only the dead holder frees it. */
-	assert_int_equal(rg_cache_lease_acquire(f->cache, "dead@example.org", 3600, &t), RG_LEASE_WON);
+	assert_int_equal(rg_store_lease_acquire(f->cache, "dead@example.org", 3600, &t, NULL), RG_LIMIT_OK);
 }
 
 static void
@@ -264,32 +297,32 @@ test_cache_sweep_incremental(void **state)
 	struct fixture *f = *state;
 	struct rg_cache_stats st;
 	struct rg_config cfg = f->cfg;
-	struct rg_cache *c;
+	struct rg_store *c;
 	uint64_t removed, total = 0;
 	char err[512];
 	int status, wrapped = 0, calls = 0;
 
-	rg_cache_close(f->cache);
+	rg_store_close(f->cache);
 	cfg.sweep_batch = 100;
-	c = rg_cache_open(&cfg, RG_CACHE_O_CREATE, &status, err, sizeof(err));
+	c = rg_store_open(&cfg, RG_CACHE_O_CREATE, &status, err, sizeof(err));
 	assert_non_null(c);
 	for (int i = 0; i < 1000; i++) {
 		struct rg_verdict v;
 		char key[64];
 		snprintf(key, sizeof(key), "user%04d@example.org", i);
 		make_verdict(&v, RG_CLASS_UNKNOWN, RG_REASON_TIMEOUT);
-		rg_cache_stamp(c, &v, i % 2 ? 60 : 7200);	/* odd ones expire first */
-		assert_int_equal(rg_cache_put(c, key, &v), RG_CACHE_OK);
+		rg_store_stamp(c, &v, i % 2 ? 60 : 7200);	/* odd ones expire first */
+		assert_int_equal(rg_store_put(c, key, &v), RG_CACHE_OK);
 	}
 	for (int i = 0; i < 10; i++) {
 		uint64_t tok;
 		char key[64];
 		snprintf(key, sizeof(key), "lease%d@example.org", i);
-		assert_int_equal(rg_cache_lease_acquire(c, key, 30, &tok), RG_LEASE_WON);
+		assert_int_equal(rg_store_lease_acquire(c, key, 30, &tok, NULL), RG_LIMIT_OK);
 	}
 	testutil_now += 120;
 	do {
-		assert_int_equal(rg_cache_sweep(c, &removed, &wrapped), RG_CACHE_OK);
+		assert_int_equal(rg_cache_sweep(rg_store_cache(c), &removed, &wrapped), RG_CACHE_OK);
 		/* One call never does more than one batch per database. */
 		assert_true(removed <= 100 + 10);
 		total += removed;
@@ -298,14 +331,14 @@ test_cache_sweep_incremental(void **state)
 	assert_true(wrapped);
 	assert_true(calls >= 10);	/* 1000 records in batches of 100 */
 	assert_int_equal(total, 500 + 10);
-	assert_int_equal(rg_cache_stats(c, &st), RG_CACHE_OK);
+	assert_int_equal(rg_cache_stats(rg_store_cache(c), &st), RG_CACHE_OK);
 	assert_int_equal(st.cs_entries[RG_DB_VERDICTS], 500);
 	assert_int_equal(st.cs_entries[RG_DB_LEASES], 0);
 	assert_int_equal(st.cs_by_state[RG_STATE_EXPIRED], 0);
 	/* A second full pass finds nothing. */
 	total = 0;
 	do {
-		assert_int_equal(rg_cache_sweep(c, &removed, &wrapped), RG_CACHE_OK);
+		assert_int_equal(rg_cache_sweep(rg_store_cache(c), &removed, &wrapped), RG_CACHE_OK);
 		total += removed;
 	} while (!wrapped);
 	assert_int_equal(total, 0);
@@ -322,16 +355,16 @@ test_cache_full(void **state)
 	struct fixture *f = *state;
 	struct rg_config cfg = f->cfg;
 	struct rg_cache_stats st;
-	struct rg_cache *c;
+	struct rg_store *c;
 	struct rg_verdict v, got;
 	char err[512], text[300];
 	int status;
 	const int n = 30000;
 
-	rg_cache_close(f->cache);
+	rg_store_close(f->cache);
 	cfg.map_size = 1048576;
 	cfg.map_size_max = 4 * 1048576;
-	c = rg_cache_open(&cfg, RG_CACHE_O_CREATE, &status, err, sizeof(err));
+	c = rg_store_open(&cfg, RG_CACHE_O_CREATE, &status, err, sizeof(err));
 	assert_non_null(c);
 	memset(text, 't', sizeof(text) - 1);
 	text[sizeof(text) - 1] = '\0';
@@ -341,11 +374,11 @@ test_cache_full(void **state)
 		make_verdict(&v, RG_CLASS_DELIVERABLE, RG_REASON_ACCEPTED);
 		rg_verdict_set_text(&v, text, strlen(text));
 		testutil_now++;	/* each record younger than the last */
-		rg_cache_stamp(c, &v, 0);
-		if (rg_cache_put(c, key, &v) != RG_CACHE_OK)
+		rg_store_stamp(c, &v, 0);
+		if (rg_store_put(c, key, &v) != RG_CACHE_OK)
 			fail_msg("put %d failed", i);
 	}
-	assert_int_equal(rg_cache_stats(c, &st), RG_CACHE_OK);
+	assert_int_equal(rg_cache_stats(rg_store_cache(c), &st), RG_CACHE_OK);
 	assert_true(st.cs_grows >= 1);
 	assert_true(st.cs_evictions >= 1);
 	assert_true(st.cs_map_size <= (uint64_t)cfg.map_size_max);
@@ -355,8 +388,8 @@ test_cache_full(void **state)
 	{
 		char key[64];
 		snprintf(key, sizeof(key), "filler%06d@example.org", n - 1);
-		assert_int_equal(rg_cache_get(c, key, &got, NULL), RG_CACHE_OK);
-		assert_int_equal(rg_cache_get(c, "filler000000@example.org", &got, NULL),
+		assert_int_equal(rg_store_get(c, key, &got, NULL), RG_CACHE_OK);
+		assert_int_equal(rg_store_get(c, "filler000000@example.org", &got, NULL),
 		    RG_CACHE_NOTFOUND);
 	}
 	f->cache = c;
@@ -367,10 +400,10 @@ open_status(const struct rg_config *cfg, unsigned flags)
 {
 	char err[512];
 	int status = 12345;
-	struct rg_cache *c = rg_cache_open(cfg, flags, &status, err, sizeof(err));
+	struct rg_store *c = rg_store_open(cfg, flags, &status, err, sizeof(err));
 
 	if (c != NULL) {
-		rg_cache_close(c);
+		rg_store_close(c);
 		return RG_CACHE_OK;
 	}
 	assert_true(err[0] != '\0');
@@ -385,7 +418,7 @@ test_cache_corrupt(void **state)
 	unsigned char junk[65536];
 	FILE *fp;
 
-	rg_cache_close(f->cache);
+	rg_store_close(f->cache);
 	f->cache = NULL;
 	assert_int_equal(rg_config_cache_path(&f->cfg, path, sizeof(path)), 0);
 	srand(42);
@@ -417,7 +450,7 @@ test_cache_missing(void **state)
 	struct rg_config cfg = f->cfg;
 	char path[RG_CONFIG_PATH_MAX];
 
-	rg_cache_close(f->cache);
+	rg_store_close(f->cache);
 	f->cache = NULL;
 	snprintf(cfg.state_dir, sizeof(cfg.state_dir), "%s/no/such/dir", f->dir);
 	assert_int_equal(open_status(&cfg, RG_CACHE_O_CREATE), RG_CACHE_EMISSING);
@@ -437,7 +470,7 @@ test_cache_unreadable(void **state)
 	pid_t pid;
 	int wst;
 
-	rg_cache_close(f->cache);
+	rg_store_close(f->cache);
 	f->cache = NULL;
 	assert_int_equal(chmod(f->dir, 0700), 0);
 	pid = fork();
@@ -467,24 +500,24 @@ test_cache_slots(void **state)
 	int slot[4], seen = 0;
 
 	for (int i = 0; i < 3; i++) {
-		assert_int_equal(rg_cache_slot_acquire(f->cache, "m:192.0.2.1", 3, 60, &slot[i], &tok[i]),
-		    RG_LEASE_WON);
+		assert_int_equal(test_slot_acquire(f->cache, "m:192.0.2.1", 3, 60, &slot[i], &tok[i]),
+		    RG_LIMIT_OK);
 		seen |= 1 << slot[i];
 	}
 	assert_int_equal(seen, 7);	/* three different slots */
-	assert_int_equal(rg_cache_slot_acquire(f->cache, "m:192.0.2.1", 3, 60, &slot[3], &tok[3]),
-	    RG_LEASE_HELD);
+	assert_int_equal(test_slot_acquire(f->cache, "m:192.0.2.1", 3, 60, &slot[3], &tok[3]),
+	    RG_LIMIT_HELD);
 	/* Another address has its own slots. */
-	assert_int_equal(rg_cache_slot_acquire(f->cache, "m:192.0.2.2", 3, 60, &slot[3], &tok[3]),
-	    RG_LEASE_WON);
-	assert_int_equal(rg_cache_slot_release(f->cache, "m:192.0.2.1", slot[1], tok[1]), RG_CACHE_OK);
-	assert_int_equal(rg_cache_slot_acquire(f->cache, "m:192.0.2.1", 3, 60, &slot[3], &tok[3]),
-	    RG_LEASE_WON);
+	assert_int_equal(test_slot_acquire(f->cache, "m:192.0.2.2", 3, 60, &slot[3], &tok[3]),
+	    RG_LIMIT_OK);
+	assert_int_equal(test_slot_release(f->cache, "m:192.0.2.1", slot[1], tok[1]), RG_LIMIT_OK);
+	assert_int_equal(test_slot_acquire(f->cache, "m:192.0.2.1", 3, 60, &slot[3], &tok[3]),
+	    RG_LIMIT_OK);
 	assert_int_equal(slot[3], slot[1]);
 	/* Slots expire like leases. */
 	testutil_now += 61;
-	assert_int_equal(rg_cache_slot_acquire(f->cache, "m:192.0.2.1", 3, 60, &slot[0], &tok[0]),
-	    RG_LEASE_WON);
+	assert_int_equal(test_slot_acquire(f->cache, "m:192.0.2.1", 3, 60, &slot[0], &tok[0]),
+	    RG_LIMIT_OK);
 }
 
 static void
@@ -495,24 +528,24 @@ test_cache_bucket(void **state)
 
 	/* 60 per minute, burst 3: three at once, then one per second. */
 	for (int i = 0; i < 3; i++)
-		assert_int_equal(rg_cache_bucket_take(f->cache, "b:example.org", 60, 3, &wait), RG_CACHE_OK);
-	assert_int_equal(rg_cache_bucket_take(f->cache, "b:example.org", 60, 3, &wait),
-	    RG_CACHE_NOTFOUND);
+		assert_int_equal(rg_store_bucket_take(f->cache, "b:example.org", 60, 3, &wait, NULL), RG_LIMIT_OK);
+	assert_int_equal(rg_store_bucket_take(f->cache, "b:example.org", 60, 3, &wait, NULL),
+	    RG_LIMIT_EMPTY);
 	assert_true(wait > 0 && wait <= 1000);
 	/* Another domain has its own bucket. */
-	assert_int_equal(rg_cache_bucket_take(f->cache, "b:example.net", 60, 3, &wait), RG_CACHE_OK);
+	assert_int_equal(rg_store_bucket_take(f->cache, "b:example.net", 60, 3, &wait, NULL), RG_LIMIT_OK);
 	testutil_now += 2;
-	assert_int_equal(rg_cache_bucket_take(f->cache, "b:example.org", 60, 3, &wait), RG_CACHE_OK);
+	assert_int_equal(rg_store_bucket_take(f->cache, "b:example.org", 60, 3, &wait, NULL), RG_LIMIT_OK);
 	/* A long pause refills to the burst, not beyond. */
 	testutil_now += 3600;
 	for (int i = 0; i < 3; i++)
-		assert_int_equal(rg_cache_bucket_take(f->cache, "b:example.org", 60, 3, &wait), RG_CACHE_OK);
-	assert_int_equal(rg_cache_bucket_take(f->cache, "b:example.org", 60, 3, &wait),
-	    RG_CACHE_NOTFOUND);
+		assert_int_equal(rg_store_bucket_take(f->cache, "b:example.org", 60, 3, &wait, NULL), RG_LIMIT_OK);
+	assert_int_equal(rg_store_bucket_take(f->cache, "b:example.org", 60, 3, &wait, NULL),
+	    RG_LIMIT_EMPTY);
 	/* One per minute: the wait says so. */
-	assert_int_equal(rg_cache_bucket_take(f->cache, "b:slow.example", 1, 1, &wait), RG_CACHE_OK);
-	assert_int_equal(rg_cache_bucket_take(f->cache, "b:slow.example", 1, 1, &wait),
-	    RG_CACHE_NOTFOUND);
+	assert_int_equal(rg_store_bucket_take(f->cache, "b:slow.example", 1, 1, &wait, NULL), RG_LIMIT_OK);
+	assert_int_equal(rg_store_bucket_take(f->cache, "b:slow.example", 1, 1, &wait, NULL),
+	    RG_LIMIT_EMPTY);
 	assert_true(wait > 50000 && wait <= 60000);
 
 	/*
@@ -526,15 +559,16 @@ test_cache_bucket(void **state)
 			{ 500, INT64_MIN }, { 4000000, 0 },
 		};
 		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-			unsigned char rec[28] = { 'r', 'g', 'b', 1 };
-			rg_put_le64(rec + 4, testutil_now + 3600);
-			rg_put_le64(rec + 12, bad[i][0]);
-			rg_put_le64(rec + 20, bad[i][1]);
-			assert_int_equal(rg_cache_raw_put(f->cache, RG_DB_LIMITS, "b:damaged.example",
+			unsigned char rec[28];
+			struct rg_record_writer w = test_rec(rec, sizeof(rec), RG_RECORD_BUCKET,
+			    testutil_now + 3600);
+			rg_record_put_i64(&w, bad[i][0]);
+			rg_record_put_i64(&w, bad[i][1]);
+			assert_int_equal(rg_cache_raw_put(rg_store_cache(f->cache), RG_DB_LIMITS, "b:damaged.example",
 			    rec, sizeof(rec)), RG_CACHE_OK);
 			wait = -1;
-			assert_int_equal(rg_cache_bucket_take(f->cache, "b:damaged.example", 30, 10,
-			    &wait), RG_CACHE_OK);
+			assert_int_equal(rg_store_bucket_take(f->cache, "b:damaged.example", 30, 10,
+			    &wait, NULL), RG_LIMIT_OK);
 		}
 	}
 }
@@ -552,18 +586,18 @@ test_cache_domain_record(void **state)
 	d.d_cooldown_until = testutil_now + 600;
 	d.d_cooldown_level = 3;
 	d.d_source_index = 2;
-	assert_int_equal(rg_cache_domain_put(f->cache, "example.org", &d), RG_CACHE_OK);
-	assert_int_equal(rg_cache_domain_get(f->cache, "example.org", &got), RG_CACHE_OK);
+	assert_int_equal(rg_store_domain_put(f->cache, "example.org", &d), RG_CACHE_OK);
+	assert_int_equal(rg_store_domain_get(f->cache, "example.org", &got), RG_CACHE_OK);
 	assert_memory_equal(&got, &d, sizeof(d));
-	assert_int_equal(rg_cache_domain_get(f->cache, "example.net", &got), RG_CACHE_NOTFOUND);
+	assert_int_equal(rg_store_domain_get(f->cache, "example.net", &got), RG_CACHE_NOTFOUND);
 	/* A cooldown level past the bound is a damaged record, never a shift count. */
 	d.d_cooldown_level = RG_COOLDOWN_LEVEL_MAX;
-	assert_int_equal(rg_cache_domain_put(f->cache, "max.example", &d), RG_CACHE_OK);
-	assert_int_equal(rg_cache_domain_get(f->cache, "max.example", &got), RG_CACHE_OK);
+	assert_int_equal(rg_store_domain_put(f->cache, "max.example", &d), RG_CACHE_OK);
+	assert_int_equal(rg_store_domain_get(f->cache, "max.example", &got), RG_CACHE_OK);
 	for (int level = RG_COOLDOWN_LEVEL_MAX + 1; level < 256; level += 37) {
 		d.d_cooldown_level = (uint8_t)level;
-		assert_int_equal(rg_cache_domain_put(f->cache, "damaged.example", &d), RG_CACHE_OK);
-		assert_int_equal(rg_cache_domain_get(f->cache, "damaged.example", &got),
+		assert_int_equal(rg_store_domain_put(f->cache, "damaged.example", &d), RG_CACHE_OK);
+		assert_int_equal(rg_store_domain_get(f->cache, "damaged.example", &got),
 		    RG_CACHE_BADRECORD);
 	}
 }
@@ -580,15 +614,15 @@ test_cache_full_domains(void **state)
 	struct rg_config cfg = f->cfg;
 	struct rg_cache_stats st;
 	struct rg_domain_record d = { 0 };
-	struct rg_cache *c;
+	struct rg_store *c;
 	char err[512];
 	int status;
 	const int n = 40000;
 
-	rg_cache_close(f->cache);
+	rg_store_close(f->cache);
 	cfg.map_size = 1048576;
 	cfg.map_size_max = 4 * 1048576;
-	c = rg_cache_open(&cfg, RG_CACHE_O_CREATE, &status, err, sizeof(err));
+	c = rg_store_open(&cfg, RG_CACHE_O_CREATE, &status, err, sizeof(err));
 	assert_non_null(c);
 	for (int i = 0; i < n; i++) {
 		char dom[96], key[128];
@@ -597,13 +631,13 @@ test_cache_full_domains(void **state)
 		testutil_now++;
 		d.d_catch_all = RG_CATCH_ALL_NO;
 		d.d_catch_all_until = testutil_now + 86400;
-		if (rg_cache_domain_put(c, dom, &d) != RG_CACHE_OK)
+		if (rg_store_domain_put(c, dom, &d) != RG_CACHE_OK)
 			fail_msg("domain put %d failed", i);
 		snprintf(key, sizeof(key), "b:%s", dom);
-		if (rg_cache_bucket_take(c, key, 30, 10, &wait) != RG_CACHE_OK)
+		if (rg_store_bucket_take(c, key, 30, 10, &wait, NULL) != RG_LIMIT_OK)
 			fail_msg("bucket %d failed", i);
 	}
-	assert_int_equal(rg_cache_stats(c, &st), RG_CACHE_OK);
+	assert_int_equal(rg_cache_stats(rg_store_cache(c), &st), RG_CACHE_OK);
 	assert_true(st.cs_evictions >= 1);
 	assert_true(st.cs_entries[RG_DB_DOMAINS] < (uint64_t)n);
 	assert_true(st.cs_entries[RG_DB_LIMITS] < (uint64_t)n);
@@ -613,8 +647,8 @@ test_cache_full_domains(void **state)
 		struct rg_domain_record got;
 		char dom[96];
 		snprintf(dom, sizeof(dom), "x%06d.a-rather-long-wildcard-domain-name.example", n - 1);
-		assert_int_equal(rg_cache_domain_get(c, dom, &got), RG_CACHE_OK);
-		assert_int_equal(rg_cache_domain_get(c,
+		assert_int_equal(rg_store_domain_get(c, dom, &got), RG_CACHE_OK);
+		assert_int_equal(rg_store_domain_get(c,
 		    "x000000.a-rather-long-wildcard-domain-name.example", &got), RG_CACHE_NOTFOUND);
 	}
 	f->cache = c;
@@ -640,14 +674,14 @@ test_cache_foreach(void **state)
 		char key[32];
 		snprintf(key, sizeof(key), "u%d@example.org", i);
 		make_verdict(&v, RG_CLASS_RISKY, RG_REASON_CATCH_ALL);
-		rg_cache_stamp(f->cache, &v, 0);
-		assert_int_equal(rg_cache_put(f->cache, key, &v), RG_CACHE_OK);
+		rg_store_stamp(f->cache, &v, 0);
+		assert_int_equal(rg_store_put(f->cache, key, &v), RG_CACHE_OK);
 	}
-	assert_int_equal(rg_cache_foreach(f->cache, count_visit, &n), RG_CACHE_OK);
+	assert_int_equal(rg_store_foreach(f->cache, count_visit, &n), RG_CACHE_OK);
 	assert_int_equal(n, 3);
-	assert_int_equal(rg_cache_purge_all(f->cache), RG_CACHE_OK);
+	assert_int_equal(rg_cache_purge_all(rg_store_cache(f->cache)), RG_CACHE_OK);
 	n = 0;
-	assert_int_equal(rg_cache_foreach(f->cache, count_visit, &n), RG_CACHE_OK);
+	assert_int_equal(rg_store_foreach(f->cache, count_visit, &n), RG_CACHE_OK);
 	assert_int_equal(n, 0);
 }
 

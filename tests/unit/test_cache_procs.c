@@ -3,7 +3,7 @@
  * a race of 8 processes, a writer killed with SIGKILL in a loop of puts,
  * a map grown by another process, and reader slots of dead processes.
  */
-#include "config.h"
+#include "rg_build.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -20,18 +20,19 @@
 #include <unistd.h>
 
 #include "rcptguard/cache.h"
+#include "rcptguard/store.h"
 #include "rcptguard/log.h"
 #include "testutil.h"
 
 #define RACE_PROCS	8
 #define RACE_KEYS	1000
 
-static struct rg_cache *
+static struct rg_store *
 open_or_die(const struct rg_config *cfg)
 {
 	char err[512];
 	int status;
-	struct rg_cache *c = rg_cache_open(cfg, RG_CACHE_O_CREATE, &status, err, sizeof(err));
+	struct rg_store *c = rg_store_open(cfg, RG_CACHE_O_CREATE, &status, err, sizeof(err));
 
 	if (c == NULL) {
 		fprintf(stderr, "open: %s\n", err);
@@ -91,8 +92,8 @@ test_lease_race(void **state)
 
 	testutil_config(&cfg, dir);
 	{	/* create the file once so the children race on leases, not on creation */
-		struct rg_cache *c = open_or_die(&cfg);
-		rg_cache_close(c);
+		struct rg_store *c = open_or_die(&cfg);
+		rg_store_close(c);
 	}
 	assert_int_equal(pipe(results), 0);
 	assert_int_equal(pipe(start), 0);
@@ -101,7 +102,7 @@ test_lease_race(void **state)
 		pids[p] = fork();
 		assert_true(pids[p] >= 0);
 		if (pids[p] == 0) {
-			struct rg_cache *c;
+			struct rg_store *c;
 			int order[RACE_KEYS];
 			char b;
 			unsigned seed = (unsigned)p * 7919u + 1;
@@ -124,10 +125,10 @@ test_lease_race(void **state)
 				uint64_t tok;
 				int rc;
 				snprintf(key, sizeof(key), "race%04d@example.org", order[i]);
-				rc = rg_cache_lease_acquire(c, key, 600, &tok);
+				rc = rg_store_lease_acquire(c, key, 600, &tok, NULL);
 				if (rc < 0)
 					_exit(92);
-				if (rc == RG_LEASE_WON) {
+				if (rc == RG_LIMIT_OK) {
 					int32_t r[2] = { p, order[i] };
 					if (write_all(results[1], r, sizeof(r)) < 0)
 						_exit(93);
@@ -140,7 +141,7 @@ test_lease_race(void **state)
 			}
 			if (read(finish[0], &b, 1) < 0)
 				_exit(95);
-			rg_cache_close(c);
+			rg_store_close(c);
 			_exit(0);
 		}
 	}
@@ -199,7 +200,7 @@ test_kill9_writer(void **state)
 		pid = fork();
 		assert_true(pid >= 0);
 		if (pid == 0) {
-			struct rg_cache *c;
+			struct rg_store *c;
 			close(fds[0]);
 			c = open_or_die(&cfg);
 			for (int32_t i = next; ; i++) {
@@ -208,8 +209,8 @@ test_kill9_writer(void **state)
 				snprintf(key, sizeof(key), "w%08d@example.org", i);
 				rg_verdict_init(&v, RG_CLASS_DELIVERABLE, RG_REASON_ACCEPTED);
 				rg_verdict_set_text(&v, "250 2.1.5 Ok", 12);
-				rg_cache_stamp(c, &v, 0);
-				if (rg_cache_put(c, key, &v) != RG_CACHE_OK)
+				rg_store_stamp(c, &v, 0);
+				if (rg_store_put(c, key, &v) != RG_CACHE_OK)
 					_exit(96);
 				if (write_all(fds[1], &i, sizeof(i)) < 0)
 					_exit(97);
@@ -242,20 +243,20 @@ test_kill9_writer(void **state)
 			assert_int_equal(system(cmd), 0);
 		}
 		{
-			struct rg_cache *c = open_or_die(&cfg);
+			struct rg_store *c = open_or_die(&cfg);
 			struct rg_cache_stats st;
 			for (int32_t i = 0; i <= committed; i++) {
 				struct rg_verdict v;
 				char key[64];
 				snprintf(key, sizeof(key), "w%08d@example.org", i);
-				if (rg_cache_get(c, key, &v, NULL) != RG_CACHE_OK)
+				if (rg_store_get(c, key, &v, NULL) != RG_CACHE_OK)
 					fail_msg("round %d: committed record %d lost", round, i);
 				assert_string_equal(v.v_text, "250 2.1.5 Ok");
 			}
-			assert_int_equal(rg_cache_stats(c, &st), RG_CACHE_OK);
+			assert_int_equal(rg_cache_stats(rg_store_cache(c), &st), RG_CACHE_OK);
 			assert_int_equal(st.cs_bad_records, 0);
 			assert_true(st.cs_entries[RG_DB_VERDICTS] >= (uint64_t)committed + 1);
-			rg_cache_close(c);
+			rg_store_close(c);
 		}
 		next = committed + 1;
 	}
@@ -268,7 +269,7 @@ test_map_resized(void **state)
 {
 	char *dir = testutil_tmpdir();
 	struct rg_config cfg;
-	struct rg_cache *c;
+	struct rg_store *c;
 	struct rg_cache_stats st;
 	struct rg_verdict v;
 	pid_t pid;
@@ -280,14 +281,14 @@ test_map_resized(void **state)
 	cfg.map_size_max = 256 * 1048576;
 	c = open_or_die(&cfg);
 	rg_verdict_init(&v, RG_CLASS_DELIVERABLE, RG_REASON_ACCEPTED);
-	rg_cache_stamp(c, &v, 0);
-	assert_int_equal(rg_cache_put(c, "parent@example.org", &v), RG_CACHE_OK);
+	rg_store_stamp(c, &v, 0);
+	assert_int_equal(rg_store_put(c, "parent@example.org", &v), RG_CACHE_OK);
 
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
 		/* A child may not use the parent's environment: a fresh open. */
-		struct rg_cache *cc = open_or_die(&cfg);
+		struct rg_store *cc = open_or_die(&cfg);
 		struct rg_verdict cv;
 		char text[300];
 		memset(text, 'x', sizeof(text) - 1);
@@ -297,24 +298,24 @@ test_map_resized(void **state)
 			snprintf(key, sizeof(key), "child%05d@example.org", i);
 			rg_verdict_init(&cv, RG_CLASS_RISKY, RG_REASON_CATCH_ALL);
 			rg_verdict_set_text(&cv, text, strlen(text));
-			rg_cache_stamp(cc, &cv, 0);
-			if (rg_cache_put(cc, key, &cv) != RG_CACHE_OK)
+			rg_store_stamp(cc, &cv, 0);
+			if (rg_store_put(cc, key, &cv) != RG_CACHE_OK)
 				_exit(1);
 		}
-		rg_cache_close(cc);
+		rg_store_close(cc);
 		_exit(0);
 	}
 	assert_int_equal(waitpid(pid, &wst, 0), pid);
 	assert_true(WIFEXITED(wst) && WEXITSTATUS(wst) == 0);
 
 	/* The parent's handle still has the old, smaller map. */
-	assert_int_equal(rg_cache_put(c, "parent2@example.org", &v), RG_CACHE_OK);
-	assert_int_equal(rg_cache_get(c, "child19999@example.org", &v, NULL), RG_CACHE_OK);
+	assert_int_equal(rg_store_put(c, "parent2@example.org", &v), RG_CACHE_OK);
+	assert_int_equal(rg_store_get(c, "child19999@example.org", &v, NULL), RG_CACHE_OK);
 	assert_int_equal(v.v_reason, RG_REASON_CATCH_ALL);
-	assert_int_equal(rg_cache_stats(c, &st), RG_CACHE_OK);
+	assert_int_equal(rg_cache_stats(rg_store_cache(c), &st), RG_CACHE_OK);
 	assert_int_equal(st.cs_entries[RG_DB_VERDICTS], 20002);
 	assert_true(st.cs_map_size > 1048576);
-	rg_cache_close(c);
+	rg_store_close(c);
 	testutil_rmdir(dir);
 }
 
@@ -327,7 +328,7 @@ test_readers_of_dead(void **state)
 {
 	char *dir = testutil_tmpdir();
 	struct rg_config cfg;
-	struct rg_cache *c;
+	struct rg_store *c;
 	struct rg_verdict v;
 	(void)state;
 
@@ -335,9 +336,9 @@ test_readers_of_dead(void **state)
 	cfg.max_readers = 16;
 	c = open_or_die(&cfg);
 	rg_verdict_init(&v, RG_CLASS_DELIVERABLE, RG_REASON_ACCEPTED);
-	rg_cache_stamp(c, &v, 0);
-	assert_int_equal(rg_cache_put(c, "r@example.org", &v), RG_CACHE_OK);
-	rg_cache_close(c);
+	rg_store_stamp(c, &v, 0);
+	assert_int_equal(rg_store_put(c, "r@example.org", &v), RG_CACHE_OK);
+	rg_store_close(c);
 
 	for (int i = 0; i < 40; i++) {
 		int fds[2];
@@ -349,9 +350,9 @@ test_readers_of_dead(void **state)
 		pid = fork();
 		assert_true(pid >= 0);
 		if (pid == 0) {
-			struct rg_cache *cc = open_or_die(&cfg);
+			struct rg_store *cc = open_or_die(&cfg);
 			struct rg_verdict got;
-			char r = rg_cache_get(cc, "r@example.org", &got, NULL) == RG_CACHE_OK ? 'y' : 'n';
+			char r = rg_store_get(cc, "r@example.org", &got, NULL) == RG_CACHE_OK ? 'y' : 'n';
 			if (write_all(fds[1], &r, 1) < 0)
 				_exit(1);
 			raise(SIGKILL);	/* die holding the slot */
@@ -366,8 +367,8 @@ test_readers_of_dead(void **state)
 			fail_msg("reader %d could not read", i);
 	}
 	c = open_or_die(&cfg);
-	assert_int_equal(rg_cache_get(c, "r@example.org", &v, NULL), RG_CACHE_OK);
-	rg_cache_close(c);
+	assert_int_equal(rg_store_get(c, "r@example.org", &v, NULL), RG_CACHE_OK);
+	rg_store_close(c);
 	testutil_rmdir(dir);
 }
 

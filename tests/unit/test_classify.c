@@ -2,7 +2,7 @@
  * test_classify.c - the classification table of DESIGN.md section 4, one
  * row per rule and more, with reply texts as real servers write them.
  */
-#include "config.h"
+#include "rg_build.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -115,7 +115,7 @@ test_classify_table(void **state)
 		rg_classify_reply(cases[i].stage, &r, &c);
 		if (c.c_class != cases[i].cls || c.c_reason != cases[i].reason)
 			fail_msg("case %zu (%s %d %s): got %s/%s, want %s/%s", i,
-			    rg_classify_stage_name(cases[i].stage), cases[i].code, cases[i].line,
+			    rg_smtp_stage_name(cases[i].stage), cases[i].code, cases[i].line,
 			    rg_verdict_class_name(c.c_class), rg_verdict_reason_name(c.c_reason),
 			    rg_verdict_class_name(cases[i].cls), rg_verdict_reason_name(cases[i].reason));
 	}
@@ -142,7 +142,7 @@ test_classify_invariants(void **state)
 				if (c.c_class == RG_CLASS_UNDELIVERABLE &&
 				    (stage != RG_STAGE_RCPT || code / 100 != 5))
 					fail_msg("%s %d \"%s\" gave undeliverable",
-					    rg_classify_stage_name((enum rg_smtp_stage)stage), code, texts[t]);
+					    rg_smtp_stage_name((enum rg_smtp_stage)stage), code, texts[t]);
 				/* 5.7.x is never undeliverable. */
 				if (strncmp(r.r_dsn, "5.7.", 4) == 0)
 					assert_int_not_equal(c.c_class, RG_CLASS_UNDELIVERABLE);

@@ -3,7 +3,7 @@
  * errors with file and line, and the check that conf/rcptguard.conf and
  * rcptguard.conf(5) document exactly the table.
  */
-#include "config.h"
+#include "rg_build.h"
 
 #include <setjmp.h>
 #include <stdarg.h>

@@ -12,7 +12,7 @@
  * its own (unshare); without root the wake-up case is not run (and says
  * so), and with RG_REQUIRE_LAB=1 that is a failure.
  */
-#include "config.h"
+#include "rg_build.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -36,7 +36,10 @@
 
 #include <event2/event.h>
 
+#include "rcptguard/record.h"
 #include "rcptguard/cache.h"
+#include "rcptguard/store.h"
+#include "rcptguard/clock.h"
 #include "rcptguard/dns.h"
 #include "rcptguard/engine.h"
 #include "rcptguard/log.h"
@@ -188,7 +191,7 @@ test_engine_corrupt_cache(void **state)
 	assert_int_equal(write(fd, junk, sizeof(junk)), (ssize_t)sizeof(junk));
 	close(fd);
 	fixture_start(&f);
-	assert_null(rg_engine_cache(f.e));
+	assert_null(rg_engine_store(f.e));
 	assert_true(rg_engine_cache_status(f.e) < 0);
 
 	for (int i = 0; i < 3; i++) {
@@ -208,7 +211,7 @@ test_engine_corrupt_cache(void **state)
 	/* The admin removes the damaged file: the engine opens a new one by itself. */
 	assert_int_equal(unlink(path), 0);
 	run_until(&f, rg_engine_cache_status(f.e) == RG_CACHE_OK, 20, "the cache to reopen");
-	assert_non_null(rg_engine_cache(f.e));
+	assert_non_null(rg_engine_store(f.e));
 	lookup(&f, "again@nowhere.example", 50);
 	run_until(&f, nanswers == 4, 10, "the lookup after recovery");
 	assert_int_equal(answers[3].an_cache_status, RG_CACHE_OK);
@@ -229,7 +232,7 @@ engine_transient(unsigned kinds, int mdb_rc, const char *what)
 	fixture_config(&f);
 	fixture_start(&f);
 	assert_int_equal(rg_engine_cache_status(f.e), RG_CACHE_OK);
-	rg_cache_fault(rg_engine_cache(f.e), kinds, mdb_rc, 1);
+	rg_cache_fault(rg_store_cache(rg_engine_store(f.e)), kinds, mdb_rc, 1);
 	lookup(&f, "first@nowhere.example", 2000);
 	if (nanswers != 1)
 		fail_msg("%s: not answered at once", what);
@@ -282,7 +285,7 @@ engine_handled(unsigned kinds, int mdb_rc, int count)
 
 	fixture_config(&f);
 	fixture_start(&f);
-	rg_cache_fault(rg_engine_cache(f.e), kinds, mdb_rc, count);
+	rg_cache_fault(rg_store_cache(rg_engine_store(f.e)), kinds, mdb_rc, count);
 	lookup(&f, "resized@nowhere.example", 50);
 	run_until(&f, nanswers == 1, 10, "the answer");
 	assert_int_equal(answers[0].an_cache_status, RG_CACHE_OK);
@@ -319,7 +322,7 @@ test_engine_bucket_fails(void **state)
 	assert_int_equal(nanswers, 0);
 	assert_int_equal(counters(&f).ec_probes, 1);
 	/* The lease is taken; the job starts on the next turn, with the bucket. */
-	rg_cache_fault(rg_engine_cache(f.e), RG_CACHE_FAULT_WRITE, EIO, 1);
+	rg_cache_fault(rg_store_cache(rg_engine_store(f.e)), RG_CACHE_FAULT_WRITE, EIO, 1);
 	run_until(&f, nanswers == 1, 10, "the answer");
 	assert_true(answers[0].an_cache_status < 0);
 	assert_int_equal(answers[0].an_verdict.v_reason, RG_REASON_TEMP_FAILURE);
@@ -335,7 +338,7 @@ put_mx(struct fixture *f, const char *domain)
 {
 	struct rg_mx_result mx;
 	struct sockaddr_in *sin;
-	unsigned char buf[RG_DNS_RECORD_MAX];
+	unsigned char buf[RG_RECORD_MX_MAX];
 	char key[300];
 	size_t n;
 
@@ -351,10 +354,10 @@ put_mx(struct fixture *f, const char *domain)
 	sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	sin->sin_port = htons((uint16_t)f->tarpit_port);
 	mx.m_hosts[0].h_addrlens[0] = sizeof(*sin);
-	n = rg_dns_record_encode(&mx, rg_clock_now() + 3600, buf, sizeof(buf));
+	n = rg_record_mx_encode(&mx, rg_clock_now() + 3600, buf, sizeof(buf));
 	assert_true(n > 0);
 	snprintf(key, sizeof(key), "mx:%s", domain);
-	assert_int_equal(rg_cache_raw_put(rg_engine_cache(f->e), RG_DB_DOMAINS, key, buf, n),
+	assert_int_equal(rg_cache_raw_put(rg_store_cache(rg_engine_store(f->e)), RG_DB_DOMAINS, key, buf, n),
 	    RG_CACHE_OK);
 }
 
@@ -392,16 +395,16 @@ test_engine_slot_wait(void **state)
 	fixture_start(&f);
 	nslots[0] = (int)f.cfg.global_concurrency;
 	nslots[1] = 1;
-	assert_int_equal(rg_cache_slots_acquire(rg_engine_cache(f.e), prefixes, nslots, 2, 600,
-	    slots, &token), RG_LEASE_WON);
+	assert_int_equal(rg_store_slots_acquire(rg_engine_store(f.e), prefixes, nslots, 2, 600,
+	    slots, &token, NULL), RG_LIMIT_OK);
 	wait_jobs(&f);
-	before = rg_cache_writes(rg_engine_cache(f.e));
+	before = rg_cache_writes(rg_store_cache(rg_engine_store(f.e)));
 	end = mono_ms() + 3000;
 	while (mono_ms() < end) {
 		event_base_loop(f.base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
 		usleep(2000);
 	}
-	writes = rg_cache_writes(rg_engine_cache(f.e)) - before;
+	writes = rg_cache_writes(rg_store_cache(rg_engine_store(f.e))) - before;
 	assert_int_equal(nanswers, 0);
 	/* Per job: a bucket and a domain record once; then one attempt per pass. */
 	if (writes > 140)

@@ -3,7 +3,7 @@
  * engine thread: cache hits, static answers, and a DNS outage answered as
  * unknown within the budget, never as undeliverable.
  */
-#include "config.h"
+#include "rg_build.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -21,6 +21,8 @@
 #include <event2/event.h>
 
 #include "rcptguard/cache.h"
+#include "rcptguard/store.h"
+#include "rcptguard/clock.h"
 #include "rcptguard/engine.h"
 #include "rcptguard/log.h"
 #include "rcptguard/util.h"
@@ -111,7 +113,7 @@ test_engine_thread(void **state)
 	assert_true(pid >= 0);
 	if (pid == 0) {
 		int status;
-		struct rg_cache *c = rg_cache_open(&cfg, RG_CACHE_O_CREATE, &status, err, sizeof(err));
+		struct rg_store *c = rg_store_open(&cfg, RG_CACHE_O_CREATE, &status, err, sizeof(err));
 		if (c == NULL)
 			_exit(1);
 		for (int i = 0; i < 50; i++) {
@@ -119,11 +121,11 @@ test_engine_thread(void **state)
 			char key[64];
 			snprintf(key, sizeof(key), "cached%d@example.org", i);
 			rg_verdict_init(&v, RG_CLASS_DELIVERABLE, RG_REASON_ACCEPTED);
-			rg_cache_stamp(c, &v, 0);
-			if (rg_cache_put(c, key, &v) != RG_CACHE_OK)
+			rg_store_stamp(c, &v, 0);
+			if (rg_store_put(c, key, &v) != RG_CACHE_OK)
 				_exit(2);
 		}
-		rg_cache_close(c);
+		rg_store_close(c);
 		_exit(0);
 	}
 	assert_int_equal(waitpid(pid, &wst, 0), pid);
@@ -167,7 +169,7 @@ test_engine_known_only(void **state)
 	struct rg_config cfg;
 	struct event_base *base = event_base_new();
 	struct rg_engine *e;
-	struct rg_cache *c;
+	struct rg_store *c;
 	struct rg_verdict v;
 	struct rg_answer a;
 	int status;
@@ -178,14 +180,14 @@ test_engine_known_only(void **state)
 	rg_strlcpy(cfg.providers_file, "", sizeof(cfg.providers_file));
 	rg_strlcpy(cfg.disposable_domains_file, "", sizeof(cfg.disposable_domains_file));
 	rg_strlcpy(cfg.role_accounts_file, "", sizeof(cfg.role_accounts_file));
-	c = rg_cache_open(&cfg, RG_CACHE_O_CREATE, &status, err, sizeof(err));
+	c = rg_store_open(&cfg, RG_CACHE_O_CREATE, &status, err, sizeof(err));
 	assert_non_null(c);
 	rg_verdict_init(&v, RG_CLASS_UNDELIVERABLE, RG_REASON_NO_MAILBOX);
-	rg_cache_stamp(c, &v, 0);
-	assert_int_equal(rg_cache_put(c, "fresh@example.org", &v), RG_CACHE_OK);
+	rg_store_stamp(c, &v, 0);
+	assert_int_equal(rg_store_put(c, "fresh@example.org", &v), RG_CACHE_OK);
 	v.v_refresh_at = rg_clock_now() - 1;	/* stale: answers, and wants a refresh */
-	assert_int_equal(rg_cache_put(c, "stale@example.org", &v), RG_CACHE_OK);
-	rg_cache_close(c);
+	assert_int_equal(rg_store_put(c, "stale@example.org", &v), RG_CACHE_OK);
+	rg_store_close(c);
 
 	e = rg_engine_new(base, &cfg, err, sizeof(err));
 	assert_non_null(e);

@@ -1,7 +1,7 @@
 /*
  * test_knowledge.c - the provider, disposable and role lists.
  */
-#include "config.h"
+#include "rg_build.h"
 
 #include <setjmp.h>
 #include <stdarg.h>

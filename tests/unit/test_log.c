@@ -1,7 +1,7 @@
 /*
  * test_log.c - every log line is sanitized in one place.
  */
-#include "config.h"
+#include "rg_build.h"
 
 #include <setjmp.h>
 #include <stdarg.h>

@@ -4,7 +4,7 @@
  * (first, last and an inner address), IPv4 carried inside IPv6, global
  * addresses, the allow list, and the network list parser.
  */
-#include "config.h"
+#include "rg_build.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

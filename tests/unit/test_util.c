@@ -1,7 +1,7 @@
 /*
  * test_util.c - bounded copies and the duration and size parsers.
  */
-#include "config.h"
+#include "rg_build.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -10,6 +10,7 @@
 #include <cmocka.h>
 #include <string.h>
 
+#include "rcptguard/clock.h"
 #include "rcptguard/util.h"
 
 static void
@@ -88,15 +89,24 @@ fixed_clock(void *arg)
 static void
 test_util_clock(void **state)
 {
-	int64_t t = 12345;
+	int64_t t = 12345678;
+	int64_t m1, m2;
 	(void)state;
 
+	/* A test clock drives the wall clock, its seconds and the monotonic clock. */
 	rg_clock_set(fixed_clock, &t);
+	assert_true(rg_clock_ms() == 12345678);
 	assert_true(rg_clock_now() == 12345);
-	t = 99;
+	assert_true(rg_clock_mono_ms() == 12345678);
+	t = 99000;
 	assert_true(rg_clock_now() == 99);
+	assert_true(rg_clock_mono_ms() == 99000);
 	rg_clock_set(NULL, NULL);
 	assert_true(rg_clock_now() > 1700000000);
+	assert_true(rg_clock_ms() / 1000 - rg_clock_now() <= 1);
+	m1 = rg_clock_mono_ms();
+	m2 = rg_clock_mono_ms();
+	assert_true(m2 >= m1);
 }
 
 int

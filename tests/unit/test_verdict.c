@@ -1,7 +1,7 @@
 /*
  * test_verdict.c - name tables and the versioned record codec.
  */
-#include "config.h"
+#include "rg_build.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rcptguard/record.h"
 #include "rcptguard/verdict.h"
 
 static void
@@ -32,15 +33,15 @@ sample(struct rg_verdict *v)
 static void
 test_verdict_roundtrip(void **state)
 {
-	unsigned char buf[RG_VERDICT_RECORD_MAX];
+	unsigned char buf[RG_RECORD_VERDICT_MAX];
 	struct rg_verdict a, b;
 	size_t n;
 	(void)state;
 
 	sample(&a);
-	n = rg_verdict_encode(&a, buf, sizeof(buf));
+	n = rg_record_verdict_encode(&a, buf, sizeof(buf));
 	assert_true(n > 36);
-	assert_int_equal(rg_verdict_decode(buf, n, &b), RG_VERDICT_OK);
+	assert_int_equal(rg_record_verdict_decode(buf, n, &b), RG_RECORD_OK);
 	assert_int_equal(b.v_class, a.v_class);
 	assert_int_equal(b.v_reason, a.v_reason);
 	assert_int_equal(b.v_flags, a.v_flags);
@@ -57,7 +58,7 @@ test_verdict_roundtrip(void **state)
 static void
 test_verdict_roundtrip_max(void **state)
 {
-	unsigned char buf[RG_VERDICT_RECORD_MAX];
+	unsigned char buf[RG_RECORD_VERDICT_MAX];
 	struct rg_verdict a, b;
 	char text[600];
 	size_t n;
@@ -71,65 +72,65 @@ test_verdict_roundtrip_max(void **state)
 	rg_verdict_set_text(&a, text, strlen(text));
 	assert_int_equal(strlen(a.v_text), RG_VERDICT_TEXT_MAX);	/* bounded */
 	a.v_expires_at = -1;	/* negative times survive too */
-	n = rg_verdict_encode(&a, buf, sizeof(buf));
-	assert_int_equal(n, RG_VERDICT_RECORD_MAX);
-	assert_int_equal(rg_verdict_decode(buf, n, &b), RG_VERDICT_OK);
+	n = rg_record_verdict_encode(&a, buf, sizeof(buf));
+	assert_int_equal(n, RG_RECORD_VERDICT_MAX);
+	assert_int_equal(rg_record_verdict_decode(buf, n, &b), RG_RECORD_OK);
 	assert_int_equal(strlen(b.v_mx), RG_VERDICT_MX_MAX);
 	assert_true(b.v_expires_at == -1);
 	/* A buffer one byte short is refused, not overrun. */
-	assert_int_equal(rg_verdict_encode(&a, buf, n - 1), 0);
+	assert_int_equal(rg_record_verdict_encode(&a, buf, n - 1), 0);
 }
 
 static void
 test_verdict_unknown_version(void **state)
 {
-	unsigned char buf[RG_VERDICT_RECORD_MAX];
+	unsigned char buf[RG_RECORD_VERDICT_MAX];
 	struct rg_verdict a, b;
 	size_t n;
 	(void)state;
 
 	sample(&a);
-	n = rg_verdict_encode(&a, buf, sizeof(buf));
-	buf[3] = RG_VERDICT_RECORD_VERSION + 1;
-	assert_int_equal(rg_verdict_decode(buf, n, &b), RG_VERDICT_EVERSION);
+	n = rg_record_verdict_encode(&a, buf, sizeof(buf));
+	buf[3] = RG_RECORD_VERDICT_VERSION + 1;
+	assert_int_equal(rg_record_verdict_decode(buf, n, &b), RG_RECORD_EVERSION);
 	buf[3] = 0;
-	assert_int_equal(rg_verdict_decode(buf, n, &b), RG_VERDICT_EVERSION);
+	assert_int_equal(rg_record_verdict_decode(buf, n, &b), RG_RECORD_EVERSION);
 }
 
 static void
 test_verdict_damaged(void **state)
 {
-	unsigned char buf[RG_VERDICT_RECORD_MAX], copy[RG_VERDICT_RECORD_MAX + 8];
+	unsigned char buf[RG_RECORD_VERDICT_MAX], copy[RG_RECORD_VERDICT_MAX + 8];
 	struct rg_verdict a, b;
 	size_t n;
 	(void)state;
 
 	sample(&a);
-	n = rg_verdict_encode(&a, buf, sizeof(buf));
+	n = rg_record_verdict_encode(&a, buf, sizeof(buf));
 	/* Every truncation is refused. */
 	for (size_t len = 0; len < n; len++)
-		assert_int_not_equal(rg_verdict_decode(buf, len, &b), RG_VERDICT_OK);
+		assert_int_not_equal(rg_record_verdict_decode(buf, len, &b), RG_RECORD_OK);
 	/* Trailing bytes are refused. */
 	memcpy(copy, buf, n);
 	copy[n] = 'x';
-	assert_int_equal(rg_verdict_decode(copy, n + 1, &b), RG_VERDICT_ECORRUPT);
+	assert_int_equal(rg_record_verdict_decode(copy, n + 1, &b), RG_RECORD_ECORRUPT);
 	/* Bad magic, out-of-range enums, control bytes in strings. */
 	memcpy(copy, buf, n);
 	copy[0] = 'X';
-	assert_int_equal(rg_verdict_decode(copy, n, &b), RG_VERDICT_ECORRUPT);
+	assert_int_equal(rg_record_verdict_decode(copy, n, &b), RG_RECORD_ECORRUPT);
 	memcpy(copy, buf, n);
 	copy[28] = RG_CLASS_COUNT;
-	assert_int_equal(rg_verdict_decode(copy, n, &b), RG_VERDICT_ECORRUPT);
+	assert_int_equal(rg_record_verdict_decode(copy, n, &b), RG_RECORD_ECORRUPT);
 	memcpy(copy, buf, n);
 	copy[29] = RG_REASON_COUNT;
-	assert_int_equal(rg_verdict_decode(copy, n, &b), RG_VERDICT_ECORRUPT);
+	assert_int_equal(rg_record_verdict_decode(copy, n, &b), RG_RECORD_ECORRUPT);
 	memcpy(copy, buf, n);
 	copy[37] = '\n';	/* first byte of the DSN */
-	assert_int_equal(rg_verdict_decode(copy, n, &b), RG_VERDICT_ECORRUPT);
+	assert_int_equal(rg_record_verdict_decode(copy, n, &b), RG_RECORD_ECORRUPT);
 	/* A length byte pointing past the end. */
 	memcpy(copy, buf, n);
 	copy[36] = 200;
-	assert_int_equal(rg_verdict_decode(copy, n, &b), RG_VERDICT_ECORRUPT);
+	assert_int_equal(rg_record_verdict_decode(copy, n, &b), RG_RECORD_ECORRUPT);
 	/* Random bytes never decode into something out of range. */
 	srand(7);
 	for (int round = 0; round < 20000; round++) {
@@ -142,7 +143,7 @@ test_verdict_damaged(void **state)
 			copy[2] = 'v';
 			copy[3] = 1;
 		}
-		if (rg_verdict_decode(copy, len, &b) == RG_VERDICT_OK) {
+		if (rg_record_verdict_decode(copy, len, &b) == RG_RECORD_OK) {
 			assert_true((unsigned)b.v_class < RG_CLASS_COUNT);
 			assert_true((unsigned)b.v_reason < RG_REASON_COUNT);
 			assert_true(strlen(b.v_text) <= RG_VERDICT_TEXT_MAX);

@@ -15,11 +15,12 @@
 
 static int64_t testutil_now = 1800000000;
 
+/* testutil_clock - the test clock: testutil_now seconds, in rg_clock's milliseconds. */
 static inline int64_t
 testutil_clock(void *arg)
 {
 	(void)arg;
-	return testutil_now;
+	return testutil_now * 1000;
 }
 
 /* testutil_tmpdir - a fresh directory under $TMPDIR; caller frees. */

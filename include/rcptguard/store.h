@@ -1,0 +1,78 @@
+/*
+ * store.h - the verdict store the rest of the program uses: verdicts,
+ * domain records, MX data and the shared limits, kept in tiers (tier.h).
+ *
+ * The local tier is the LMDB cache (cache.h) and always comes first; a
+ * shared tier for a fleet of hosts may follow it. A lookup asks the tiers
+ * in order and stops at the first hit; a write goes to every tier; a limit
+ * is decided by the last tier that enforces it (the widest scope), except
+ * concurrency slots, which count this host's own sessions.
+ *
+ * Status values are those of tier.h: rg_cache_status for data,
+ * rg_limit_status for limits. One store per process, thread-safe as the
+ * cache is.
+ */
+#ifndef RG_STORE_H
+#define RG_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rcptguard/cache.h"
+#include "rcptguard/config.h"
+#include "rcptguard/limits.h"
+#include "rcptguard/mx.h"
+#include "rcptguard/record.h"
+#include "rcptguard/verdict.h"
+
+struct rg_store;
+
+/*
+ * rg_store_open - open the local cache (flags as rg_cache_open) and its
+ * tier. NULL on failure with *status (an rg_cache_status) and err set.
+ */
+struct rg_store *rg_store_open(const struct rg_config *cfg, unsigned flags, int *status,
+    char *err, size_t errsize);
+/* rg_store_close - close every tier and the cache. NULL is fine. */
+void rg_store_close(struct rg_store *s);
+/* rg_store_cache - the local LMDB environment, for what only it has (stats, sweep, sync). */
+struct rg_cache *rg_store_cache(struct rg_store *s);
+
+/* Verdicts. get reports the state at rg_clock_now(); state may be NULL. */
+int rg_store_get(struct rg_store *s, const char *key, struct rg_verdict *v,
+    enum rg_verdict_state *state);
+int rg_store_put(struct rg_store *s, const char *key, const struct rg_verdict *v);
+int rg_store_del(struct rg_store *s, const char *key);
+/* Every verdict of the local tier, in key order; undecodable ones with v == NULL. */
+typedef int (*rg_store_visit_fn)(const char *key, const struct rg_verdict *v, void *arg);
+int rg_store_foreach(struct rg_store *s, rg_store_visit_fn fn, void *arg);
+
+/*
+ * rg_store_stamp - set checked_at to now and refresh_at/expires_at from the
+ * TTL of v's class and reason (per-reason overrides first). ttl > 0 replaces
+ * the configured expiry (refresh is then capped at it).
+ */
+void rg_store_stamp(const struct rg_store *s, struct rg_verdict *v, int64_t ttl);
+
+/* Domain records (record.h) and MX data that is still within its DNS TTL. */
+int rg_store_domain_get(struct rg_store *s, const char *domain, struct rg_domain_record *d);
+int rg_store_domain_put(struct rg_store *s, const char *domain, const struct rg_domain_record *d);
+int rg_store_mx_get(struct rg_store *s, const char *domain, struct rg_mx_result *mx);
+int rg_store_mx_put(struct rg_store *s, const char *domain, const struct rg_mx_result *mx,
+    int64_t expires_at);
+
+/* Limits (limits.h). */
+enum rg_limit_status rg_store_lease_acquire(struct rg_store *s, const char *key, int64_t ttl,
+    uint64_t *token, int *cache_err);
+enum rg_limit_status rg_store_lease_release(struct rg_store *s, const char *key,
+    uint64_t token, int *cache_err);
+enum rg_limit_status rg_store_slots_acquire(struct rg_store *s, const char *const *prefixes,
+    const int *nslots, int n, int64_t ttl, int *slots, uint64_t *token, int *cache_err);
+enum rg_limit_status rg_store_slots_release(struct rg_store *s, const char *const *prefixes,
+    const int *slots, int n, uint64_t token, int *cache_err);
+enum rg_limit_status rg_store_bucket_take(struct rg_store *s, const char *key,
+    int64_t rate_per_min, int64_t burst, int64_t *wait_ms, int *cache_err);
+enum rg_limit_status rg_store_mark_first(struct rg_store *s, const char *key, int64_t ttl,
+    int64_t *first, int *cache_err);
+
+#endif /* RG_STORE_H */

@@ -1,0 +1,118 @@
+/*
+ * prober_impl.h - the inside of the prober, shared by its files: prober.c
+ * (jobs, DNS, sessions, slots) and prober_retry.c (re-probes of greylisted
+ * recipients). Nothing outside the prober includes it.
+ */
+#ifndef RG_PROBER_IMPL_H
+#define RG_PROBER_IMPL_H
+
+#include <sys/queue.h>
+
+#include <event2/event.h>
+#include <openssl/ssl.h>
+
+#include "rcptguard/address.h"
+#include "rcptguard/dns.h"
+#include "rcptguard/knowledge.h"
+#include "rcptguard/netaddr.h"
+#include "rcptguard/prober.h"
+#include "rcptguard/smtp.h"
+
+#define RG_PROBER_MAX_CANDIDATES	(RG_DNS_MAX_HOSTS * RG_DNS_MAX_ADDRS)
+#define RG_PROBER_MAX_SOURCES		8
+#define RG_PROBER_SLOT_POLL_MIN_MS	100	/* waiting for slots: first look */
+#define RG_PROBER_SLOT_POLL_MAX_MS	2000	/* ... backing off to this */
+#define RG_PROBER_SLOT_TRIES		8	/* slot attempts per pass */
+
+struct rg_probe_req {
+	struct rg_address	 r_addr;
+	rg_prober_cb		 r_cb;
+	void			*r_arg;
+	int			 r_done;
+	int			 r_attempt;	/* 1 for the first probe */
+};
+
+/* A greylisted recipient waiting for its re-probe. */
+struct rg_probe_retry {
+	TAILQ_ENTRY(rg_probe_retry) t_link;
+	struct rg_prober	*t_pr;
+	struct rg_probe_req	 t_req;
+	struct event		*t_timer;
+};
+TAILQ_HEAD(rg_probe_retries, rg_probe_retry);
+
+struct rg_probe_cand {
+	int			 c_host;
+	int			 c_addr;
+};
+
+/*
+ * A job holds what it needs and no more: its recipients in an array that
+ * grows as they join, and the MX answer once DNS has given it.
+ */
+struct rg_probe_job {
+	TAILQ_ENTRY(rg_probe_job) j_link;
+	TAILQ_ENTRY(rg_probe_job) j_wait_link;	/* waiting for concurrency slots */
+	int			 j_waiting;
+	struct rg_prober	*j_pr;
+	char			 j_domain[RG_ADDR_DOMAIN_MAX + 1];
+	struct rg_probe_req	*j_reqs;
+	int			 j_nreqs;
+	int			 j_reqcap;
+	int			 j_started;
+	int			 j_utf8;
+	struct event		*j_start;
+	struct rg_mx_result	*j_mx;		/* NULL until DNS (or the cache) answers */
+	struct rg_probe_cand	 j_cands[RG_PROBER_MAX_CANDIDATES];
+	int			 j_ncands;
+	int			 j_next;
+	int			 j_forbidden;	/* candidates skipped as forbidden */
+	struct rg_smtp		*j_smtp;
+	int			 j_random;	/* the catch-all probe is in this session */
+	int			 j_unreliable;	/* provider rule: a 250 proves little */
+	char			 j_random_rcpt[RG_ADDR_MAILBOX_MAX + 32];
+	struct rg_domain_record	 j_drec;
+	/* concurrency slots held for the current session: global, per MX address */
+	int			 j_slots[2];
+	uint64_t		 j_slot_token;	/* 0: none held */
+	char			 j_mprefix[80];
+};
+
+TAILQ_HEAD(rg_probe_jobs, rg_probe_job);
+
+struct rg_prober {
+	struct event_base	*p_base;
+	struct rg_config	 p_cfg;
+	struct rg_store		*p_store;
+	const struct rg_knowledge *p_know;
+	struct rg_dns		*p_dns;
+	struct rg_smtp_pool	*p_pool;
+	SSL_CTX			*p_ssl;
+	struct rg_netaddr_list	 p_allow;
+	struct sockaddr_storage	 p_sources[RG_PROBER_MAX_SOURCES];
+	socklen_t		 p_sourcelens[RG_PROBER_MAX_SOURCES];
+	int			 p_nsources;
+	char			 p_helo[256];
+	char			 p_mail_from[RG_CONFIG_PATH_MAX];
+	struct rg_probe_jobs	 p_jobs;
+	int			 p_njobs;
+	struct rg_probe_jobs	 p_slotwait;	/* jobs waiting for slots, in arrival order */
+	struct event		*p_slot_timer;	/* the next pass over them */
+	int64_t			 p_slot_backoff_ms;
+	rg_prober_error_cb	 p_err_cb;
+	void			*p_err_arg;
+	struct rg_probe_retries	 p_retries;
+	int			 p_nretries;
+};
+
+/* rg_prober_enqueue - add a request to an unstarted job of its domain, or a new one. */
+enum rg_prober_status rg_prober_enqueue(struct rg_prober *pr, const struct rg_probe_req *req);
+/*
+ * rg_prober_schedule_retry - a greylisted recipient is probed again after
+ * greylist_retry_delay, doubled at each attempt. 0 when scheduled.
+ */
+int rg_prober_schedule_retry(struct rg_prober *pr, const struct rg_probe_req *req);
+/* rg_prober_retry_free - drop a scheduled re-probe (its caller is not told). */
+void rg_prober_retry_free(struct rg_probe_retry *t);
+
+#endif /* RG_PROBER_IMPL_H */

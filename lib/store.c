@@ -1,0 +1,277 @@
+/*
+ * store.c - the verdict store over its tiers (store.h): lookups in tier
+ * order with back-filling, writes to every tier, limits decided by the
+ * widest tier, and the TTLs of verdicts.
+ *
+ * DESCRIPTION
+ *   Tier 0 is the local LMDB tier; its answer is the store's answer when
+ *   no tier has a hit, and its failures are the store's failures (the
+ *   daemons follow fail_mode on them). A later tier's failure is a miss
+ *   for lookups and is not reported for writes: the local tier has the
+ *   data. A hit in a later tier is written into the tiers before it, with
+ *   the remaining TTL the record carries.
+ */
+#include "rg_build.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rcptguard/clock.h"
+#include "rcptguard/store.h"
+#include "rcptguard/tier.h"
+
+#define RG_STORE_TIERS	2
+
+struct rg_store {
+	struct rg_cache		*s_cache;
+	struct rg_tier		*s_tiers[RG_STORE_TIERS];
+	int			 s_ntiers;
+	int64_t			 s_ttl[RG_CLASS_COUNT];
+	int64_t			 s_refresh[RG_CLASS_COUNT];
+	int64_t			 s_reason_ttl[RG_REASON_COUNT];
+	int64_t			 s_reason_refresh[RG_REASON_COUNT];
+};
+
+struct rg_store *
+rg_store_open(const struct rg_config *cfg, unsigned flags, int *status, char *err, size_t errsize)
+{
+	struct rg_store *s = calloc(1, sizeof(*s));
+
+	if (s == NULL) {
+		*status = RG_CACHE_EIO;
+		snprintf(err, errsize, "out of memory");
+		return NULL;
+	}
+	memcpy(s->s_ttl, cfg->ttl, sizeof(s->s_ttl));
+	memcpy(s->s_refresh, cfg->refresh, sizeof(s->s_refresh));
+	memcpy(s->s_reason_ttl, cfg->reason_ttl, sizeof(s->s_reason_ttl));
+	memcpy(s->s_reason_refresh, cfg->reason_refresh, sizeof(s->s_reason_refresh));
+	if ((s->s_cache = rg_cache_open(cfg, flags, status, err, errsize)) == NULL) {
+		free(s);
+		return NULL;
+	}
+	if ((s->s_tiers[0] = rg_tier_lmdb_new(s->s_cache)) == NULL) {
+		rg_cache_close(s->s_cache);
+		free(s);
+		*status = RG_CACHE_EIO;
+		snprintf(err, errsize, "out of memory");
+		return NULL;
+	}
+	s->s_ntiers = 1;
+	return s;
+}
+
+void
+rg_store_close(struct rg_store *s)
+{
+	if (s == NULL)
+		return;
+	for (int i = s->s_ntiers - 1; i >= 0; i--)
+		s->s_tiers[i]->t_ops->t_free(s->s_tiers[i]);
+	rg_cache_close(s->s_cache);
+	free(s);
+}
+
+struct rg_cache *
+rg_store_cache(struct rg_store *s)
+{
+	return s->s_cache;
+}
+
+int
+rg_store_get(struct rg_store *s, const char *key, struct rg_verdict *v,
+    enum rg_verdict_state *state)
+{
+	int local = RG_CACHE_NOTFOUND;
+
+	for (int i = 0; i < s->s_ntiers; i++) {
+		struct rg_tier *t = s->s_tiers[i];
+		int rc = t->t_ops->t_get(t, key, v);
+
+		if (rc == RG_CACHE_OK) {
+			for (int b = 0; b < i; b++)
+				s->s_tiers[b]->t_ops->t_put(s->s_tiers[b], key, v);
+			if (state != NULL)
+				*state = rg_verdict_state_at(v, rg_clock_now());
+			return RG_CACHE_OK;
+		}
+		if (i == 0)
+			local = rc;
+	}
+	return local;
+}
+
+int
+rg_store_put(struct rg_store *s, const char *key, const struct rg_verdict *v)
+{
+	int local = s->s_tiers[0]->t_ops->t_put(s->s_tiers[0], key, v);
+
+	for (int i = 1; i < s->s_ntiers; i++)
+		s->s_tiers[i]->t_ops->t_put(s->s_tiers[i], key, v);
+	return local;
+}
+
+int
+rg_store_del(struct rg_store *s, const char *key)
+{
+	int local = s->s_tiers[0]->t_ops->t_del(s->s_tiers[0], key);
+
+	for (int i = 1; i < s->s_ntiers; i++)
+		s->s_tiers[i]->t_ops->t_del(s->s_tiers[i], key);
+	return local;
+}
+
+int
+rg_store_foreach(struct rg_store *s, rg_store_visit_fn fn, void *arg)
+{
+	return s->s_tiers[0]->t_ops->t_foreach(s->s_tiers[0], fn, arg);
+}
+
+void
+rg_store_stamp(const struct rg_store *s, struct rg_verdict *v, int64_t ttl)
+{
+	int64_t t = s->s_ttl[v->v_class], r = s->s_refresh[v->v_class];
+	int64_t now = rg_clock_now();
+
+	if ((unsigned)v->v_reason < RG_REASON_COUNT) {
+		if (s->s_reason_ttl[v->v_reason] >= 0)
+			t = s->s_reason_ttl[v->v_reason];
+		if (s->s_reason_refresh[v->v_reason] >= 0)
+			r = s->s_reason_refresh[v->v_reason];
+	}
+	if (ttl > 0)
+		t = ttl;
+	if (r > t)
+		r = t;
+	v->v_checked_at = now;
+	v->v_refresh_at = now + r;
+	v->v_expires_at = now + t;
+}
+
+int
+rg_store_domain_get(struct rg_store *s, const char *domain, struct rg_domain_record *d)
+{
+	int local = RG_CACHE_NOTFOUND;
+
+	for (int i = 0; i < s->s_ntiers; i++) {
+		struct rg_tier *t = s->s_tiers[i];
+		int rc = t->t_ops->t_domain_get(t, domain, d);
+
+		if (rc == RG_CACHE_OK) {
+			for (int b = 0; b < i; b++)
+				s->s_tiers[b]->t_ops->t_domain_put(s->s_tiers[b], domain, d);
+			return RG_CACHE_OK;
+		}
+		if (i == 0)
+			local = rc;
+	}
+	memset(d, 0, sizeof(*d));
+	return local;
+}
+
+int
+rg_store_domain_put(struct rg_store *s, const char *domain, const struct rg_domain_record *d)
+{
+	int local = s->s_tiers[0]->t_ops->t_domain_put(s->s_tiers[0], domain, d);
+
+	for (int i = 1; i < s->s_ntiers; i++)
+		s->s_tiers[i]->t_ops->t_domain_put(s->s_tiers[i], domain, d);
+	return local;
+}
+
+int
+rg_store_mx_get(struct rg_store *s, const char *domain, struct rg_mx_result *mx)
+{
+	int64_t now = rg_clock_now();
+	int local = RG_CACHE_NOTFOUND;
+
+	for (int i = 0; i < s->s_ntiers; i++) {
+		struct rg_tier *t = s->s_tiers[i];
+		int rc = t->t_ops->t_mx_get(t, domain, now, mx);
+
+		if (rc == RG_CACHE_OK)
+			return RG_CACHE_OK;
+		if (i == 0)
+			local = rc;
+	}
+	return local;
+}
+
+int
+rg_store_mx_put(struct rg_store *s, const char *domain, const struct rg_mx_result *mx,
+    int64_t expires_at)
+{
+	int local = s->s_tiers[0]->t_ops->t_mx_put(s->s_tiers[0], domain, mx, expires_at);
+
+	for (int i = 1; i < s->s_ntiers; i++)
+		s->s_tiers[i]->t_ops->t_mx_put(s->s_tiers[i], domain, mx, expires_at);
+	return local;
+}
+
+/*
+ * rg_store_limits - the widest tier that enforces leases, buckets and
+ * marks: the last one that answers them.
+ */
+static struct rg_tier *
+rg_store_limits(struct rg_store *s)
+{
+	struct rg_tier *w = s->s_tiers[0];
+
+	for (int i = 1; i < s->s_ntiers; i++)
+		if (s->s_tiers[i]->t_ops->t_lease_acquire != NULL)
+			w = s->s_tiers[i];
+	return w;
+}
+
+enum rg_limit_status
+rg_store_lease_acquire(struct rg_store *s, const char *key, int64_t ttl, uint64_t *token,
+    int *cache_err)
+{
+	struct rg_tier *t = rg_store_limits(s);
+
+	return t->t_ops->t_lease_acquire(t, key, ttl, token, cache_err);
+}
+
+enum rg_limit_status
+rg_store_lease_release(struct rg_store *s, const char *key, uint64_t token, int *cache_err)
+{
+	struct rg_tier *t = rg_store_limits(s);
+
+	return t->t_ops->t_lease_release(t, key, token, cache_err);
+}
+
+enum rg_limit_status
+rg_store_slots_acquire(struct rg_store *s, const char *const *prefixes, const int *nslots, int n,
+    int64_t ttl, int *slots, uint64_t *token, int *cache_err)
+{
+	/* This host's sockets: always the local tier. */
+	return s->s_tiers[0]->t_ops->t_slots_acquire(s->s_tiers[0], prefixes, nslots, n, ttl, slots,
+	    token, cache_err);
+}
+
+enum rg_limit_status
+rg_store_slots_release(struct rg_store *s, const char *const *prefixes, const int *slots, int n,
+    uint64_t token, int *cache_err)
+{
+	return s->s_tiers[0]->t_ops->t_slots_release(s->s_tiers[0], prefixes, slots, n, token,
+	    cache_err);
+}
+
+enum rg_limit_status
+rg_store_bucket_take(struct rg_store *s, const char *key, int64_t rate_per_min, int64_t burst,
+    int64_t *wait_ms, int *cache_err)
+{
+	struct rg_tier *t = rg_store_limits(s);
+
+	return t->t_ops->t_bucket_take(t, key, rate_per_min, burst, wait_ms, cache_err);
+}
+
+enum rg_limit_status
+rg_store_mark_first(struct rg_store *s, const char *key, int64_t ttl, int64_t *first,
+    int *cache_err)
+{
+	struct rg_tier *t = rg_store_limits(s);
+
+	return t->t_ops->t_mark_first(t, key, ttl, first, cache_err);
+}
