@@ -6,10 +6,15 @@
  * timer follows ares_timeout(). No thread, no select loop of our own.
  *
  * A lookup is a small state machine: the MX query, then one getaddrinfo per
- * host (all in flight at once), then the result. The answer is hostile
- * input: counts are bounded (RG_DNS_MAX_HOSTS, RG_DNS_MAX_ADDRS), names come
- * through c-ares' own bounded expansion, and the TTL walk over the raw
- * answer checks every length against the buffer.
+ * host (all in flight at once), then the result.
+ *
+ * SECURITY
+ *   A DNS answer is hostile input, from any server the path to the
+ *   resolver lets speak. Counts are bounded (RG_DNS_MAX_HOSTS,
+ *   RG_DNS_MAX_ADDRS), names come through c-ares' own bounded expansion
+ *   into fixed buffers, and the TTL walk over the raw answer checks every
+ *   length against the buffer before it reads. Which of the addresses may
+ *   be connected to is the prober's decision (netaddr.c), never DNS's.
  */
 #include "rg_build.h"
 

@@ -1,9 +1,13 @@
 /*
  * reply.c - SMTP reply bookkeeping and the RFC 3463 enhanced status code.
  *
- * Reply text comes from the remote server and is hostile: it is bounded to
- * RG_REPLY_TEXT_MAX and every byte outside printable ASCII becomes '?', so
- * nothing raw reaches a verdict, a log or a policy answer.
+ * SECURITY
+ *   Reply text comes from the remote server and is hostile: it is bounded
+ *   to RG_REPLY_TEXT_MAX, continuation lines included, and every byte
+ *   outside printable ASCII becomes '?', so nothing raw reaches a verdict,
+ *   a log or a policy answer. An enhanced status code is taken only when
+ *   its class matches the reply code's first digit and its parts have the
+ *   lengths RFC 3463 allows.
  */
 #include "rg_build.h"
 

@@ -9,6 +9,14 @@
  *
  * A connection context is made at connect and freed at close; a message
  * context at MAIL and freed at end of message, abort or close.
+ *
+ * SECURITY
+ *   The envelope arguments come from the SMTP client through the MTA and
+ *   are hostile. Each is copied, bounded, into a fixed buffer
+ *   (MILTER_ADDR_MAX) and decided through rg_address_parse like a policy
+ *   request; the reply text handed back to the MTA is printable ASCII with
+ *   every '%' doubled; at most MILTER_TAGS_MAX headers are added to one
+ *   message.
  */
 #include "rg_build.h"
 

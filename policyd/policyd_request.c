@@ -7,6 +7,14 @@
  * many attributes, or a request other than smtpd_access_policy is
  * malformed: the caller logs it and closes the connection without a reply,
  * and so is a line longer than the cap.
+ *
+ * SECURITY
+ *   Anything that can connect to the socket writes these bytes. Every
+ *   attribute value is copied into a fixed buffer and refused when it does
+ *   not fit; a NUL byte, a missing "=" or too many attributes ends it as
+ *   malformed. Values are never interpreted here: the recipient goes to
+ *   rg_address_parse, and whatever is logged goes through the log module's
+ *   escaping.
  */
 #include "rg_build.h"
 

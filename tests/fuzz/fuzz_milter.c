@@ -24,6 +24,7 @@
 #include "rcptguard/cache.h"
 #include "rcptguard/clock.h"
 #include "rcptguard/log.h"
+#include "rcptguard/store.h"
 #include "rcptguard/util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -149,7 +150,7 @@ fuzz_milter_setup(void)
 {
 	struct rg_config *cfg = &fuzz_state.ms_cfg;
 	char dir[] = "/tmp/rg-fuzz-milter-XXXXXX", err[1024];
-	struct rg_cache *c;
+	struct rg_store *c;
 	struct rg_verdict v;
 	int status;
 
@@ -167,17 +168,17 @@ fuzz_milter_setup(void)
 	cfg->reason_action[RG_REASON_CATCH_ALL] = RG_ACTION_TAG;
 	cfg->wait_budget = 0;	/* a miss answers at once: in progress */
 	/* Verdicts of each class, so every action is reached. */
-	if ((c = rg_cache_open(cfg, RG_CACHE_O_CREATE, &status, err, sizeof(err))) == NULL)
+	if ((c = rg_store_open(cfg, RG_CACHE_O_CREATE, &status, err, sizeof(err))) == NULL)
 		abort();
 	rg_verdict_make(&v, RG_CLASS_UNDELIVERABLE, RG_REASON_NO_MAILBOX, "no such user",
 	    rg_clock_now(), 86400);
-	rg_cache_put(c, "ghost@dead.example", &v);
+	rg_store_put(c, "ghost@dead.example", &v);
 	rg_verdict_make(&v, RG_CLASS_RISKY, RG_REASON_CATCH_ALL, "%s %n 100% sure",
 	    rg_clock_now(), 86400);
-	rg_cache_put(c, "any@catchall.example", &v);
+	rg_store_put(c, "any@catchall.example", &v);
 	rg_verdict_make(&v, RG_CLASS_DELIVERABLE, RG_REASON_ACCEPTED, NULL, rg_clock_now(), 86400);
-	rg_cache_put(c, "alice@live.example", &v);
-	rg_cache_close(c);
+	rg_store_put(c, "alice@live.example", &v);
+	rg_store_close(c);
 	if ((fuzz_state.ms_policy = rg_policy_new(cfg, err, sizeof(err))) == NULL)
 		abort();
 	fuzz_state.ms_may_tag = 1;
