@@ -84,6 +84,7 @@ cli_parse_address(struct cli_ctx *ctx, const char *arg, struct rg_address *addr)
  */
 typedef int (*cli_addr_fn)(struct cli_ctx *ctx, struct rg_store *c, const struct rg_address *a);
 
+/* cli_cache_each - open the cache and run fn for each address argument. */
 static int
 cli_cache_each(struct cli_ctx *ctx, int argc, char **argv, const char *usage, cli_addr_fn fn)
 {
@@ -146,6 +147,7 @@ struct cli_put_opts {
 	int		 role;
 };
 
+/* cli_put_onopt - one option of "cache put": TTL, code, DSN, MX, text, flags. */
 static int
 cli_put_onopt(int ch, const char *val, void *arg)
 {
@@ -208,6 +210,7 @@ cli_valid_dsn(const char *s)
 	return parts == 3;
 }
 
+/* cli_cache_put - "cache put": an admin's verdict, kept until its TTL. */
 static int
 cli_cache_put(struct cli_ctx *ctx, int argc, char **argv)
 {
@@ -309,6 +312,7 @@ struct cli_list_arg {
 	uint64_t	 count;
 };
 
+/* cli_list_onopt - one option of "cache list": --class or --domain. */
 static int
 cli_list_onopt(int ch, const char *val, void *arg)
 {
@@ -354,6 +358,7 @@ cli_list_visit(const char *key, const struct rg_verdict *v, void *arg)
 	return 0;
 }
 
+/* cli_cache_list - "cache list": every verdict, filtered, as text or JSON. */
 static int
 cli_cache_list(struct cli_ctx *ctx, int argc, char **argv)
 {
@@ -424,6 +429,7 @@ cli_cache_recreate(struct cli_ctx *ctx)
 	return 0;
 }
 
+/* cli_cache_purge - "cache purge": expired records, or all with --force. */
 static int
 cli_cache_purge(struct cli_ctx *ctx, int argc, char **argv)
 {
@@ -483,6 +489,7 @@ cli_cache_purge(struct cli_ctx *ctx, int argc, char **argv)
 	return CLI_EXIT_OK;
 }
 
+/* cli_cache_stats - "cache stats": counts per class and the map's use. */
 static int
 cli_cache_stats(struct cli_ctx *ctx, int argc, char **argv)
 {

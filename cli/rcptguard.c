@@ -22,6 +22,7 @@
 #include "rcptguard/log.h"
 #include "rcptguard/util.h"
 
+/* cli_usage - the command summary, on fp. */
 static void
 cli_usage(FILE *fp)
 {
@@ -63,6 +64,7 @@ cli_version(void)
 	printf("  inih %s (version at build time)\n", RG_INIH_VERSION);
 }
 
+/* cli_cmd_config - "config": the running (or --defaults) config, by section. */
 static int
 cli_cmd_config(struct cli_ctx *ctx, int argc, char **argv)
 {

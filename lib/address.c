@@ -348,6 +348,7 @@ rg_address_literal(const char *in, size_t len, size_t base, char *out, size_t ou
 	return 0;
 }
 
+/* rg_address_parse_in - rg_address_parse proper: brackets, local part, domain, key. */
 static int
 rg_address_parse_in(const char *input, size_t len, unsigned opts,
     struct rg_address *addr, struct rg_address_error *err)

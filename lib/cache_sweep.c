@@ -37,6 +37,10 @@ struct rg_cache_walk {
 	size_t			*w_keylens;
 };
 
+/*
+ * rg_cache_walk_fn - one batch of a sweep: from the saved position, delete what
+ * the visitor refuses.
+ */
 static int
 rg_cache_walk_fn(struct rg_cache_txn *t, void *arg)
 {

@@ -330,6 +330,7 @@ rg_dns_min_ttl(struct rg_mx_result *res, uint32_t ttl)
 		res->m_ttl = ttl;
 }
 
+/* rg_dns_finish - every address query has answered: settle the status, deliver once. */
 static void
 rg_dns_finish(struct rg_dns_lookup *l)
 {
@@ -363,6 +364,7 @@ rg_dns_is_temp(int status)
 	    status != ARES_ENONAME;
 }
 
+/* rg_dns_on_addrinfo - the addresses of one MX host, bounded, into the result. */
 static void
 rg_dns_on_addrinfo(void *arg, int status, int timeouts, struct ares_addrinfo *ai)
 {
@@ -444,6 +446,7 @@ rg_dns_sort_hosts(struct rg_mx_host *h, int n)
 	}
 }
 
+/* rg_dns_on_mx - the MX answer: null MX, no MX (implicit MX), or hosts to resolve. */
 static void
 rg_dns_on_mx(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
 {

@@ -433,6 +433,10 @@ rg_engine_on_probe(const struct rg_address *addr, const struct rg_verdict *v, vo
 	rg_waiter_maybe_free(w);
 }
 
+/*
+ * rg_engine_on_timer - a waiter's poll or deadline: a newer cached verdict
+ * answers, else in progress.
+ */
 static void
 rg_engine_on_timer(evutil_socket_t fd, short what, void *arg)
 {

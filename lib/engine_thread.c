@@ -108,6 +108,10 @@ rg_engine_thread_on_answer(const struct rg_answer *ans, void *arg)
 	rg_engine_req_finish(q, ans);
 }
 
+/*
+ * rg_engine_thread_on_wake - the loop thread takes the queued requests (or the
+ * stop) in one batch.
+ */
 static void
 rg_engine_thread_on_wake(evutil_socket_t fd, short what, void *arg)
 {

@@ -221,6 +221,7 @@ rg_limit_slot_key(char *buf, size_t size, const char *prefix, int slot)
 	snprintf(buf, size, "%s#%d", prefix, slot);
 }
 
+/* rg_limit_slots_acquire_fn - in one transaction, a free slot under every prefix, or none. */
 static int
 rg_limit_slots_acquire_fn(struct rg_cache_txn *t, void *arg)
 {
@@ -342,6 +343,10 @@ rg_limit_bucket_fill(const struct rg_limit_bucket_arg *a, const void *val, size_
 	return tokens > cap ? cap : tokens;
 }
 
+/*
+ * rg_limit_bucket_fn - refill the bucket for the time passed, then take a token
+ * or say how long to wait.
+ */
 static int
 rg_limit_bucket_fn(struct rg_cache_txn *t, void *arg)
 {
@@ -395,6 +400,7 @@ struct rg_limit_mark_arg {
 	int64_t		 first;
 };
 
+/* rg_limit_mark_fn - the first time of a mark: read it, or write now when there is none. */
 static int
 rg_limit_mark_fn(struct rg_cache_txn *t, void *arg)
 {

@@ -2,8 +2,10 @@
  * policy.c - exemptions, actions, monitor mode, the defer window and
  * fail_mode: the decisions rcptguard-policyd and rcptguard-milter share.
  *
- * Lists from the config are compiled once into arrays; a front-end asks
- * rg_policy_exempt() before the engine and rg_policy_decide() after it.
+ * Lists from the config are compiled once into arrays. A front-end goes
+ * through rg_policy_pre_lookup() before the engine, and
+ * rg_policy_on_answer() or rg_policy_on_failure() after it: one path that
+ * decides and logs, the same for rcptguard-policyd and rcptguard-milter.
  * Reply texts are built from the reason table only, so nothing a client or
  * a remote server sent can reach a reply.
  */
@@ -361,6 +363,38 @@ rg_policy_decide(const struct rg_policy *p, struct rg_store *cache, const struct
 		d->d_why = RG_WHY_MONITOR;
 		d->d_code = 0;
 	}
+}
+
+int
+rg_policy_pre_lookup(const struct rg_policy *p, const struct rg_policy_request *req,
+    int have_engine, struct rg_decision *d)
+{
+	const char *exempt = rg_policy_exempt(p, req);
+
+	if (exempt != NULL)
+		rg_policy_exempted(p, exempt, d);
+	else if (!have_engine)
+		rg_policy_failed(p, d);
+	else
+		return 0;
+	rg_policy_log(req, NULL, d);
+	return 1;
+}
+
+void
+rg_policy_on_failure(const struct rg_policy *p, const struct rg_policy_request *req,
+    struct rg_decision *d)
+{
+	rg_policy_failed(p, d);
+	rg_policy_log(req, NULL, d);
+}
+
+void
+rg_policy_on_answer(const struct rg_policy *p, struct rg_store *cache,
+    const struct rg_policy_request *req, const struct rg_answer *ans, struct rg_decision *d)
+{
+	rg_policy_decide(p, cache, ans, d);
+	rg_policy_log(req, ans, d);
 }
 
 void

@@ -42,7 +42,32 @@
 #include "prober_impl.h"
 
 static int rg_prober_try_next(struct rg_probe_job *j);
+static void rg_prober_on_token(evutil_socket_t fd, short what, void *arg);
 static void rg_prober_on_slot_timer(evutil_socket_t fd, short what, void *arg);
+
+const char *
+rg_prober_job_state_name(enum rg_probe_state st)
+{
+	switch (st) {
+	case RG_PROBE_QUEUED: return "queued";
+	case RG_PROBE_TOKEN: return "token";
+	case RG_PROBE_RESOLVING: return "resolving";
+	case RG_PROBE_SLOT: return "slot";
+	case RG_PROBE_SESSION: return "session";
+	case RG_PROBE_DONE: return "done";
+	}
+	return "?";
+}
+
+/* rg_prober_job_enter - the one place a job changes state. */
+static void
+rg_prober_job_enter(struct rg_probe_job *j, enum rg_probe_state st)
+{
+	if (j->j_state != st)
+		rg_log_debug("probe %s: %s -> %s", j->j_domain, rg_prober_job_state_name(j->j_state),
+		    rg_prober_job_state_name(st));
+	j->j_state = st;
+}
 
 /* rg_prober_timer_ms - arm ev to fire in ms milliseconds. */
 static void
@@ -208,7 +233,7 @@ static void
 rg_prober_job_free(struct rg_probe_job *j)
 {
 	rg_prober_release_slots(j);
-	if (j->j_waiting)
+	if (j->j_on_slotwait)
 		TAILQ_REMOVE(&j->j_pr->p_slotwait, j, j_wait_link);
 	TAILQ_REMOVE(&j->j_pr->p_jobs, j, j_link);
 	j->j_pr->p_njobs--;
@@ -216,6 +241,9 @@ rg_prober_job_free(struct rg_probe_job *j)
 		rg_smtp_cancel(j->j_smtp);
 	if (j->j_start != NULL)
 		event_free(j->j_start);
+	if (j->j_token != NULL)
+		event_free(j->j_token);
+	free(j->j_cands);
 	free(j->j_mx);
 	free(j->j_reqs);
 	free(j);
@@ -304,6 +332,14 @@ rg_prober_apply(struct rg_verdict *v, const struct rg_session_verdict *sv, const
 		rg_verdict_set_text(v, sv->sv_why, strlen(sv->sv_why));
 }
 
+/* rg_prober_job_end - every recipient has its verdict: the job is done. */
+static void
+rg_prober_job_end(struct rg_probe_job *j)
+{
+	rg_prober_job_enter(j, RG_PROBE_DONE);
+	rg_prober_job_free(j);
+}
+
 /* rg_prober_finish_all - every open recipient gets the same verdict; the job ends. */
 static void
 rg_prober_finish_all(struct rg_probe_job *j, enum rg_class c, enum rg_reason reason,
@@ -318,7 +354,7 @@ rg_prober_finish_all(struct rg_probe_job *j, enum rg_class c, enum rg_reason rea
 		rg_prober_apply(&v, &sv, mx);
 		rg_prober_report(j, i, &v);
 	}
-	rg_prober_job_free(j);
+	rg_prober_job_end(j);
 }
 
 /* rg_prober_domain_save - store the domain record, if there is a cache. */
@@ -403,7 +439,7 @@ rg_prober_on_smtp(const struct rg_smtp_result *res, void *arg)
 		rg_prober_apply(&v, &rcpt[k++], mx);
 		rg_prober_report(j, i, &v);
 	}
-	rg_prober_job_free(j);
+	rg_prober_job_end(j);
 }
 
 /* rg_prober_random_rcpt - a local part nobody has, at the job's domain; -1 if too long. */
@@ -449,7 +485,7 @@ rg_prober_cache_failed(struct rg_probe_job *j, int status, const char *what)
 		v.v_checked_at = rg_clock_now();
 		r->r_cb(&r->r_addr, &v, r->r_arg);
 	}
-	rg_prober_job_free(j);
+	rg_prober_job_end(j);
 }
 
 enum rg_prober_slot {
@@ -494,9 +530,10 @@ rg_prober_slot_wait(struct rg_probe_job *j)
 {
 	struct rg_prober *pr = j->j_pr;
 
-	if (!j->j_waiting) {
+	rg_prober_job_enter(j, RG_PROBE_SLOT);
+	if (!j->j_on_slotwait) {
 		TAILQ_INSERT_TAIL(&pr->p_slotwait, j, j_wait_link);
-		j->j_waiting = 1;
+		j->j_on_slotwait = 1;
 	}
 	if (!evtimer_pending(pr->p_slot_timer, NULL))
 		rg_prober_timer_ms(pr->p_slot_timer, pr->p_slot_backoff_ms);
@@ -525,12 +562,12 @@ rg_prober_on_slot_timer(evutil_socket_t fd, short what, void *arg)
 	while ((j = TAILQ_FIRST(&pass)) != NULL) {
 		int skip = tries >= RG_PROBER_SLOT_TRIES;
 		TAILQ_REMOVE(&pass, j, j_wait_link);
-		j->j_waiting = 0;
+		j->j_on_slotwait = 0;
 		for (int b = 0; b < nbusy && !skip; b++)
 			skip = strcmp(busy[b], j->j_mprefix) == 0;
 		if (skip) {
 			TAILQ_INSERT_TAIL(&pr->p_slotwait, j, j_wait_link);
-			j->j_waiting = 1;
+			j->j_on_slotwait = 1;
 			continue;
 		}
 		tries++;
@@ -611,10 +648,13 @@ rg_prober_try_next(struct rg_probe_job *j)
 	if (j->j_smtp == NULL)
 		rg_prober_finish_all(j, RG_CLASS_UNKNOWN, RG_REASON_PROTOCOL_ERROR, NULL, h->h_name,
 		    "cannot start an SMTP session");
+	else
+		rg_prober_job_enter(j, RG_PROBE_SESSION);
 	return 0;
 }
 
 static void rg_prober_use_mx(struct rg_probe_job *j, const struct rg_mx_result *res);
+static int rg_prober_candidates(struct rg_probe_job *j, const struct rg_mx_result *res);
 
 static void
 rg_prober_on_mx(const struct rg_mx_result *res, void *arg)
@@ -688,6 +728,36 @@ rg_prober_use_mx(struct rg_probe_job *j, const struct rg_mx_result *res)
 		}
 		j->j_unreliable = prov == RG_PROVIDER_UNRELIABLE_250;
 	}
+	if (rg_prober_candidates(j, res) < 0) {
+		rg_prober_finish_all(j, RG_CLASS_UNKNOWN, RG_REASON_TEMP_FAILURE, NULL, NULL,
+		    "out of memory");
+		return;
+	}
+	if (j->j_ncands == 0) {
+		rg_prober_finish_all(j, RG_CLASS_UNKNOWN, RG_REASON_FORBIDDEN_ADDRESS, NULL,
+		    res->m_nhosts > 0 ? res->m_hosts[0].h_name : NULL,
+		    "every mail host is on a network that is never probed");
+		return;
+	}
+	rg_prober_try_next(j);
+}
+
+/*
+ * rg_prober_candidates - the (host, address) pairs to try, in preference
+ * order, without the forbidden ones; -1 when out of memory.
+ */
+static int
+rg_prober_candidates(struct rg_probe_job *j, const struct rg_mx_result *res)
+{
+	struct rg_prober *pr = j->j_pr;
+	int n = 0;
+
+	for (int h = 0; h < res->m_nhosts && h < pr->p_cfg.max_mx_hosts; h++)
+		n += res->m_hosts[h].h_naddrs;
+	free(j->j_cands);
+	j->j_ncands = j->j_next = 0;
+	if ((j->j_cands = calloc(n > 0 ? (size_t)n : 1, sizeof(*j->j_cands))) == NULL)
+		return -1;
 	for (int h = 0; h < res->m_nhosts && h < pr->p_cfg.max_mx_hosts; h++) {
 		for (int a = 0; a < res->m_hosts[h].h_naddrs; a++) {
 			const struct sockaddr *sa = (const struct sockaddr *)&res->m_hosts[h].h_addrs[a];
@@ -703,30 +773,60 @@ rg_prober_use_mx(struct rg_probe_job *j, const struct rg_mx_result *res)
 			j->j_cands[j->j_ncands++].c_addr = a;
 		}
 	}
-	if (j->j_ncands == 0) {
-		rg_prober_finish_all(j, RG_CLASS_UNKNOWN, RG_REASON_FORBIDDEN_ADDRESS, NULL,
-		    res->m_nhosts > 0 ? res->m_hosts[0].h_name : NULL,
-		    "every mail host is on a network that is never probed");
-		return;
-	}
-	rg_prober_try_next(j);
+	return 0;
 }
 
-/* rg_prober_start - the job's turn: domain knowledge, then DNS. */
-static void
-rg_prober_start(evutil_socket_t fd, short what, void *arg)
+/*
+ * rg_prober_take_token - a token of the domain's rate. 1 when the job may
+ * go on; 0 when it waits for one (state TOKEN) or has ended.
+ */
+static int
+rg_prober_take_token(struct rg_probe_job *j)
 {
-	struct rg_probe_job *j = arg;
+	struct rg_prober *pr = j->j_pr;
+	char key[RG_CACHE_KEY_MAX + 1];
+	int64_t wait_ms = 0;
+	int err = RG_CACHE_EINVAL;
+	enum rg_limit_status ls = RG_LIMIT_FAILED;
+
+	if (rg_limit_key_bucket(key, sizeof(key), j->j_domain) == 0)
+		ls = rg_store_bucket_take(pr->p_store, key, pr->p_cfg.domain_rate,
+		    pr->p_cfg.domain_burst, &wait_ms, &err);
+	switch (ls) {
+	case RG_LIMIT_OK:
+		return 1;
+	case RG_LIMIT_EMPTY:
+		if (j->j_token == NULL &&
+		    (j->j_token = evtimer_new(pr->p_base, rg_prober_on_token, j)) == NULL) {
+			rg_prober_finish_all(j, RG_CLASS_UNKNOWN, RG_REASON_TEMP_FAILURE, NULL,
+			    NULL, "out of memory");
+			return 0;
+		}
+		rg_prober_job_enter(j, RG_PROBE_TOKEN);
+		rg_prober_timer_ms(j->j_token, wait_ms);
+		return 0;
+	case RG_LIMIT_HELD:
+	case RG_LIMIT_FAILED:
+		break;
+	}
+	rg_prober_cache_failed(j, err, "the domain's rate");
+	return 0;
+}
+
+/*
+ * rg_prober_begin - the job's turn (first, or after waiting for a token):
+ * domain knowledge, the domain's rate, then the MX from the cache or DNS.
+ */
+static void
+rg_prober_begin(struct rg_probe_job *j)
+{
 	struct rg_prober *pr = j->j_pr;
 	int64_t now = rg_clock_now();
 
-	(void)fd;
-	(void)what;
 	if (pr->p_store == NULL ||
 	    rg_store_domain_get(pr->p_store, j->j_domain, &j->j_drec) != RG_CACHE_OK)
 		memset(&j->j_drec, 0, sizeof(j->j_drec));
 	if (rg_limit_cooling(&j->j_drec, now)) {
-		j->j_started = 1;
 		rg_prober_finish_all(j, RG_CLASS_UNKNOWN, RG_REASON_THROTTLED, NULL, NULL,
 		    "the domain throttled earlier probes; pausing");
 		return;
@@ -735,25 +835,10 @@ rg_prober_start(evutil_socket_t fd, short what, void *arg)
 		rg_prober_cache_failed(j, RG_CACHE_EMISSING, "the domain's rate");
 		return;
 	}
-	if (j->j_drec.d_dns_reason == 0) {
-		/* The domain's share of sessions; until a token comes, others may join. */
-		char key[RG_CACHE_KEY_MAX + 1];
-		int64_t wait_ms = 0;
-		int err = RG_CACHE_EINVAL;
-		enum rg_limit_status ls = RG_LIMIT_FAILED;
-		if (rg_limit_key_bucket(key, sizeof(key), j->j_domain) == 0)
-			ls = rg_store_bucket_take(pr->p_store, key, pr->p_cfg.domain_rate,
-			    pr->p_cfg.domain_burst, &wait_ms, &err);
-		if (ls == RG_LIMIT_EMPTY) {
-			rg_prober_timer_ms(j->j_start, wait_ms);
-			return;
-		}
-		if (ls == RG_LIMIT_FAILED) {
-			rg_prober_cache_failed(j, err, "the domain's rate");
-			return;
-		}
-	}
-	j->j_started = 1;
+	/* The domain's share of sessions; until a token comes, others may join. */
+	if (j->j_drec.d_dns_reason == 0 && !rg_prober_take_token(j))
+		return;
+	rg_prober_job_enter(j, RG_PROBE_RESOLVING);
 	if (j->j_drec.d_catch_all_until <= now)
 		j->j_drec.d_catch_all = RG_CATCH_ALL_UNKNOWN;
 	if (j->j_drec.d_dns_reason != 0 && j->j_drec.d_dns_until > now) {
@@ -781,6 +866,24 @@ rg_prober_start(evutil_socket_t fd, short what, void *arg)
 		    "cannot start the DNS lookup");
 }
 
+/* rg_prober_on_start - the loop's turn for a queued job. */
+static void
+rg_prober_on_start(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	rg_prober_begin(arg);
+}
+
+/* rg_prober_on_token - the domain's rate has a token for a job waiting for one. */
+static void
+rg_prober_on_token(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	rg_prober_begin(arg);
+}
+
 /*
  * rg_prober_find - an unstarted job of domain with room, or NULL; *same
  * counts the domain's jobs.
@@ -794,7 +897,8 @@ rg_prober_find(struct rg_prober *pr, const char *domain, int *same)
 	TAILQ_FOREACH(j, &pr->p_jobs, j_link) {
 		if (strcmp(j->j_domain, domain) != 0)
 			continue;
-		if (!j->j_started && j->j_nreqs < pr->p_cfg.max_rcpt_per_session)
+		if ((j->j_state == RG_PROBE_QUEUED || j->j_state == RG_PROBE_TOKEN) &&
+		    j->j_nreqs < pr->p_cfg.max_rcpt_per_session)
 			return j;
 		(*same)++;
 	}
@@ -830,7 +934,8 @@ rg_prober_enqueue(struct rg_prober *pr, const struct rg_probe_req *req)
 			return RG_PROBER_ENOMEM;
 		j->j_pr = pr;
 		rg_strlcpy(j->j_domain, addr->a_domain, sizeof(j->j_domain));
-		if ((j->j_start = evtimer_new(pr->p_base, rg_prober_start, j)) == NULL) {
+		j->j_state = RG_PROBE_QUEUED;
+		if ((j->j_start = evtimer_new(pr->p_base, rg_prober_on_start, j)) == NULL) {
 			free(j);
 			return RG_PROBER_ENOMEM;
 		}

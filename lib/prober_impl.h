@@ -18,7 +18,6 @@
 #include "rcptguard/prober.h"
 #include "rcptguard/smtp.h"
 
-#define RG_PROBER_MAX_CANDIDATES	(RG_DNS_MAX_HOSTS * RG_DNS_MAX_ADDRS)
 #define RG_PROBER_MAX_SOURCES		8
 #define RG_PROBER_SLOT_POLL_MIN_MS	100	/* waiting for slots: first look */
 #define RG_PROBER_SLOT_POLL_MAX_MS	2000	/* ... backing off to this */
@@ -47,23 +46,40 @@ struct rg_probe_cand {
 };
 
 /*
+ * The life of a job, in order; a job can go back from SESSION to SLOT when
+ * the next MX address is tried. rg_prober_job_enter() alone changes it.
+ */
+enum rg_probe_state {
+	RG_PROBE_QUEUED,	/* collecting recipients; its start comes from the loop */
+	RG_PROBE_TOKEN,		/* waiting for a token of the domain's rate (others may join) */
+	RG_PROBE_RESOLVING,	/* the MX lookup is in flight */
+	RG_PROBE_SLOT,		/* waiting for concurrency slots */
+	RG_PROBE_SESSION,	/* an SMTP session is running */
+	RG_PROBE_DONE,		/* every recipient has its verdict; being freed */
+};
+
+/*
  * A job holds what it needs and no more: its recipients in an array that
- * grows as they join, and the MX answer once DNS has given it.
+ * grows as they join, the MX answer once DNS has given it, and the
+ * candidate addresses made from that answer. Each wait has its own timer:
+ * j_start for the start from the loop, j_token for the domain's rate
+ * (made when first needed); slot waits share the prober's p_slot_timer.
  */
 struct rg_probe_job {
 	TAILQ_ENTRY(rg_probe_job) j_link;
-	TAILQ_ENTRY(rg_probe_job) j_wait_link;	/* waiting for concurrency slots */
-	int			 j_waiting;
+	TAILQ_ENTRY(rg_probe_job) j_wait_link;	/* on p_slotwait while j_on_slotwait */
+	enum rg_probe_state	 j_state;
+	int			 j_on_slotwait;
 	struct rg_prober	*j_pr;
 	char			 j_domain[RG_ADDR_DOMAIN_MAX + 1];
 	struct rg_probe_req	*j_reqs;
 	int			 j_nreqs;
 	int			 j_reqcap;
-	int			 j_started;
 	int			 j_utf8;
 	struct event		*j_start;
+	struct event		*j_token;
 	struct rg_mx_result	*j_mx;		/* NULL until DNS (or the cache) answers */
-	struct rg_probe_cand	 j_cands[RG_PROBER_MAX_CANDIDATES];
+	struct rg_probe_cand	*j_cands;	/* j_ncands of them */
 	int			 j_ncands;
 	int			 j_next;
 	int			 j_forbidden;	/* candidates skipped as forbidden */
@@ -105,6 +121,8 @@ struct rg_prober {
 	int			 p_nretries;
 };
 
+/* rg_prober_job_state_name - for logs and debug output. */
+const char *rg_prober_job_state_name(enum rg_probe_state st);
 /* rg_prober_enqueue - add a request to an unstarted job of its domain, or a new one. */
 enum rg_prober_status rg_prober_enqueue(struct rg_prober *pr, const struct rg_probe_req *req);
 /*

@@ -7,8 +7,12 @@
  *   go out in one write and the replies are read in order. DATA is never
  *   sent: there is no code path that writes it.
  *
- *   Each phase has its own timer (connect, greeting, command) and the whole
- *   session a deadline. Replies are read line by line with a bound on the
+ *   One function, rg_smtp_enter, moves a session between states, driven by
+ *   a table of {state, name, stage, timeout, command}; rg_smtp_handle says
+ *   what each reply means in each state. Each state arms its own timer
+ *   (connect, greeting, command) and the whole session has a deadline.
+ *   Recipients that need SMTPUTF8 are never sent to a server that does not
+ *   offer it (RFC 6531 3.4): the session ends before MAIL. Replies are read line by line with a bound on the
  *   line length and on the number of lines; anything longer, or a line that
  *   is not "ddd", "ddd text" or "ddd-text", ends the session as a protocol
  *   error.
@@ -36,17 +40,56 @@
 #include "rcptguard/smtp.h"
 #include "rcptguard/util.h"
 
-enum rg_smtp_state {
-	ST_CONNECT,
-	ST_GREETING,
-	ST_EHLO,
-	ST_HELO,
-	ST_STARTTLS,
-	ST_HANDSHAKE,
-	ST_MAIL,
-	ST_RCPT,
-	ST_DRAIN,	/* swallowing pipelined RCPT replies after MAIL failed */
-	ST_QUIT,	/* result delivered; waiting for 221 or close */
+/* Which timer a state arms on entry. */
+enum rg_smtp_timeout {
+	RG_SMTP_T_CONNECT,
+	RG_SMTP_T_GREETING,
+	RG_SMTP_T_COMMAND,
+	RG_SMTP_T_QUIT,		/* the command timeout, at most 10 s */
+};
+
+/* What a state's command carries after its verb. */
+enum rg_smtp_arg {
+	RG_SMTP_A_NONE,
+	RG_SMTP_A_HELO,
+	RG_SMTP_A_MAIL,		/* the sender, ">" and SMTPUTF8 when needed */
+	RG_SMTP_A_RCPT,		/* the next recipient and ">" */
+};
+
+/*
+ * The state table: for each state its name, the dialogue stage it belongs
+ * to (-1: the stage of the state before), the timer it arms and the command
+ * it writes on entry. Entry actions the table cannot say live in
+ * rg_smtp_enter; what each reply means lives in rg_smtp_handle.
+ */
+static const struct rg_smtp_state_def {
+	enum rg_smtp_state	 sd_state;
+	const char		*sd_name;
+	int			 sd_stage;
+	enum rg_smtp_timeout	 sd_timeout;
+	const char		*sd_command;
+	enum rg_smtp_arg	 sd_arg;
+} rg_smtp_states[RG_SMTP_ST_COUNT] = {
+	[RG_SMTP_ST_CONNECT] = { RG_SMTP_ST_CONNECT, "connect", RG_STAGE_GREETING,
+	    RG_SMTP_T_CONNECT, NULL, RG_SMTP_A_NONE },
+	[RG_SMTP_ST_GREETING] = { RG_SMTP_ST_GREETING, "greeting", RG_STAGE_GREETING,
+	    RG_SMTP_T_GREETING, NULL, RG_SMTP_A_NONE },
+	[RG_SMTP_ST_EHLO] = { RG_SMTP_ST_EHLO, "ehlo", RG_STAGE_HELO,
+	    RG_SMTP_T_COMMAND, "EHLO ", RG_SMTP_A_HELO },
+	[RG_SMTP_ST_HELO] = { RG_SMTP_ST_HELO, "helo", RG_STAGE_HELO,
+	    RG_SMTP_T_COMMAND, "HELO ", RG_SMTP_A_HELO },
+	[RG_SMTP_ST_STARTTLS] = { RG_SMTP_ST_STARTTLS, "starttls", RG_STAGE_STARTTLS,
+	    RG_SMTP_T_COMMAND, "STARTTLS", RG_SMTP_A_NONE },
+	[RG_SMTP_ST_HANDSHAKE] = { RG_SMTP_ST_HANDSHAKE, "handshake", -1,
+	    RG_SMTP_T_COMMAND, NULL, RG_SMTP_A_NONE },
+	[RG_SMTP_ST_MAIL] = { RG_SMTP_ST_MAIL, "mail", RG_STAGE_MAIL,
+	    RG_SMTP_T_COMMAND, "MAIL FROM:<", RG_SMTP_A_MAIL },
+	[RG_SMTP_ST_RCPT] = { RG_SMTP_ST_RCPT, "rcpt", RG_STAGE_RCPT,
+	    RG_SMTP_T_COMMAND, "RCPT TO:<", RG_SMTP_A_RCPT },
+	[RG_SMTP_ST_DRAIN] = { RG_SMTP_ST_DRAIN, "drain", -1,
+	    RG_SMTP_T_COMMAND, NULL, RG_SMTP_A_NONE },
+	[RG_SMTP_ST_QUIT] = { RG_SMTP_ST_QUIT, "quit", -1,
+	    RG_SMTP_T_QUIT, "QUIT", RG_SMTP_A_NONE },
 };
 
 struct rg_smtp {
@@ -54,7 +97,7 @@ struct rg_smtp {
 	struct rg_smtp_pool	*s_pool;
 	struct event_base	*s_base;
 	struct bufferevent	*s_bev;
-	struct event		*s_timer;	/* phase timeout */
+	struct event		*s_timer;	/* the current state's timeout */
 	struct event		*s_deadline;	/* session deadline */
 	struct rg_smtp_params	 s_p;
 	rg_smtp_cb		 s_cb;
@@ -86,6 +129,7 @@ struct rg_smtp_pool {
 
 static void rg_smtp_on_read(struct bufferevent *bev, void *arg);
 static void rg_smtp_on_event(struct bufferevent *bev, short what, void *arg);
+static int rg_smtp_enter(struct rg_smtp *s, enum rg_smtp_state state);
 
 const char *
 rg_smtp_stage_name(enum rg_smtp_stage stage)
@@ -98,6 +142,14 @@ rg_smtp_stage_name(enum rg_smtp_stage stage)
 	case RG_STAGE_RCPT: return "rcpt";
 	}
 	return "?";
+}
+
+const char *
+rg_smtp_state_name(enum rg_smtp_state state)
+{
+	if ((unsigned)state >= RG_SMTP_ST_COUNT)
+		return "?";
+	return rg_smtp_states[state].sd_name;
 }
 
 const char *
@@ -179,38 +231,25 @@ rg_smtp_pool_count(const struct rg_smtp_pool *pool)
 	return pool->sp_count;
 }
 
-/* rg_smtp_arm - (re)start the phase timer. */
-static void
-rg_smtp_arm(struct rg_smtp *s, int secs)
-{
-	struct timeval tv = { secs, 0 };
-
-	evtimer_add(s->s_timer, &tv);
-}
-
 /*
- * rg_smtp_finish - deliver the result once. After a completed dialogue the
- * session lingers for the 221; otherwise it is marked dead and freed when the
- * libevent callback that got here returns (rg_smtp_reap), never under the
- * feet of a loop still reading from it.
+ * rg_smtp_finish - deliver the result once. With quit set the session says
+ * goodbye and lingers for the 221; otherwise it is marked dead and freed
+ * when the libevent callback that got here returns (rg_smtp_reap), never
+ * under the feet of a loop still reading from it.
  */
 static void
-rg_smtp_finish(struct rg_smtp *s, enum rg_smtp_status st, const char *why)
+rg_smtp_finish(struct rg_smtp *s, enum rg_smtp_status st, const char *why, int quit)
 {
-	int linger = (st == RG_SMTP_DONE || st == RG_SMTP_REFUSED) && s->s_state != ST_CONNECT;
-
-	if (s->s_dead || s->s_state == ST_QUIT)
+	if (s->s_dead || s->s_state == RG_SMTP_ST_QUIT)
 		return;
 	s->s_res.s_status = st;
+	s->s_res.s_state = s->s_state;
 	if (why != NULL && s->s_res.s_error[0] == '\0')
 		rg_strlcpy(s->s_res.s_error, why, sizeof(s->s_res.s_error));
 	s->s_cb(&s->s_res, s->s_arg);
-	if (linger && s->s_bev != NULL) {
-		/* Say goodbye politely; free on 221, close or timeout. */
-		evbuffer_add(bufferevent_get_output(s->s_bev), "QUIT\r\n", 6);
-		s->s_state = ST_QUIT;
-		evtimer_del(s->s_deadline);
-		rg_smtp_arm(s, s->s_p.p_command_timeout < 10 ? s->s_p.p_command_timeout : 10);
+	if (quit && s->s_bev != NULL && s->s_state != RG_SMTP_ST_CONNECT &&
+	    s->s_state != RG_SMTP_ST_HANDSHAKE) {
+		rg_smtp_enter(s, RG_SMTP_ST_QUIT);
 		return;
 	}
 	s->s_dead = 1;
@@ -224,7 +263,7 @@ rg_smtp_reap(struct rg_smtp *s)
 		rg_smtp_free(s);
 }
 
-/* rg_smtp_safe - an argument fit for a command line: printable, no space where none belongs. */
+/* rg_smtp_safe - an argument fit for a command line: no control byte, at most 512 bytes. */
 static int
 rg_smtp_safe(const char *arg)
 {
@@ -241,7 +280,7 @@ rg_smtp_send(struct rg_smtp *s, const char *verb, const char *arg, const char *s
 	struct evbuffer *out = bufferevent_get_output(s->s_bev);
 
 	if (arg != NULL && !rg_smtp_safe(arg)) {
-		rg_smtp_finish(s, RG_SMTP_LOCAL_ERROR, "refusing to send a control byte");
+		rg_smtp_finish(s, RG_SMTP_LOCAL_ERROR, "refusing to send a control byte", 0);
 		return -1;
 	}
 	evbuffer_add(out, verb, strlen(verb));
@@ -253,57 +292,34 @@ rg_smtp_send(struct rg_smtp *s, const char *verb, const char *arg, const char *s
 	return 0;
 }
 
+/* rg_smtp_command - write a state's command with its argument; rcpt is the recipient index. */
 static int
-rg_smtp_send_ehlo(struct rg_smtp *s)
+rg_smtp_command(struct rg_smtp *s, const struct rg_smtp_state_def *d, int rcpt)
 {
-	s->s_ext_pipelining = s->s_ext_starttls = s->s_ext_smtputf8 = 0;
-	s->s_state = ST_EHLO;
-	s->s_res.s_stage = RG_STAGE_HELO;
-	rg_smtp_arm(s, s->s_p.p_command_timeout);
-	return rg_smtp_send(s, "EHLO ", s->s_p.p_helo, NULL);
+	switch (d->sd_arg) {
+	case RG_SMTP_A_NONE:
+		return rg_smtp_send(s, d->sd_command, NULL, NULL);
+	case RG_SMTP_A_HELO:
+		return rg_smtp_send(s, d->sd_command, s->s_p.p_helo, NULL);
+	case RG_SMTP_A_MAIL:
+		return rg_smtp_send(s, d->sd_command, s->s_p.p_mail_from,
+		    s->s_p.p_smtputf8 ? "> SMTPUTF8" : ">");
+	case RG_SMTP_A_RCPT:
+		return rg_smtp_send(s, d->sd_command, s->s_p.p_rcpts[rcpt], ">");
+	}
+	return -1;
 }
 
-/* rg_smtp_send_mail - MAIL FROM, and with PIPELINING every RCPT behind it. */
-static void
-rg_smtp_send_mail(struct rg_smtp *s)
-{
-	const char *suffix = ">";
-
-	if (s->s_p.p_smtputf8 && s->s_ext_smtputf8)
-		suffix = "> SMTPUTF8";
-	s->s_state = ST_MAIL;
-	s->s_res.s_stage = RG_STAGE_MAIL;
-	s->s_res.s_pipelining = s->s_ext_pipelining;
-	s->s_next_rcpt = 0;
-	rg_smtp_arm(s, s->s_p.p_command_timeout);
-	if (rg_smtp_send(s, "MAIL FROM:<", s->s_p.p_mail_from, suffix) < 0)
-		return;
-	if (s->s_ext_pipelining)
-		for (int i = 0; i < s->s_p.p_nrcpts; i++)
-			if (rg_smtp_send(s, "RCPT TO:<", s->s_p.p_rcpts[i], ">") < 0)
-				return;
-}
-
-static void
-rg_smtp_start_tls(struct rg_smtp *s)
-{
-	s->s_tls_tried = 1;
-	s->s_state = ST_STARTTLS;
-	s->s_res.s_stage = RG_STAGE_STARTTLS;
-	rg_smtp_arm(s, s->s_p.p_command_timeout);
-	rg_smtp_send(s, "STARTTLS", NULL, NULL);
-}
-
-/* rg_smtp_tls_handshake - wrap the connection in a TLS filter. */
-static void
-rg_smtp_tls_handshake(struct rg_smtp *s)
+/* rg_smtp_tls_wrap - put a TLS filter over the connection for the handshake. */
+static int
+rg_smtp_tls_wrap(struct rg_smtp *s)
 {
 	SSL *ssl = SSL_new(s->s_p.p_ssl_ctx);
 	struct bufferevent *tls;
 
 	if (ssl == NULL) {
-		rg_smtp_finish(s, RG_SMTP_LOCAL_ERROR, "SSL_new failed");
-		return;
+		rg_smtp_finish(s, RG_SMTP_LOCAL_ERROR, "SSL_new failed", 0);
+		return -1;
 	}
 	if (s->s_p.p_mx_name != NULL && s->s_p.p_mx_name[0] != '\0')
 		SSL_set_tlsext_host_name(ssl, s->s_p.p_mx_name);
@@ -311,14 +327,76 @@ rg_smtp_tls_handshake(struct rg_smtp *s)
 	    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
 	if (tls == NULL) {
 		SSL_free(ssl);
-		rg_smtp_finish(s, RG_SMTP_LOCAL_ERROR, "TLS filter failed");
-		return;
+		rg_smtp_finish(s, RG_SMTP_LOCAL_ERROR, "TLS filter failed", 0);
+		return -1;
 	}
 	s->s_bev = tls;
-	s->s_state = ST_HANDSHAKE;
 	bufferevent_setcb(tls, rg_smtp_on_read, NULL, rg_smtp_on_event, s);
 	bufferevent_enable(tls, EV_READ | EV_WRITE);
-	rg_smtp_arm(s, s->s_p.p_command_timeout);
+	return 0;
+}
+
+/*
+ * rg_smtp_enter - the one place a session changes state: the entry actions
+ * of the new state, its stage, its timer, its command. Entering RCPT again
+ * asks the next recipient. Returns -1 when the session ended on the way.
+ */
+static int
+rg_smtp_enter(struct rg_smtp *s, enum rg_smtp_state state)
+{
+	const struct rg_smtp_state_def *d = &rg_smtp_states[state];
+	struct timeval tv = { 0, 0 };
+	int speak = d->sd_command != NULL;
+
+	switch (state) {
+	case RG_SMTP_ST_EHLO:
+		s->s_ext_pipelining = s->s_ext_starttls = s->s_ext_smtputf8 = 0;
+		break;
+	case RG_SMTP_ST_STARTTLS:
+		s->s_tls_tried = 1;
+		break;
+	case RG_SMTP_ST_HANDSHAKE:
+		if (rg_smtp_tls_wrap(s) < 0)
+			return -1;
+		break;
+	case RG_SMTP_ST_MAIL:
+		if (s->s_p.p_smtputf8 && !s->s_ext_smtputf8) {
+			/* RFC 6531 3.4: no UTF-8 address to a server without SMTPUTF8. */
+			s->s_res.s_stage = RG_STAGE_MAIL;
+			rg_smtp_finish(s, RG_SMTP_PROTOCOL, "server does not offer SMTPUTF8", 1);
+			return -1;
+		}
+		s->s_res.s_pipelining = s->s_ext_pipelining;
+		s->s_next_rcpt = 0;
+		break;
+	case RG_SMTP_ST_RCPT:
+		speak = !s->s_ext_pipelining;	/* pipelined RCPTs went out behind MAIL */
+		break;
+	case RG_SMTP_ST_QUIT:
+		evtimer_del(s->s_deadline);
+		break;
+	default:
+		break;
+	}
+	s->s_state = state;
+	if (d->sd_stage >= 0)
+		s->s_res.s_stage = (enum rg_smtp_stage)d->sd_stage;
+	switch (d->sd_timeout) {
+	case RG_SMTP_T_CONNECT: tv.tv_sec = s->s_p.p_connect_timeout; break;
+	case RG_SMTP_T_GREETING: tv.tv_sec = s->s_p.p_greeting_timeout; break;
+	case RG_SMTP_T_COMMAND: tv.tv_sec = s->s_p.p_command_timeout; break;
+	case RG_SMTP_T_QUIT:
+		tv.tv_sec = s->s_p.p_command_timeout < 10 ? s->s_p.p_command_timeout : 10;
+		break;
+	}
+	evtimer_add(s->s_timer, &tv);
+	if (speak && rg_smtp_command(s, d, s->s_next_rcpt) < 0)
+		return -1;
+	if (state == RG_SMTP_ST_MAIL && s->s_ext_pipelining)
+		for (int i = 0; i < s->s_p.p_nrcpts; i++)
+			if (rg_smtp_command(s, &rg_smtp_states[RG_SMTP_ST_RCPT], i) < 0)
+				return -1;
+	return 0;
 }
 
 /* rg_smtp_ehlo_keyword - note the extensions of one EHLO continuation line. */
@@ -337,14 +415,15 @@ rg_smtp_ehlo_keyword(struct rg_smtp *s, const char *kw, size_t len)
 		s->s_ext_smtputf8 = 1;
 }
 
-/* rg_smtp_after_ehlo - STARTTLS when offered and wanted, else MAIL. */
-static void
-rg_smtp_after_ehlo(struct rg_smtp *s)
+/*
+ * rg_smtp_can_tls - STARTTLS is possible: not under TLS yet, not tried, a
+ * context to do it with, and the server offered it or (asked) demands it.
+ */
+static int
+rg_smtp_can_tls(const struct rg_smtp *s, int asked)
 {
-	if (s->s_ext_starttls && !s->s_res.s_tls && !s->s_tls_tried && s->s_p.p_ssl_ctx != NULL)
-		rg_smtp_start_tls(s);
-	else
-		rg_smtp_send_mail(s);
+	return (s->s_ext_starttls || asked) && !s->s_res.s_tls && !s->s_tls_tried &&
+	    s->s_p.p_ssl_ctx != NULL;
 }
 
 /* rg_smtp_refuse - the server refused the session at the current stage. */
@@ -352,133 +431,110 @@ static void
 rg_smtp_refuse(struct rg_smtp *s, const struct rg_reply *r)
 {
 	s->s_res.s_reply = *r;
-	rg_smtp_finish(s, RG_SMTP_REFUSED, NULL);
+	rg_smtp_finish(s, RG_SMTP_REFUSED, NULL, 1);
 }
 
-/* rg_smtp_on_mail_refused - 530 means STARTTLS first, when we can; else refused. */
+/*
+ * rg_smtp_on_mail_refused - 530 means STARTTLS first: tried when we can,
+ * also from a server that did not list STARTTLS; else the session is refused.
+ */
 static void
 rg_smtp_on_mail_refused(struct rg_smtp *s, const struct rg_reply *r)
 {
 	s->s_mail_reply = *r;
-	s->s_want_tls = r->r_code == 530 && s->s_ext_starttls && !s->s_res.s_tls &&
-	    !s->s_tls_tried && s->s_p.p_ssl_ctx != NULL;
+	s->s_want_tls = r->r_code == 530 && rg_smtp_can_tls(s, 1);
 	if (s->s_ext_pipelining && s->s_p.p_nrcpts > 0) {
 		s->s_drain = s->s_p.p_nrcpts;
-		s->s_state = ST_DRAIN;
-		return;
-	}
-	if (s->s_want_tls)
-		rg_smtp_start_tls(s);
-	else
+		rg_smtp_enter(s, RG_SMTP_ST_DRAIN);
+	} else if (s->s_want_tls) {
+		rg_smtp_enter(s, RG_SMTP_ST_STARTTLS);
+	} else {
 		rg_smtp_refuse(s, r);
+	}
 }
 
-/* rg_smtp_handle - one complete reply in the current state. */
+/* rg_smtp_on_rcpt - one RCPT reply: keep it, then the next recipient or the end. */
+static void
+rg_smtp_on_rcpt(struct rg_smtp *s, const struct rg_reply *r)
+{
+	s->s_res.s_rcpt[s->s_next_rcpt++] = *r;
+	s->s_res.s_nreplies = s->s_next_rcpt;
+	if (s->s_next_rcpt >= s->s_p.p_nrcpts)
+		rg_smtp_finish(s, RG_SMTP_DONE, NULL, 1);
+	else
+		rg_smtp_enter(s, RG_SMTP_ST_RCPT);
+}
+
+/* rg_smtp_handle - what one complete reply means in the current state. */
 static void
 rg_smtp_handle(struct rg_smtp *s, const struct rg_reply *r)
 {
 	int cls = r->r_code / 100;
 
 	/* 421 at any point: the server is closing the session. */
-	if (r->r_code == 421 && s->s_state != ST_QUIT) {
+	if (r->r_code == 421 && s->s_state != RG_SMTP_ST_QUIT) {
 		rg_smtp_refuse(s, r);
 		return;
 	}
 	switch (s->s_state) {
-	case ST_GREETING:
-		if (cls != 2) {
-			rg_smtp_refuse(s, r);
-			return;
-		}
-		rg_smtp_send_ehlo(s);
-		return;
-	case ST_EHLO:
-		if (cls == 2) {
-			rg_smtp_after_ehlo(s);
-		} else if (cls == 5) {
-			/* An old or minimal server: fall back to HELO (no extensions). */
-			s->s_state = ST_HELO;
-			rg_smtp_arm(s, s->s_p.p_command_timeout);
-			rg_smtp_send(s, "HELO ", s->s_p.p_helo, NULL);
-		} else {
-			rg_smtp_refuse(s, r);
-		}
-		return;
-	case ST_HELO:
+	case RG_SMTP_ST_GREETING:
 		if (cls == 2)
-			rg_smtp_send_mail(s);
+			rg_smtp_enter(s, RG_SMTP_ST_EHLO);
 		else
 			rg_smtp_refuse(s, r);
 		return;
-	case ST_STARTTLS:
-		if (r->r_code == 220) {
-			rg_smtp_tls_handshake(s);
-		} else if (s->s_want_tls) {
-			/* TLS was demanded and cannot be had: MAIL's 530 stands. */
-			rg_smtp_refuse(s, &s->s_mail_reply);
-		} else {
-			rg_smtp_send_mail(s);	/* offered but refused: go on in clear */
-		}
+	case RG_SMTP_ST_EHLO:
+		if (cls == 2 && rg_smtp_can_tls(s, 0))
+			rg_smtp_enter(s, RG_SMTP_ST_STARTTLS);
+		else if (cls == 2)
+			rg_smtp_enter(s, RG_SMTP_ST_MAIL);
+		else if (cls == 5)
+			rg_smtp_enter(s, RG_SMTP_ST_HELO);	/* an old server: no extensions */
+		else
+			rg_smtp_refuse(s, r);
 		return;
-	case ST_MAIL:
-		if (cls != 2) {
+	case RG_SMTP_ST_HELO:
+		if (cls == 2)
+			rg_smtp_enter(s, RG_SMTP_ST_MAIL);
+		else
+			rg_smtp_refuse(s, r);
+		return;
+	case RG_SMTP_ST_STARTTLS:
+		if (r->r_code == 220)
+			rg_smtp_enter(s, RG_SMTP_ST_HANDSHAKE);
+		else if (s->s_want_tls)
+			rg_smtp_refuse(s, &s->s_mail_reply);	/* TLS demanded, not had */
+		else
+			rg_smtp_enter(s, RG_SMTP_ST_MAIL);	/* offered but refused: in clear */
+		return;
+	case RG_SMTP_ST_MAIL:
+		if (cls != 2)
 			rg_smtp_on_mail_refused(s, r);
-			return;
-		}
-		if (s->s_p.p_smtputf8 && !s->s_ext_smtputf8) {
-			/* The recipients need SMTPUTF8 and the server lacks it. */
-			rg_strlcpy(s->s_res.s_error, "server does not offer SMTPUTF8",
-			    sizeof(s->s_res.s_error));
-			if (s->s_ext_pipelining) {
-				s->s_drain = s->s_p.p_nrcpts;
-				s->s_state = ST_DRAIN;
-				s->s_mail_reply = *r;
-				s->s_want_tls = 0;
-				return;
-			}
-			rg_smtp_finish(s, RG_SMTP_PROTOCOL, NULL);
-			return;
-		}
-		s->s_state = ST_RCPT;
-		s->s_res.s_stage = RG_STAGE_RCPT;
-		if (s->s_p.p_nrcpts == 0) {
-			rg_smtp_finish(s, RG_SMTP_DONE, NULL);
-			return;
-		}
-		rg_smtp_arm(s, s->s_p.p_command_timeout);
-		if (!s->s_ext_pipelining)
-			rg_smtp_send(s, "RCPT TO:<", s->s_p.p_rcpts[0], ">");
+		else if (s->s_p.p_nrcpts == 0)
+			rg_smtp_finish(s, RG_SMTP_DONE, NULL, 1);
+		else
+			rg_smtp_enter(s, RG_SMTP_ST_RCPT);
 		return;
-	case ST_RCPT:
-		s->s_res.s_rcpt[s->s_next_rcpt++] = *r;
-		s->s_res.s_nreplies = s->s_next_rcpt;
-		if (s->s_next_rcpt >= s->s_p.p_nrcpts) {
-			rg_smtp_finish(s, RG_SMTP_DONE, NULL);
-			return;
-		}
-		rg_smtp_arm(s, s->s_p.p_command_timeout);
-		if (!s->s_ext_pipelining)
-			rg_smtp_send(s, "RCPT TO:<", s->s_p.p_rcpts[s->s_next_rcpt], ">");
+	case RG_SMTP_ST_RCPT:
+		rg_smtp_on_rcpt(s, r);
 		return;
-	case ST_DRAIN:
+	case RG_SMTP_ST_DRAIN:
 		if (--s->s_drain > 0)
 			return;
-		if (s->s_want_tls) {
-			rg_smtp_start_tls(s);
-		} else if (s->s_mail_reply.r_code / 100 == 2) {
-			rg_smtp_finish(s, RG_SMTP_PROTOCOL, NULL);	/* SMTPUTF8 missing */
-		} else {
+		if (s->s_want_tls)
+			rg_smtp_enter(s, RG_SMTP_ST_STARTTLS);
+		else
 			rg_smtp_refuse(s, &s->s_mail_reply);
-		}
 		return;
-	case ST_QUIT:
+	case RG_SMTP_ST_QUIT:
 		s->s_dead = 1;
 		return;
-	case ST_CONNECT:
-	case ST_HANDSHAKE:
-		rg_smtp_finish(s, RG_SMTP_PROTOCOL, "reply before the server could speak");
-		return;
+	case RG_SMTP_ST_CONNECT:
+	case RG_SMTP_ST_HANDSHAKE:
+	case RG_SMTP_ST_COUNT:
+		break;
 	}
+	rg_smtp_finish(s, RG_SMTP_PROTOCOL, "reply before the server could speak", 0);
 }
 
 /*
@@ -503,7 +559,7 @@ rg_smtp_line(struct rg_smtp *s, const char *line, size_t len)
 	} else {
 		if (code != s->s_cur.r_code)
 			return -1;
-		if (s->s_state == ST_EHLO)
+		if (s->s_state == RG_SMTP_ST_EHLO)
 			rg_smtp_ehlo_keyword(s, line + 4, len > 4 ? len - 4 : 0);
 		else
 			rg_reply_append(&s->s_cur, len > 4 ? line + 4 : "", len > 4 ? len - 4 : 0);
@@ -516,6 +572,7 @@ rg_smtp_line(struct rg_smtp *s, const char *line, size_t len)
 	return 1;
 }
 
+/* rg_smtp_on_read - split what arrived into bounded lines and replies, and handle each. */
 static void
 rg_smtp_on_read(struct bufferevent *bev, void *arg)
 {
@@ -532,23 +589,25 @@ rg_smtp_on_read(struct bufferevent *bev, void *arg)
 		if (eol.pos < 0 && evbuffer_get_length(in) <= RG_SMTP_LINE_MAX)
 			break;	/* wait for the rest of the line */
 		if (eol.pos < 0 || (size_t)eol.pos > RG_SMTP_LINE_MAX) {
-			if (s->s_state == ST_QUIT)
+			if (s->s_state == RG_SMTP_ST_QUIT)
 				s->s_dead = 1;
 			else
-				rg_smtp_finish(s, RG_SMTP_PROTOCOL, "reply line too long");
+				rg_smtp_finish(s, RG_SMTP_PROTOCOL, "reply line too long", 0);
 			break;
 		}
 		len = (size_t)eol.pos;
 		evbuffer_remove(in, line, len);
 		evbuffer_drain(in, eol_len);
 		line[len] = '\0';
-		if (s->s_state == ST_QUIT) {
-			s->s_dead = 1;	/* the 221, or anything: we are done */
-			break;
+		if (s->s_state == RG_SMTP_ST_QUIT) {
+			/* The 221 (or a 421) ends it; stray replies before it are ignored. */
+			if (strncmp(line, "221", 3) == 0 || strncmp(line, "421", 3) == 0)
+				s->s_dead = 1;
+			continue;
 		}
 		rc = rg_smtp_line(s, line, len);
 		if (rc < 0) {
-			rg_smtp_finish(s, RG_SMTP_PROTOCOL, "malformed reply");
+			rg_smtp_finish(s, RG_SMTP_PROTOCOL, "malformed reply", 0);
 			break;
 		}
 		if (rc == 1)
@@ -557,6 +616,7 @@ rg_smtp_on_read(struct bufferevent *bev, void *arg)
 	rg_smtp_reap(s);
 }
 
+/* rg_smtp_on_event - connected, handshake done, closed or failed: per the state. */
 static void
 rg_smtp_on_event(struct bufferevent *bev, short what, void *arg)
 {
@@ -564,32 +624,30 @@ rg_smtp_on_event(struct bufferevent *bev, short what, void *arg)
 
 	(void)bev;
 	if (what & BEV_EVENT_CONNECTED) {
-		if (s->s_state == ST_CONNECT) {
-			s->s_state = ST_GREETING;
-			s->s_res.s_stage = RG_STAGE_GREETING;
-			rg_smtp_arm(s, s->s_p.p_greeting_timeout);
-		} else if (s->s_state == ST_HANDSHAKE) {
+		if (s->s_state == RG_SMTP_ST_CONNECT) {
+			rg_smtp_enter(s, RG_SMTP_ST_GREETING);
+		} else if (s->s_state == RG_SMTP_ST_HANDSHAKE) {
 			s->s_res.s_tls = 1;
-			rg_smtp_send_ehlo(s);
+			rg_smtp_enter(s, RG_SMTP_ST_EHLO);
 		}
 	} else if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
-		if (s->s_state == ST_QUIT) {
+		if (s->s_state == RG_SMTP_ST_QUIT) {
 			s->s_dead = 1;
-		} else if (s->s_state == ST_CONNECT) {
+		} else if (s->s_state == RG_SMTP_ST_CONNECT) {
 			int e = EVUTIL_SOCKET_ERROR();
 			snprintf(s->s_res.s_error, sizeof(s->s_res.s_error), "connect: %s",
 			    e ? strerror(e) : "failed");
-			rg_smtp_finish(s, RG_SMTP_CONNECT_FAILED, NULL);
-		} else if (s->s_state == ST_HANDSHAKE) {
+			rg_smtp_finish(s, RG_SMTP_CONNECT_FAILED, NULL, 0);
+		} else if (s->s_state == RG_SMTP_ST_HANDSHAKE) {
 			unsigned long e = bufferevent_get_openssl_error(s->s_bev);
 			char buf[120];
 			ERR_error_string_n(e, buf, sizeof(buf));
 			snprintf(s->s_res.s_error, sizeof(s->s_res.s_error), "TLS handshake: %s",
 			    e ? buf : "failed");
-			rg_smtp_finish(s, RG_SMTP_PROTOCOL, NULL);
+			rg_smtp_finish(s, RG_SMTP_PROTOCOL, NULL, 0);
 		} else {
 			rg_smtp_finish(s, RG_SMTP_DROPPED, (what & BEV_EVENT_EOF) ?
-			    "connection closed by the server" : "connection error");
+			    "connection closed by the server" : "connection error", 0);
 		}
 	}
 	rg_smtp_reap(s);
@@ -602,15 +660,14 @@ rg_smtp_on_timer(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (s->s_state == ST_QUIT) {
+	if (s->s_state == RG_SMTP_ST_QUIT) {
 		s->s_dead = 1;
 	} else {
 		if (s->s_res.s_error[0] == '\0')
 			snprintf(s->s_res.s_error, sizeof(s->s_res.s_error), "timeout in %s",
-			    s->s_state == ST_CONNECT ? "connect" :
-			    rg_smtp_stage_name(s->s_res.s_stage));
-		rg_smtp_finish(s, s->s_state == ST_CONNECT ? RG_SMTP_CONNECT_FAILED : RG_SMTP_TIMEOUT,
-		    NULL);
+			    rg_smtp_state_name(s->s_state));
+		rg_smtp_finish(s, s->s_state == RG_SMTP_ST_CONNECT ? RG_SMTP_CONNECT_FAILED :
+		    RG_SMTP_TIMEOUT, NULL, 0);
 	}
 	rg_smtp_reap(s);
 }
@@ -622,8 +679,8 @@ rg_smtp_on_deadline(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	rg_smtp_finish(s, RG_SMTP_TIMEOUT, "session deadline");
-	if (s->s_state == ST_QUIT)
+	rg_smtp_finish(s, RG_SMTP_TIMEOUT, "session deadline", 0);
+	if (s->s_state == RG_SMTP_ST_QUIT)
 		s->s_dead = 1;
 	rg_smtp_reap(s);
 }
@@ -651,8 +708,6 @@ rg_smtp_start(struct rg_smtp_pool *pool, const struct rg_smtp_params *p, rg_smtp
 	s->s_p = *p;
 	s->s_cb = cb;
 	s->s_arg = arg;
-	s->s_state = ST_CONNECT;
-	s->s_res.s_stage = RG_STAGE_GREETING;
 	s->s_timer = evtimer_new(base, rg_smtp_on_timer, s);
 	s->s_deadline = evtimer_new(base, rg_smtp_on_deadline, s);
 	fd = socket(p->p_addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -668,7 +723,7 @@ rg_smtp_start(struct rg_smtp_pool *pool, const struct rg_smtp_params *p, rg_smtp
 	bufferevent_setcb(s->s_bev, rg_smtp_on_read, NULL, rg_smtp_on_event, s);
 	bufferevent_enable(s->s_bev, EV_READ | EV_WRITE);
 	evtimer_add(s->s_deadline, &tv);
-	rg_smtp_arm(s, p->p_connect_timeout);
+	rg_smtp_enter(s, RG_SMTP_ST_CONNECT);
 	if (bufferevent_socket_connect(s->s_bev, p->p_addr, (int)p->p_addrlen) < 0) {
 		/* Deliver the failure from the loop, like every other result. */
 		struct timeval now = { 0, 0 };

@@ -79,21 +79,41 @@ rg_store_cache(struct rg_store *s)
 	return s->s_cache;
 }
 
-int
-rg_store_get(struct rg_store *s, const char *key, struct rg_verdict *v,
-    enum rg_verdict_state *state)
+/* The records the store reads through its tiers and writes to all of them. */
+enum rg_store_kind {
+	RG_STORE_VERDICT,	/* struct rg_verdict */
+	RG_STORE_DOMAIN,	/* struct rg_domain_record */
+};
+
+static int
+rg_store_tier_get(struct rg_tier *t, enum rg_store_kind k, const char *key, void *rec)
+{
+	return k == RG_STORE_VERDICT ? t->t_ops->t_get(t, key, rec) :
+	    t->t_ops->t_domain_get(t, key, rec);
+}
+
+static int
+rg_store_tier_put(struct rg_tier *t, enum rg_store_kind k, const char *key, const void *rec)
+{
+	return k == RG_STORE_VERDICT ? t->t_ops->t_put(t, key, rec) :
+	    t->t_ops->t_domain_put(t, key, rec);
+}
+
+/*
+ * rg_store_read - the first tier with a hit answers, and the tiers before
+ * it get the record; without a hit, tier 0's status.
+ */
+static int
+rg_store_read(struct rg_store *s, enum rg_store_kind k, const char *key, void *rec)
 {
 	int local = RG_CACHE_NOTFOUND;
 
 	for (int i = 0; i < s->s_ntiers; i++) {
-		struct rg_tier *t = s->s_tiers[i];
-		int rc = t->t_ops->t_get(t, key, v);
+		int rc = rg_store_tier_get(s->s_tiers[i], k, key, rec);
 
 		if (rc == RG_CACHE_OK) {
 			for (int b = 0; b < i; b++)
-				s->s_tiers[b]->t_ops->t_put(s->s_tiers[b], key, v);
-			if (state != NULL)
-				*state = rg_verdict_state_at(v, rg_clock_now());
+				rg_store_tier_put(s->s_tiers[b], k, key, rec);
 			return RG_CACHE_OK;
 		}
 		if (i == 0)
@@ -102,14 +122,32 @@ rg_store_get(struct rg_store *s, const char *key, struct rg_verdict *v,
 	return local;
 }
 
+/* rg_store_write - every tier gets the record; tier 0's status is the answer. */
+static int
+rg_store_write(struct rg_store *s, enum rg_store_kind k, const char *key, const void *rec)
+{
+	int local = rg_store_tier_put(s->s_tiers[0], k, key, rec);
+
+	for (int i = 1; i < s->s_ntiers; i++)
+		rg_store_tier_put(s->s_tiers[i], k, key, rec);
+	return local;
+}
+
+int
+rg_store_get(struct rg_store *s, const char *key, struct rg_verdict *v,
+    enum rg_verdict_state *state)
+{
+	int rc = rg_store_read(s, RG_STORE_VERDICT, key, v);
+
+	if (rc == RG_CACHE_OK && state != NULL)
+		*state = rg_verdict_state_at(v, rg_clock_now());
+	return rc;
+}
+
 int
 rg_store_put(struct rg_store *s, const char *key, const struct rg_verdict *v)
 {
-	int local = s->s_tiers[0]->t_ops->t_put(s->s_tiers[0], key, v);
-
-	for (int i = 1; i < s->s_ntiers; i++)
-		s->s_tiers[i]->t_ops->t_put(s->s_tiers[i], key, v);
-	return local;
+	return rg_store_write(s, RG_STORE_VERDICT, key, v);
 }
 
 int
@@ -152,32 +190,17 @@ rg_store_stamp(const struct rg_store *s, struct rg_verdict *v, int64_t ttl)
 int
 rg_store_domain_get(struct rg_store *s, const char *domain, struct rg_domain_record *d)
 {
-	int local = RG_CACHE_NOTFOUND;
+	int rc = rg_store_read(s, RG_STORE_DOMAIN, domain, d);
 
-	for (int i = 0; i < s->s_ntiers; i++) {
-		struct rg_tier *t = s->s_tiers[i];
-		int rc = t->t_ops->t_domain_get(t, domain, d);
-
-		if (rc == RG_CACHE_OK) {
-			for (int b = 0; b < i; b++)
-				s->s_tiers[b]->t_ops->t_domain_put(s->s_tiers[b], domain, d);
-			return RG_CACHE_OK;
-		}
-		if (i == 0)
-			local = rc;
-	}
-	memset(d, 0, sizeof(*d));
-	return local;
+	if (rc != RG_CACHE_OK)
+		memset(d, 0, sizeof(*d));
+	return rc;
 }
 
 int
 rg_store_domain_put(struct rg_store *s, const char *domain, const struct rg_domain_record *d)
 {
-	int local = s->s_tiers[0]->t_ops->t_domain_put(s->s_tiers[0], domain, d);
-
-	for (int i = 1; i < s->s_ntiers; i++)
-		s->s_tiers[i]->t_ops->t_domain_put(s->s_tiers[i], domain, d);
-	return local;
+	return rg_store_write(s, RG_STORE_DOMAIN, domain, d);
 }
 
 int

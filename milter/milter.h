@@ -3,6 +3,7 @@
  *
  *   milter.c         start-up, signals, reload, the state a reload replaces
  *   milter_filter.c  the callbacks: one decision per RCPT, tags at end of message
+ *   milter_decide.c  the decision for one RCPT and the reply texts, without libmilter
  */
 #ifndef RG_MILTER_H
 #define RG_MILTER_H

@@ -7,6 +7,7 @@
  * skipped. Each RCPT is decided on its own, through the same policy module
  * as rcptguard-policyd, so the two front-ends never disagree.
  *
+ * The decision itself and the texts handed back live in milter_decide.c.
  * A connection context is made at connect and freed at close; a message
  * context at MAIL and freed at end of message, abort or close.
  *
@@ -14,8 +15,8 @@
  *   The envelope arguments come from the SMTP client through the MTA and
  *   are hostile. Each is copied, bounded, into a fixed buffer
  *   (MILTER_ADDR_MAX) and decided through rg_address_parse like a policy
- *   request; the reply text handed back to the MTA is printable ASCII with
- *   every '%' doubled; at most MILTER_TAGS_MAX headers are added to one
+ *   request (milter_copy_addr); the reply text handed back to the MTA is
+ *   printable ASCII with every '%' doubled (milter_reply_text); at most MILTER_TAGS_MAX headers are added to one
  *   message.
  */
 #include "rg_build.h"
@@ -29,6 +30,7 @@
 #include <sys/socket.h>
 
 #include "milter.h"
+#include "milter_decide.h"
 #include "rcptguard/log.h"
 #include "rcptguard/util.h"
 
@@ -76,49 +78,9 @@ milter_conn_drop_msg(struct milter_conn *c)
 	}
 }
 
-/* milter_copy_addr - an envelope address without its angle brackets. */
-static void
-milter_copy_addr(char *dst, size_t size, const char *arg)
-{
-	size_t len;
-
-	if (arg == NULL) {
-		dst[0] = '\0';
-		return;
-	}
-	if (arg[0] == '<')
-		arg++;
-	len = strlen(arg);
-	if (len > 0 && arg[len - 1] == '>')
-		len--;
-	if (len >= size)
-		len = size - 1;
-	memcpy(dst, arg, len);
-	dst[len] = '\0';
-}
-
-/*
- * milter_reply_text - the reply text as smfi_setreply wants it: a lone '%'
- * would make libmilter drop the text, so each is doubled; anything but
- * printable ASCII becomes '?'.
- */
-static void
-milter_reply_text(char *dst, size_t size, const char *src)
-{
-	size_t o = 0;
-
-	for (; *src != '\0' && o + 3 < size; src++) {
-		unsigned char ch = (unsigned char)*src;
-
-		if (ch == '%')
-			dst[o++] = '%';
-		dst[o++] = ch >= 0x20 && ch < 0x7f ? (char)ch : '?';
-	}
-	dst[o] = '\0';
-}
-
 /* ---- negotiation and connection --------------------------------------------- */
 
+/* milter_negotiate - ask for RCPT and MAIL only, and SMFIF_ADDHDRS when a tag is possible. */
 static sfsistat
 milter_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1, unsigned long f2,
     unsigned long f3, unsigned long *pf0, unsigned long *pf1, unsigned long *pf2,
@@ -175,6 +137,7 @@ milter_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *hostaddr)
 
 /* ---- the envelope ------------------------------------------------------------ */
 
+/* milter_envfrom - a new message context: the sender and the SASL login. */
 static sfsistat
 milter_envfrom(SMFICTX *ctx, char **argv)
 {
@@ -215,30 +178,7 @@ milter_tag_add(struct milter_msg *m, const char *value)
 	m->mm_ntags++;
 }
 
-/* milter_decide - the decision for one recipient, logged. */
-static void
-milter_decide(struct milter_state *st, const struct rg_policy_request *req, struct rg_decision *d)
-{
-	const char *exempt;
-	struct rg_answer ans;
-
-	if ((exempt = rg_policy_exempt(st->ms_policy, req)) != NULL) {
-		rg_policy_exempted(st->ms_policy, exempt, d);
-		rg_policy_log(req, NULL, d);
-		return;
-	}
-	if (st->ms_engine == NULL) {
-		rg_policy_failed(st->ms_policy, d);
-		rg_policy_log(req, NULL, d);
-		return;
-	}
-	/* Unanswered (stopping, out of memory) comes back unknown/in_progress. */
-	(void)rg_engine_thread_lookup(st->ms_engine, req->pr_recipient, req->pr_recipient_len, 0,
-	    st->ms_cfg.wait_budget * 1000, &ans);
-	rg_policy_decide(st->ms_policy, rg_engine_thread_store(st->ms_engine), &ans, d);
-	rg_policy_log(req, &ans, d);
-}
-
+/* milter_envrcpt - decide one recipient and answer libmilter. */
 static sfsistat
 milter_envrcpt(SMFICTX *ctx, char **argv)
 {
@@ -246,7 +186,8 @@ milter_envrcpt(SMFICTX *ctx, char **argv)
 	struct milter_state *st;
 	struct rg_policy_request req;
 	struct rg_decision d;
-	char rcpt[MILTER_ADDR_MAX], code[8], text[2 * sizeof(d.d_text)];
+	struct milter_reply r;
+	char rcpt[MILTER_ADDR_MAX];
 	const char *qid = smfi_getsymval(ctx, "i");
 
 	if (c == NULL || c->mc_msg == NULL)
@@ -267,25 +208,24 @@ milter_envrcpt(SMFICTX *ctx, char **argv)
 		d = milter_stopping;	/* the fail_mode decision, made while there was a policy */
 		rg_policy_log(&req, NULL, &d);
 	} else {
-		milter_decide(st, &req, &d);
+		milter_decide(st->ms_policy, st->ms_engine, st->ms_cfg.wait_budget * 1000, &req, &d);
 	}
 	milter_state_unlock();
 
-	switch (d.d_action) {
-	case RG_ACTION_TAG:
+	switch (milter_outcome(&d, &r)) {
+	case MILTER_TAG:
 		milter_tag_add(c->mc_msg, d.d_header);
 		return SMFIS_CONTINUE;
-	case RG_ACTION_REJECT:
-	case RG_ACTION_DEFER:
-		snprintf(code, sizeof(code), "%d", d.d_code);
-		milter_reply_text(text, sizeof(text), d.d_text);
-		if (smfi_setreply(ctx, code, d.d_dsn, text) != MI_SUCCESS)
+	case MILTER_REJECT:
+	case MILTER_TEMPFAIL:
+		if (smfi_setreply(ctx, r.mr_code, r.mr_dsn, r.mr_text) != MI_SUCCESS)
 			rg_log_warn("%s: the reply text was refused; the MTA's own is used",
 			    qid != NULL ? qid : "NOQUEUE");
 		return d.d_action == RG_ACTION_REJECT ? SMFIS_REJECT : SMFIS_TEMPFAIL;
-	default:
-		return SMFIS_CONTINUE;
+	case MILTER_CONTINUE:
+		break;
 	}
+	return SMFIS_CONTINUE;
 }
 
 /* ---- end of message, abort, close ------------------------------------------- */

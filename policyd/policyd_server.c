@@ -197,6 +197,10 @@ policyd_conn_free(struct policyd_conn *c)
 	free(c);
 }
 
+/*
+ * policyd_conn_close - close the socket; free the connection unless a lookup or
+ * the parser still holds it.
+ */
 static void
 policyd_conn_close(struct policyd_conn *c)
 {
@@ -407,9 +411,8 @@ policyd_on_answer(const struct rg_answer *ans, void *arg)
 		return;
 	}
 	policyd_request_view(&c->c_req, &pr);
-	rg_policy_decide(srv->s_policy, srv->s_engine != NULL ? rg_engine_store(srv->s_engine) : NULL,
-	    ans, &d);
-	rg_policy_log(&pr, ans, &d);
+	rg_policy_on_answer(srv->s_policy, srv->s_engine != NULL ? rg_engine_store(srv->s_engine) :
+	    NULL, &pr, ans, &d);
 	policyd_decision_reply(c, &d);
 }
 
@@ -421,7 +424,6 @@ policyd_request_done(struct policyd_conn *c)
 	struct policyd_request *r = &c->c_req;
 	struct rg_policy_request pr;
 	struct rg_decision d;
-	const char *exempt;
 
 	/* Only RCPT is ours; the null sender's bounce address is not either. */
 	if (strcmp(r->r_protocol_state, "RCPT") != 0 || r->r_recipient_len == 0) {
@@ -429,20 +431,16 @@ policyd_request_done(struct policyd_conn *c)
 		return;
 	}
 	policyd_request_view(r, &pr);
-	if ((exempt = rg_policy_exempt(srv->s_policy, &pr)) != NULL) {
-		rg_policy_exempted(srv->s_policy, exempt, &d);
-		rg_policy_log(&pr, NULL, &d);
+	if (rg_policy_pre_lookup(srv->s_policy, &pr, srv->s_engine != NULL, &d)) {
 		policyd_decision_reply(c, &d);
 		return;
 	}
 	/* A cache that does not work is the engine's to answer: fail_mode, no probe. */
-	if (srv->s_engine == NULL ||
-	    (c->c_state = POLICYD_PENDING,
-	    rg_engine_lookup(srv->s_engine, r->r_recipient, r->r_recipient_len, 0,
-	    srv->s_cfg.wait_budget * 1000, policyd_on_answer, c) < 0)) {
+	c->c_state = POLICYD_PENDING;
+	if (rg_engine_lookup(srv->s_engine, r->r_recipient, r->r_recipient_len, 0,
+	    srv->s_cfg.wait_budget * 1000, policyd_on_answer, c) < 0) {
 		c->c_state = POLICYD_READING;
-		rg_policy_failed(srv->s_policy, &d);
-		rg_policy_log(&pr, NULL, &d);
+		rg_policy_on_failure(srv->s_policy, &pr, &d);
 		policyd_decision_reply(c, &d);
 	}
 }
@@ -514,6 +512,7 @@ policyd_conn_process(struct policyd_conn *c)
 		policyd_conn_close(c);
 }
 
+/* policyd_on_read - read what the socket has, as far as the buffer takes, then parse. */
 static void
 policyd_on_read(evutil_socket_t fd, short what, void *arg)
 {

@@ -77,6 +77,23 @@ void rg_policy_decide(const struct rg_policy *p, struct rg_store *cache,
     const struct rg_answer *ans, struct rg_decision *d);
 
 /*
+ * The path every front-end takes for one recipient, each step logged with
+ * rg_policy_log:
+ *
+ *   rg_policy_pre_lookup - what needs no lookup: an exemption, or fail_mode
+ *     when the front-end has no engine. 1 when d is decided and logged; 0
+ *     when the recipient must be looked up.
+ *   rg_policy_on_failure - the lookup could not even start: fail_mode.
+ *   rg_policy_on_answer - the engine answered: rg_policy_decide.
+ */
+int rg_policy_pre_lookup(const struct rg_policy *p, const struct rg_policy_request *req,
+    int have_engine, struct rg_decision *d);
+void rg_policy_on_failure(const struct rg_policy *p, const struct rg_policy_request *req,
+    struct rg_decision *d);
+void rg_policy_on_answer(const struct rg_policy *p, struct rg_store *cache,
+    const struct rg_policy_request *req, const struct rg_answer *ans, struct rg_decision *d);
+
+/*
  * rg_policy_log - the one log line of a decision: queue id (or NOQUEUE),
  * then key=value fields. ans may be NULL (exempt, fail_mode).
  */

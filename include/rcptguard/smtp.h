@@ -31,6 +31,25 @@ enum rg_smtp_stage {
 	RG_STAGE_RCPT,
 };
 
+/*
+ * The states of a session, in dialogue order. rg_smtp_enter() alone moves a
+ * session between them; lib/smtp.c holds the table of what each state
+ * means (stage, timer, command written on entry).
+ */
+enum rg_smtp_state {
+	RG_SMTP_ST_CONNECT,
+	RG_SMTP_ST_GREETING,
+	RG_SMTP_ST_EHLO,
+	RG_SMTP_ST_HELO,
+	RG_SMTP_ST_STARTTLS,
+	RG_SMTP_ST_HANDSHAKE,	/* TLS handshake after the 220 to STARTTLS */
+	RG_SMTP_ST_MAIL,
+	RG_SMTP_ST_RCPT,
+	RG_SMTP_ST_DRAIN,	/* swallowing pipelined RCPT replies after MAIL failed */
+	RG_SMTP_ST_QUIT,	/* result delivered; waiting for 221 or close */
+	RG_SMTP_ST_COUNT
+};
+
 enum rg_smtp_status {
 	RG_SMTP_DONE,		/* the dialogue ran to the end (replies may be anything) */
 	RG_SMTP_REFUSED,	/* the server refused the session before RCPT (see stage, reply) */
@@ -62,6 +81,7 @@ struct rg_smtp_params {
 struct rg_smtp_result {
 	enum rg_smtp_status	 s_status;
 	enum rg_smtp_stage	 s_stage;	/* stage reached (failure stage when refused) */
+	enum rg_smtp_state	 s_state;	/* state the session was in when it ended */
 	struct rg_reply		 s_reply;	/* reply that refused the session, if any */
 	int			 s_nreplies;	/* RCPT replies received */
 	struct rg_reply		 s_rcpt[RG_SMTP_MAX_RCPT];
@@ -92,9 +112,10 @@ struct rg_smtp *rg_smtp_start(struct rg_smtp_pool *pool, const struct rg_smtp_pa
     rg_smtp_cb cb, void *arg);
 void rg_smtp_cancel(struct rg_smtp *s);
 
-/* rg_smtp_status_name, rg_smtp_stage_name - for logs and tests. */
+/* rg_smtp_status_name, rg_smtp_stage_name, rg_smtp_state_name - for logs and tests. */
 const char *rg_smtp_status_name(enum rg_smtp_status st);
 const char *rg_smtp_stage_name(enum rg_smtp_stage stage);
+const char *rg_smtp_state_name(enum rg_smtp_state state);
 
 /* rg_smtp_ssl_ctx - a client context for opportunistic TLS (no verification). */
 SSL_CTX *rg_smtp_ssl_ctx(void);
