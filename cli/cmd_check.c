@@ -3,7 +3,10 @@
  *
  * Every address goes to the engine at once (the prober batches those of
  * one domain into one session); the loop runs until each has an answer or
- * --wait has passed. Output keeps the order of the arguments.
+ * --wait has passed. Output keeps the order of the arguments. A stale
+ * verdict answers at once and the engine refreshes it in the background;
+ * check then waits (within --wait) for the refresh to land in the cache,
+ * and says so on standard error when it did not.
  */
 #include "rg_build.h"
 
@@ -16,6 +19,7 @@
 #include <jansson.h>
 
 #include "cli.h"
+#include "rcptguard/clock.h"
 #include "rcptguard/engine.h"
 #include "rcptguard/log.h"
 #include "rcptguard/util.h"
@@ -28,6 +32,8 @@ struct cli_check_item {
 
 struct cli_check {
 	struct event_base	*base;
+	struct rg_engine	*eng;
+	int64_t			 deadline_ms;	/* monotonic: the end of --wait */
 	struct cli_check_item	*items;
 	int			 nitems;
 	int			 ndone;
@@ -51,6 +57,42 @@ cli_check_on_answer(const struct rg_answer *ans, void *arg)
 	it->ans = *ans;
 	if (++chk->ndone == chk->nitems)
 		event_base_loopbreak(chk->base);
+}
+
+/* cli_check_on_tick - waiting for background refreshes: stop when none runs or --wait is over. */
+static void
+cli_check_on_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct cli_check *chk = arg;
+
+	(void)fd;
+	(void)what;
+	if (!rg_engine_busy(chk->eng) || rg_clock_mono_ms() >= chk->deadline_ms)
+		event_base_loopbreak(chk->base);
+}
+
+/*
+ * cli_check_refreshes - answers that were stale start a refresh: let it
+ * finish within --wait, so that the cache holds the new verdict. 0 when
+ * nothing is left running.
+ */
+static int
+cli_check_refreshes(struct cli_check *chk)
+{
+	struct timeval tick = { 0, 50000 };
+	struct event *ev;
+	int stale = 0;
+
+	for (int i = 0; i < chk->nitems; i++)
+		stale |= chk->items[i].done && chk->items[i].ans.an_state == RG_STATE_STALE;
+	if (!stale || !rg_engine_busy(chk->eng))
+		return 0;
+	if ((ev = event_new(chk->base, -1, EV_PERSIST, cli_check_on_tick, chk)) == NULL)
+		return 1;
+	event_add(ev, &tick);
+	event_base_dispatch(chk->base);
+	event_free(ev);
+	return rg_engine_busy(chk->eng);
 }
 
 static void
@@ -136,6 +178,8 @@ cli_cmd_check(struct cli_ctx *ctx, int argc, char **argv)
 		free(refs);
 		return CLI_EXIT_CONFIG;
 	}
+	chk.eng = eng;
+	chk.deadline_ms = rg_clock_mono_ms() + wait_ms;
 	for (int i = 0; i < chk.nitems; i++) {
 		const char *in = argv[optind + i];
 		chk.items[i].input = in;
@@ -150,6 +194,9 @@ cli_cmd_check(struct cli_ctx *ctx, int argc, char **argv)
 	}
 	if (rc == CLI_EXIT_OK && chk.ndone < chk.nitems)
 		event_base_dispatch(chk.base);
+	if (rc == CLI_EXIT_OK && cli_check_refreshes(&chk))
+		cli_error("stale verdicts were answered from the cache; their refresh did not "
+		    "finish within --wait");
 	for (int i = 0; i < chk.nitems && rc == CLI_EXIT_OK; i++) {
 		if (!chk.items[i].done)
 			continue;

@@ -8,6 +8,9 @@
  *   2. before RCPT, no reply makes a mailbox undeliverable;
  *   3. a 4xx is never undeliverable;
  *   4. only then do 5.1.x and user-unknown texts make no_mailbox.
+ * Before all of them, at RCPT: "too many recipients" (4.5.3, 5.5.3 or the
+ * wording, not a rate) is a limit of the transaction or session, not an
+ * answer about the mailbox (c_rcpt_limit).
  * Text matching is case-insensitive on the bounded, sanitized reply text.
  */
 #include "rg_build.h"
@@ -57,6 +60,20 @@ static const char *const rg_classify_grey_words[] = {
 	"try again later", "try later", "please retry", "temporarily rejected",
 };
 
+/* A limit of recipients per transaction or session (RFC 5321 4.5.3.1.10). */
+static const char *const rg_classify_rcpt_limit_words[] = {
+	"too many recipients", "too many rcpt", "recipient limit", "recipients limit",
+	"limit of recipients", "maximum number of recipients", "max recipients",
+	"size per transaction", "separate transaction", "recipients per message",
+};
+
+/* ... unless it counts recipients over time: then it is a throttle. */
+static const char *const rg_classify_rate_words[] = {
+	"from your ip", "from your address", "from this ip", "recipients from", "per minute",
+	"per hour", "per day", " rate", "in the last", "slow down", "try again later",
+	"try again in",
+};
+
 static const char *const rg_classify_throttle_words[] = {
 	"too many", "rate limit", "ratelimit", "throttl", "slow down", "too fast",
 	"exceeded the rate", "try again in",
@@ -93,6 +110,7 @@ rg_classify_set(struct rg_classification *out, enum rg_class c, enum rg_reason r
 	out->c_class = c;
 	out->c_reason = r;
 	out->c_final = final;
+	out->c_rcpt_limit = 0;
 }
 
 /*
@@ -125,6 +143,38 @@ rg_classify_policy(const struct rg_reply *r, struct rg_classification *out)
 		return 1;
 	}
 	return 0;
+}
+
+/*
+ * rg_classify_dbeb - Exchange Online's Directory-Based Edge Blocking: "550
+ * 5.4.1 Recipient address rejected: Access denied. AS(201806281)" reads
+ * like a block but is documented by Microsoft as "the recipient is not in
+ * the tenant's directory", answered before any check of the client.
+ */
+static int
+rg_classify_dbeb(const struct rg_reply *r)
+{
+	return r->r_code == 550 && strcmp(r->r_dsn, "5.4.1") == 0 &&
+	    strcasestr(r->r_text, "recipient address rejected: access denied") != NULL;
+}
+
+/*
+ * rg_classify_rcpt_limit - "too many recipients" for this transaction or
+ * session: 4.5.3 or 5.5.3, or the wording, on a 4xx or 5xx (RFC 5321 asks
+ * clients to treat a 552 for this as temporary), but not a count over
+ * time, which is throttling.
+ */
+static int
+rg_classify_rcpt_limit(const struct rg_reply *r)
+{
+	const char *t = r->r_text;
+
+	if (r->r_code / 100 != 4 && r->r_code / 100 != 5)
+		return 0;
+	if (RG_HAS(t, rg_classify_rate_words))
+		return 0;
+	return strcmp(r->r_dsn, "4.5.3") == 0 || strcmp(r->r_dsn, "5.5.3") == 0 ||
+	    RG_HAS(t, rg_classify_rcpt_limit_words);
 }
 
 /* rg_classify_temporary - any 4xx: never undeliverable. */
@@ -211,6 +261,11 @@ rg_classify_reply(enum rg_smtp_stage stage, const struct rg_reply *r,
 			rg_classify_set(out, RG_CLASS_UNKNOWN, RG_REASON_PROTOCOL_ERROR, 1);
 		return;
 	}
+	if (stage == RG_STAGE_RCPT && rg_classify_rcpt_limit(r)) {
+		rg_classify_set(out, RG_CLASS_UNKNOWN, RG_REASON_TEMP_FAILURE, 1);
+		out->c_rcpt_limit = 1;
+		return;
+	}
 	if (cls == 4) {
 		if (rg_classify_policy(r, out))
 			return;
@@ -218,6 +273,10 @@ rg_classify_reply(enum rg_smtp_stage stage, const struct rg_reply *r,
 		return;
 	}
 	/* 5xx */
+	if (stage == RG_STAGE_RCPT && rg_classify_dbeb(r)) {
+		rg_classify_set(out, RG_CLASS_UNDELIVERABLE, RG_REASON_NO_MAILBOX, 1);
+		return;
+	}
 	if (rg_classify_policy(r, out))
 		return;
 	switch (stage) {

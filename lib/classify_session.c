@@ -10,10 +10,15 @@
  *     too;
  *   - a refusal before RCPT decides every recipient by that reply; a
  *     failure before RCPT is a protocol error for all;
- *   - the random recipient's 2xx means catch-all, its 5xx means not; a
- *     4xx proves nothing. On a catch-all domain, or behind a provider whose
+ *   - the random recipient's 2xx means catch-all; a refusal of the mailbox
+ *     (5.1.x) means not; a block or a 4xx proves nothing. On a catch-all domain, or behind a provider whose
  *     250 proves little, an accepted recipient is risky, not deliverable;
- *   - a throttling reply at any stage asks for a cooldown;
+ *   - a throttling reply at any stage asks for a cooldown; a recipient-count
+ *     reply ("too many recipients") never does: its recipient, and those a
+ *     server left unanswered after answering others, are asked again, and
+ *     the limit the replies show is learned;
+ *   - a recipient that needs SMTPUTF8, which the server lacks, was not
+ *     asked: unknown/smtputf8_unsupported;
  *   - a recipient the server did not answer gets the 421 that ended the
  *     session, or unknown (timeout or protocol error).
  */
@@ -32,6 +37,7 @@ rg_session_set(struct rg_session_verdict *sv, enum rg_class c, enum rg_reason r,
 	sv->sv_reason = r;
 	sv->sv_reply = reply;
 	sv->sv_why = why;
+	sv->sv_again = 0;
 }
 
 /*
@@ -86,15 +92,78 @@ rg_session_early(const struct rg_session_input *in, struct rg_session_outcome *o
 	return 0;
 }
 
-/* rg_session_rcpt - the verdict of real recipient k. */
+/*
+ * rg_session_limits - the recipient limits the replies show, and whether
+ * the recipients the server left unanswered, after answering others, may
+ * be asked again in a new session (returns 1).
+ */
+static int
+rg_session_limits(const struct rg_session_input *in, struct rg_session_outcome *out)
+{
+	const struct rg_smtp_result *res = in->si_res;
+	struct rg_classification cl;
+	int pos = 0, txn = 0, answered = 0, limited = 0;
+
+	for (int k = 0; k < res->s_nreplies; k++) {
+		if (res->s_skipped[k])
+			continue;
+		if (in->si_per_txn > 0 && pos == in->si_per_txn) {
+			pos = 0;	/* the client began a new transaction here */
+			txn++;
+		}
+		pos++;
+		rg_classify_reply(RG_STAGE_RCPT, &res->s_rcpt[k], &cl);
+		if (!cl.c_rcpt_limit) {
+			answered++;
+			continue;
+		}
+		/* The first refusal by count says which limit it is. */
+		if (limited++ > 0)
+			continue;
+		if (pos > 1)
+			out->so_per_txn = pos - 1;
+		else if (txn > 0)
+			out->so_per_session = answered;	/* refused again after RSET */
+	}
+	out->so_answered = answered;
+	if (answered == 0)
+		return 0;
+	switch (res->s_status) {
+	case RG_SMTP_REFUSED:
+		/* A 421 that counts recipients ended the session; a throttling one is not this. */
+		rg_classify_reply(RG_STAGE_RCPT, &res->s_reply, &cl);
+		if (!cl.c_rcpt_limit)
+			return 0;
+		if (out->so_per_session == 0)
+			out->so_per_session = answered;
+		return 1;
+	case RG_SMTP_DONE:
+		/* A refused RSET or later MAIL: the session held no more. */
+		if (res->s_nreplies >= in->si_nreal + in->si_random)
+			return 0;
+		if (out->so_per_session == 0)
+			out->so_per_session = answered;
+		return 1;
+	case RG_SMTP_DROPPED:
+		return 1;	/* a hang-up: asked again, nothing learned */
+	default:
+		return 0;
+	}
+}
+
+/* rg_session_rcpt - the verdict of real recipient k; again: the unanswered may be asked again. */
 static void
-rg_session_rcpt(const struct rg_session_input *in, int k, int catch_all,
+rg_session_rcpt(const struct rg_session_input *in, int k, int catch_all, int again,
     struct rg_session_verdict *sv)
 {
 	const struct rg_smtp_result *res = in->si_res;
 	struct rg_classification cl;
 
-	if (k < res->s_nreplies) {
+	if (k < res->s_nreplies && res->s_skipped[k]) {
+		/* Not asked: it needs SMTPUTF8, which the server does not offer. */
+		rg_session_set(sv, RG_CLASS_UNKNOWN, RG_REASON_SMTPUTF8_UNSUPPORTED, NULL,
+		    "the server does not offer SMTPUTF8");
+	} else if (k < res->s_nreplies) {
 		const struct rg_reply *rr = &res->s_rcpt[k];
 		rg_classify_reply(RG_STAGE_RCPT, rr, &cl);
 		if (cl.c_class == RG_CLASS_DELIVERABLE && catch_all)
@@ -103,6 +172,11 @@ rg_session_rcpt(const struct rg_session_input *in, int k, int catch_all,
 			rg_session_set(sv, RG_CLASS_RISKY, RG_REASON_ACCEPT_ALL_PROVIDER, rr, NULL);
 		else
 			rg_session_set(sv, cl.c_class, cl.c_reason, rr, NULL);
+		sv->sv_again = cl.c_rcpt_limit;
+	} else if (again) {
+		rg_session_set(sv, RG_CLASS_UNKNOWN, RG_REASON_TEMP_FAILURE,
+		    res->s_status == RG_SMTP_REFUSED ? &res->s_reply : NULL, res->s_error);
+		sv->sv_again = 1;
 	} else if (res->s_status == RG_SMTP_REFUSED) {
 		/* 421 before this recipient's turn: the server is throttling. */
 		rg_classify_reply(RG_STAGE_RCPT, &res->s_reply, &cl);
@@ -119,7 +193,7 @@ rg_classify_session(const struct rg_session_input *in, struct rg_session_outcome
 {
 	const struct rg_smtp_result *res = in->si_res;
 	struct rg_classification cl;
-	int catch_all = in->si_catch_all;
+	int catch_all = in->si_catch_all, again;
 
 	memset(out, 0, sizeof(*out));
 	out->so_catch_all = RG_CATCH_ALL_UNKNOWN;
@@ -127,17 +201,26 @@ rg_classify_session(const struct rg_session_input *in, struct rg_session_outcome
 		return;
 	out->so_action = RG_SESSION_EACH;
 
-	/* The catch-all probe, when its reply came: accepted means catch-all. */
+	/*
+	 * The catch-all probe, when its reply came: accepted means catch-all;
+	 * only a refusal of the mailbox itself means not. A block (5.7.x), a
+	 * 4xx or anything else proves nothing: tested again later.
+	 */
 	if (in->si_random && res->s_nreplies > in->si_nreal) {
-		int code = res->s_rcpt[in->si_nreal].r_code;
-		if (code / 100 == 2 || code / 100 == 5) {
-			catch_all = code / 100 == 2;
-			out->so_catch_all = catch_all ? RG_CATCH_ALL_YES : RG_CATCH_ALL_NO;
+		const struct rg_reply *rr = &res->s_rcpt[in->si_nreal];
+		rg_classify_reply(RG_STAGE_RCPT, rr, &cl);
+		if (rr->r_code / 100 == 2) {
+			catch_all = 1;
+			out->so_catch_all = RG_CATCH_ALL_YES;
+		} else if (cl.c_class == RG_CLASS_UNDELIVERABLE) {
+			out->so_catch_all = RG_CATCH_ALL_NO;
 		}
 	}
 
 	/* A throttling reply to any RCPT pauses the domain, too. */
 	for (int k = 0; k < res->s_nreplies && res->s_status != RG_SMTP_REFUSED; k++) {
+		if (res->s_skipped[k])
+			continue;
 		rg_classify_reply(RG_STAGE_RCPT, &res->s_rcpt[k], &cl);
 		if (cl.c_reason == RG_REASON_THROTTLED) {
 			out->so_cooldown = 1;
@@ -145,6 +228,9 @@ rg_classify_session(const struct rg_session_input *in, struct rg_session_outcome
 		}
 	}
 
-	for (int k = 0; k < in->si_nreal && k < nrcpt; k++)
-		rg_session_rcpt(in, k, catch_all, &rcpt[k]);
+	again = rg_session_limits(in, out);
+	for (int k = 0; k < in->si_nreal && k < nrcpt; k++) {
+		rg_session_rcpt(in, k, catch_all, again, &rcpt[k]);
+		out->so_again += rcpt[k].sv_again;
+	}
 }

@@ -290,12 +290,13 @@ rg_policy_printable(const char *s)
 	return 1;
 }
 
-/* rg_policy_tag - the header value of a tag: class, reason, and a safe recipient. */
+/* rg_policy_tag - the header value of a tag: class, reason, role, and a safe recipient. */
 static void
 rg_policy_tag(const struct rg_answer *ans, const char *reason, struct rg_decision *d)
 {
-	int n = snprintf(d->d_header, sizeof(d->d_header), "%s; reason=%s",
-	    rg_verdict_class_name(ans->an_verdict.v_class), reason);
+	int n = snprintf(d->d_header, sizeof(d->d_header), "%s; reason=%s%s",
+	    rg_verdict_class_name(ans->an_verdict.v_class), reason,
+	    (ans->an_verdict.v_flags & RG_VERDICT_F_ROLE) ? "; role=yes" : "");
 
 	if (n > 0 && (size_t)n < sizeof(d->d_header) && rg_policy_printable(ans->an_address))
 		snprintf(d->d_header + n, sizeof(d->d_header) - (size_t)n, "; rcpt=<%s>",
@@ -307,6 +308,7 @@ rg_policy_decide(const struct rg_policy *p, struct rg_store *cache, const struct
     struct rg_decision *d)
 {
 	const struct rg_verdict *v = &ans->an_verdict;
+	enum rg_reason reason = v->v_reason;
 	enum rg_action a;
 
 	if (ans->an_cache_status < 0 && ans->an_source != RG_ANSWER_SYNTAX &&
@@ -318,25 +320,35 @@ rg_policy_decide(const struct rg_policy *p, struct rg_store *cache, const struct
 	    v->v_class : RG_CLASS_UNKNOWN];
 	if ((unsigned)v->v_reason < RG_REASON_COUNT && p->p_cfg.reason_action[v->v_reason] >= 0)
 		a = (enum rg_action)p->p_cfg.reason_action[v->v_reason];
+	/*
+	 * A role mailbox (postmaster@, sales@) that exists or may: an action set
+	 * for role_account decides, and the reply names that reason. A dead
+	 * role mailbox stays what its verdict says.
+	 */
+	if ((v->v_flags & RG_VERDICT_F_ROLE) && p->p_cfg.reason_action[RG_REASON_ROLE_ACCOUNT] >= 0 &&
+	    (v->v_class == RG_CLASS_DELIVERABLE || v->v_class == RG_CLASS_RISKY)) {
+		a = (enum rg_action)p->p_cfg.reason_action[RG_REASON_ROLE_ACCOUNT];
+		reason = RG_REASON_ROLE_ACCOUNT;
+	}
 	rg_policy_clear(d, a, RG_WHY_VERDICT);
 
 	switch (a) {
 	case RG_ACTION_PASS:
 		break;
 	case RG_ACTION_TAG:
-		rg_policy_tag(ans, rg_verdict_reason_name(v->v_reason), d);
+		rg_policy_tag(ans, rg_verdict_reason_name(reason), d);
 		break;
 	case RG_ACTION_REJECT: {
-		const char *dsn = rg_verdict_reason_dsn(v->v_reason);
+		const char *dsn = rg_verdict_reason_dsn(reason);
 		d->d_code = 550;
 		rg_strlcpy(d->d_dsn, dsn[0] == '5' ? dsn : "5.7.1", sizeof(d->d_dsn));
 		snprintf(d->d_text, sizeof(d->d_text), "rcptguard: %s (%s)",
-		    rg_verdict_reason_text(v->v_reason), rg_verdict_reason_name(v->v_reason));
+		    rg_verdict_reason_text(reason), rg_verdict_reason_name(reason));
 		break;
 	}
 	case RG_ACTION_DEFER:
 	case RG_ACTION_COUNT:
-		rg_policy_defer(p, v->v_reason, d);
+		rg_policy_defer(p, reason, d);
 		/*
 		 * The defer window: the first deferral of this recipient is kept in
 		 * the cache; once the window has passed, the recipient passes,
@@ -445,6 +457,8 @@ rg_policy_log(const struct rg_policy_request *req, const struct rg_answer *ans,
 		rg_logline_add(&l, rg_verdict_class_name(ans->an_verdict.v_class));
 		rg_logline_lit(&l, " reason=");
 		rg_logline_add(&l, rg_verdict_reason_name(ans->an_verdict.v_reason));
+		if (ans->an_verdict.v_flags & RG_VERDICT_F_ROLE)
+			rg_logline_lit(&l, " role=yes");
 		if (ans->an_verdict.v_mx[0] != '\0') {
 			rg_logline_lit(&l, " mx=");
 			rg_logline_add(&l, ans->an_verdict.v_mx);

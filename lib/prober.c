@@ -41,9 +41,8 @@
 
 #include "prober_impl.h"
 
-static int rg_prober_try_next(struct rg_probe_job *j);
+static int rg_prober_learn_limits(struct rg_probe_job *j, const struct rg_session_outcome *out);
 static void rg_prober_on_token(evutil_socket_t fd, short what, void *arg);
-static void rg_prober_on_slot_timer(evutil_socket_t fd, short what, void *arg);
 
 const char *
 rg_prober_job_state_name(enum rg_probe_state st)
@@ -60,7 +59,7 @@ rg_prober_job_state_name(enum rg_probe_state st)
 }
 
 /* rg_prober_job_enter - the one place a job changes state. */
-static void
+void
 rg_prober_job_enter(struct rg_probe_job *j, enum rg_probe_state st)
 {
 	if (j->j_state != st)
@@ -70,7 +69,7 @@ rg_prober_job_enter(struct rg_probe_job *j, enum rg_probe_state st)
 }
 
 /* rg_prober_timer_ms - arm ev to fire in ms milliseconds. */
-static void
+void
 rg_prober_timer_ms(struct event *ev, int64_t ms)
 {
 	struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000) };
@@ -210,25 +209,6 @@ rg_prober_on_error(struct rg_prober *pr, rg_prober_error_cb cb, void *arg)
 	pr->p_err_arg = arg;
 }
 
-/* rg_prober_release_slots - give back the session's concurrency slots. */
-static void
-rg_prober_release_slots(struct rg_probe_job *j)
-{
-	struct rg_store *c = j->j_pr->p_store;
-	const char *prefixes[2] = { RG_LIMIT_KEY_GLOBAL, j->j_mprefix };
-
-	if (c == NULL || j->j_slot_token == 0)
-		return;
-	rg_store_slots_release(c, prefixes, j->j_slots, 2, j->j_slot_token, NULL);
-	j->j_slot_token = 0;
-	/* A slot of ours came free: the waiting jobs look now, from the loop. */
-	if (!TAILQ_EMPTY(&j->j_pr->p_slotwait)) {
-		j->j_pr->p_slot_backoff_ms = RG_PROBER_SLOT_POLL_MIN_MS;
-		event_del(j->j_pr->p_slot_timer);
-		rg_prober_timer_ms(j->j_pr->p_slot_timer, 0);
-	}
-}
-
 static void
 rg_prober_job_free(struct rg_probe_job *j)
 {
@@ -341,11 +321,11 @@ rg_prober_job_end(struct rg_probe_job *j)
 }
 
 /* rg_prober_finish_all - every open recipient gets the same verdict; the job ends. */
-static void
+void
 rg_prober_finish_all(struct rg_probe_job *j, enum rg_class c, enum rg_reason reason,
     const struct rg_reply *r, const char *mx, const char *why)
 {
-	const struct rg_session_verdict sv = { c, reason, r, why };
+	const struct rg_session_verdict sv = { c, reason, r, why, 0 };
 
 	for (int i = 0; i < j->j_nreqs; i++) {
 		struct rg_verdict v;
@@ -358,7 +338,7 @@ rg_prober_finish_all(struct rg_probe_job *j, enum rg_class c, enum rg_reason rea
 }
 
 /* rg_prober_domain_save - store the domain record, if there is a cache. */
-static void
+void
 rg_prober_domain_save(struct rg_probe_job *j)
 {
 	if (j->j_pr->p_store != NULL)
@@ -390,7 +370,7 @@ rg_prober_cooldown(struct rg_probe_job *j)
  * rg_prober_on_smtp - the end of one session: classify_session decides,
  * the prober records what it learned and reports.
  */
-static void
+void
 rg_prober_on_smtp(const struct rg_smtp_result *res, void *arg)
 {
 	struct rg_probe_job *j = arg;
@@ -400,18 +380,20 @@ rg_prober_on_smtp(const struct rg_smtp_result *res, void *arg)
 		.si_res = res, .si_random = j->j_random,
 		.si_catch_all = j->j_drec.d_catch_all == RG_CATCH_ALL_YES,
 		.si_unreliable = j->j_unreliable, .si_more_hosts = j->j_next < j->j_ncands,
+		.si_nreal = j->j_sess_nreal, .si_per_txn = j->j_sess_per_txn,
 	};
 	struct rg_session_outcome out;
+	int progress, open = 0;
 
 	j->j_smtp = NULL;
+	j->j_rounds++;
 	rg_prober_release_slots(j);
-	rg_log_debug("probe %s via %s: %s stage=%s replies=%d %s", j->j_domain, mx,
+	rg_log_debug("probe %s via %s: %s stage=%s state=%s replies=%d %s", j->j_domain, mx,
 	    rg_smtp_status_name(res->s_status), rg_smtp_stage_name(res->s_stage),
-	    res->s_nreplies, res->s_error);
-	for (int i = 0; i < j->j_nreqs; i++)
-		if (!j->j_reqs[i].r_done)
-			in.si_nreal++;
+	    rg_smtp_state_name(res->s_state), res->s_nreplies, res->s_error);
 	rg_classify_session(&in, &out, rcpt, (int)RG_ARRAY_LEN(rcpt));
+	progress = rg_prober_learn_limits(j, &out);
+	progress |= out.so_answered > 0 || out.so_catch_all != RG_CATCH_ALL_UNKNOWN;
 
 	if (out.so_cooldown)
 		rg_prober_cooldown(j);
@@ -422,6 +404,7 @@ rg_prober_on_smtp(const struct rg_smtp_result *res, void *arg)
 	}
 	switch (out.so_action) {
 	case RG_SESSION_NEXT_HOST:
+		j->j_rounds--;	/* the same round, on the next host */
 		rg_prober_try_next(j);
 		return;
 	case RG_SESSION_ALL:
@@ -431,34 +414,67 @@ rg_prober_on_smtp(const struct rg_smtp_result *res, void *arg)
 	case RG_SESSION_EACH:
 		break;
 	}
-	/* Each real recipient, in the order sent. */
+	/*
+	 * Each real recipient of the session, in the order sent; one the
+	 * server asked to send elsewhere waits for the next round while the
+	 * rounds make progress and last.
+	 */
 	for (int i = 0, k = 0; i < j->j_nreqs; i++) {
+		struct rg_probe_req *r = &j->j_reqs[i];
 		struct rg_verdict v;
-		if (j->j_reqs[i].r_done)
+		if (r->r_done || !r->r_in_session)
 			continue;
+		r->r_in_session = 0;
+		if (rcpt[k].sv_again && progress && j->j_rounds < j->j_nreqs + RG_PROBER_EXTRA_ROUNDS) {
+			k++;
+			continue;
+		}
 		rg_prober_apply(&v, &rcpt[k++], mx);
 		rg_prober_report(j, i, &v);
 	}
-	rg_prober_job_end(j);
+	for (int i = 0; i < j->j_nreqs; i++)
+		open += !j->j_reqs[i].r_done;
+	if (open == 0) {
+		rg_prober_job_end(j);
+		return;
+	}
+	/* The next round, from the loop: a token of the domain's rate, then a session. */
+	rg_log_debug("probe %s: %d recipients left for round %d", j->j_domain, open,
+	    j->j_rounds + 1);
+	rg_prober_job_enter(j, RG_PROBE_QUEUED);
+	rg_prober_timer_ms(j->j_start, 0);
 }
 
-/* rg_prober_random_rcpt - a local part nobody has, at the job's domain; -1 if too long. */
+/*
+ * rg_prober_learn_limits - keep the recipient limits a session showed in
+ * the domain record (the smaller one wins while the record's are live).
+ * 1 when something new was learned.
+ */
 static int
-rg_prober_random_rcpt(struct rg_probe_job *j)
+rg_prober_learn_limits(struct rg_probe_job *j, const struct rg_session_outcome *out)
 {
-	static const char hex[] = "0123456789abcdef";
-	unsigned char rnd[8];
-	char local[32];
+	struct rg_domain_record *d = &j->j_drec;
+	int64_t now = rg_clock_now();
+	int live = d->d_limits_until > now, learned = 0;
 
-	arc4random_buf(rnd, sizeof(rnd));
-	memcpy(local, "rg-", 3);
-	for (size_t i = 0; i < sizeof(rnd); i++) {
-		local[3 + 2 * i] = hex[rnd[i] >> 4];
-		local[4 + 2 * i] = hex[rnd[i] & 15];
+	if (!live)
+		d->d_rcpt_per_txn = d->d_rcpt_per_session = 0;
+	if (out->so_per_txn > 0 && (d->d_rcpt_per_txn == 0 || out->so_per_txn < d->d_rcpt_per_txn)) {
+		d->d_rcpt_per_txn = (uint16_t)out->so_per_txn;
+		learned = 1;
 	}
-	local[3 + 2 * sizeof(rnd)] = '\0';
-	snprintf(j->j_random_rcpt, sizeof(j->j_random_rcpt), "%s@%s", local, j->j_domain);
-	return strlen(j->j_random_rcpt) <= RG_ADDR_MAILBOX_MAX ? 0 : -1;
+	if (out->so_per_session > 0 &&
+	    (d->d_rcpt_per_session == 0 || out->so_per_session < d->d_rcpt_per_session)) {
+		d->d_rcpt_per_session = (uint16_t)out->so_per_session;
+		learned = 1;
+	}
+	if (!learned)
+		return 0;
+	d->d_limits_until = now + RG_PROBER_LIMITS_TTL;
+	rg_log_info("probe %s: the server takes %d recipients per transaction, %d per session "
+	    "(0: no limit seen)", j->j_domain, d->d_rcpt_per_txn, d->d_rcpt_per_session);
+	rg_prober_domain_save(j);
+	return 1;
 }
 
 /*
@@ -467,7 +483,7 @@ rg_prober_random_rcpt(struct rg_probe_job *j)
  * (and so follows fail_mode); the recipients get an unknown verdict that
  * is reported, not stored.
  */
-static void
+void
 rg_prober_cache_failed(struct rg_probe_job *j, int status, const char *what)
 {
 	struct rg_prober *pr = j->j_pr;
@@ -486,171 +502,6 @@ rg_prober_cache_failed(struct rg_probe_job *j, int status, const char *what)
 		r->r_cb(&r->r_addr, &v, r->r_arg);
 	}
 	rg_prober_job_end(j);
-}
-
-enum rg_prober_slot {
-	RG_SLOT_HELD,		/* both slots are ours */
-	RG_SLOT_BUSY,		/* every slot is taken: wait */
-	RG_SLOT_ERROR,		/* the cache failed: the job has ended */
-};
-
-/* rg_prober_slots - take a global and a per-MX-address slot for the session to sa. */
-static enum rg_prober_slot
-rg_prober_slots(struct rg_probe_job *j, const struct sockaddr *sa)
-{
-	struct rg_prober *pr = j->j_pr;
-	const char *prefixes[2] = { RG_LIMIT_KEY_GLOBAL, j->j_mprefix };
-	int nslots[2] = { (int)pr->p_cfg.global_concurrency, (int)pr->p_cfg.mx_concurrency };
-	int err = RG_CACHE_EIO;
-
-	if (pr->p_store == NULL) {
-		rg_prober_cache_failed(j, RG_CACHE_EMISSING, "concurrency slots");
-		return RG_SLOT_ERROR;
-	}
-	rg_limit_key_mx(j->j_mprefix, sizeof(j->j_mprefix), sa);
-	switch (rg_store_slots_acquire(pr->p_store, prefixes, nslots, 2,
-	    pr->p_cfg.session_timeout + 30, j->j_slots, &j->j_slot_token, &err)) {
-	case RG_LIMIT_OK:
-		return RG_SLOT_HELD;
-	case RG_LIMIT_FAILED:
-		j->j_slot_token = 0;
-		rg_prober_cache_failed(j, err, "concurrency slots");
-		return RG_SLOT_ERROR;
-	case RG_LIMIT_HELD:
-	case RG_LIMIT_EMPTY:
-		break;
-	}
-	j->j_slot_token = 0;
-	return RG_SLOT_BUSY;
-}
-
-/* rg_prober_slot_wait - queue j for slots and make sure a pass is coming. */
-static void
-rg_prober_slot_wait(struct rg_probe_job *j)
-{
-	struct rg_prober *pr = j->j_pr;
-
-	rg_prober_job_enter(j, RG_PROBE_SLOT);
-	if (!j->j_on_slotwait) {
-		TAILQ_INSERT_TAIL(&pr->p_slotwait, j, j_wait_link);
-		j->j_on_slotwait = 1;
-	}
-	if (!evtimer_pending(pr->p_slot_timer, NULL))
-		rg_prober_timer_ms(pr->p_slot_timer, pr->p_slot_backoff_ms);
-}
-
-/*
- * rg_prober_on_slot_timer - one pass over the jobs waiting for slots, in
- * arrival order. Slots held by other processes free without a word to us,
- * so the pass also runs on a timer, backing off from 100 ms to 2 s while
- * nothing frees. One attempt (one write transaction) per MX address per
- * pass: the jobs behind a busy address are not asked again in that pass.
- */
-static void
-rg_prober_on_slot_timer(evutil_socket_t fd, short what, void *arg)
-{
-	struct rg_prober *pr = arg;
-	struct rg_probe_jobs pass;
-	struct rg_probe_job *j;
-	char busy[RG_PROBER_SLOT_TRIES][80];
-	int nbusy = 0, tries = 0, won = 0;
-
-	(void)fd;
-	(void)what;
-	TAILQ_INIT(&pass);
-	TAILQ_CONCAT(&pass, &pr->p_slotwait, j_wait_link);
-	while ((j = TAILQ_FIRST(&pass)) != NULL) {
-		int skip = tries >= RG_PROBER_SLOT_TRIES;
-		TAILQ_REMOVE(&pass, j, j_wait_link);
-		j->j_on_slotwait = 0;
-		for (int b = 0; b < nbusy && !skip; b++)
-			skip = strcmp(busy[b], j->j_mprefix) == 0;
-		if (skip) {
-			TAILQ_INSERT_TAIL(&pr->p_slotwait, j, j_wait_link);
-			j->j_on_slotwait = 1;
-			continue;
-		}
-		tries++;
-		/* Still waiting: its address is busy for the rest of this pass. */
-		if (rg_prober_try_next(j))
-			rg_strlcpy(busy[nbusy++], j->j_mprefix, sizeof(busy[0]));
-		else
-			won++;	/* started, or ended: j may be gone */
-	}
-	pr->p_slot_backoff_ms = won > 0 ? RG_PROBER_SLOT_POLL_MIN_MS :
-	    pr->p_slot_backoff_ms * 2 > RG_PROBER_SLOT_POLL_MAX_MS ? RG_PROBER_SLOT_POLL_MAX_MS :
-	    pr->p_slot_backoff_ms * 2;
-	if (!TAILQ_EMPTY(&pr->p_slotwait) && !evtimer_pending(pr->p_slot_timer, NULL))
-		rg_prober_timer_ms(pr->p_slot_timer, pr->p_slot_backoff_ms);
-}
-
-/*
- * rg_prober_try_next - start a session with the next candidate address. 1
- * when j waits for slots; 0 when the session started or the job ended (j
- * may be gone).
- */
-static int
-rg_prober_try_next(struct rg_probe_job *j)
-{
-	struct rg_prober *pr = j->j_pr;
-	struct rg_smtp_params p;
-	const struct rg_mx_host *h;
-	int k = j->j_next, n = 0;
-
-	h = &j->j_mx->m_hosts[j->j_cands[k].c_host];
-	switch (rg_prober_slots(j, (const struct sockaddr *)&h->h_addrs[j->j_cands[k].c_addr])) {
-	case RG_SLOT_HELD:
-		break;
-	case RG_SLOT_BUSY:
-		rg_prober_slot_wait(j);
-		return 1;
-	case RG_SLOT_ERROR:
-		return 0;	/* j is gone */
-	}
-	j->j_next++;
-	memset(&p, 0, sizeof(p));
-	p.p_addr = (const struct sockaddr *)&h->h_addrs[j->j_cands[k].c_addr];
-	p.p_addrlen = h->h_addrlens[j->j_cands[k].c_addr];
-	if (pr->p_nsources > 0) {
-		/* Sticky per domain, so a greylisting server sees the same client again. */
-		int si = j->j_drec.d_source_index;
-		if (si < 1 || si > pr->p_nsources) {
-			uint32_t hash = 5381;
-			for (const char *c = j->j_domain; *c; c++)
-				hash = hash * 33 + (unsigned char)*c;
-			si = (int)(hash % (uint32_t)pr->p_nsources) + 1;
-			j->j_drec.d_source_index = (uint8_t)si;
-			rg_prober_domain_save(j);
-		}
-		p.p_source = (const struct sockaddr *)&pr->p_sources[si - 1];
-		p.p_sourcelen = pr->p_sourcelens[si - 1];
-	}
-	p.p_mx_name = h->h_name;
-	p.p_helo = pr->p_helo;
-	p.p_mail_from = pr->p_mail_from;
-	for (int i = 0; i < j->j_nreqs; i++)
-		if (!j->j_reqs[i].r_done)
-			p.p_rcpts[n++] = j->j_reqs[i].r_addr.a_mailbox;
-	j->j_random = 0;
-	if (pr->p_cfg.catch_all_check && j->j_drec.d_catch_all == RG_CATCH_ALL_UNKNOWN &&
-	    n < RG_SMTP_MAX_RCPT && rg_prober_random_rcpt(j) == 0) {
-		p.p_rcpts[n++] = j->j_random_rcpt;
-		j->j_random = 1;
-	}
-	p.p_nrcpts = n;
-	p.p_smtputf8 = j->j_utf8;
-	p.p_ssl_ctx = pr->p_ssl;
-	p.p_connect_timeout = (int)pr->p_cfg.connect_timeout;
-	p.p_greeting_timeout = (int)pr->p_cfg.greeting_timeout;
-	p.p_command_timeout = (int)pr->p_cfg.command_timeout;
-	p.p_session_timeout = (int)pr->p_cfg.session_timeout;
-	j->j_smtp = rg_smtp_start(pr->p_pool, &p, rg_prober_on_smtp, j);
-	if (j->j_smtp == NULL)
-		rg_prober_finish_all(j, RG_CLASS_UNKNOWN, RG_REASON_PROTOCOL_ERROR, NULL, h->h_name,
-		    "cannot start an SMTP session");
-	else
-		rg_prober_job_enter(j, RG_PROBE_SESSION);
-	return 0;
 }
 
 static void rg_prober_use_mx(struct rg_probe_job *j, const struct rg_mx_result *res);
@@ -958,9 +809,8 @@ rg_prober_enqueue(struct rg_prober *pr, const struct rg_probe_req *req)
 	}
 	j->j_reqs[j->j_nreqs] = *req;
 	j->j_reqs[j->j_nreqs].r_done = 0;
+	j->j_reqs[j->j_nreqs].r_in_session = 0;
 	j->j_nreqs++;
-	if (addr->a_flags & RG_ADDR_F_UTF8_LOCAL)
-		j->j_utf8 = 1;
 	return RG_PROBER_QUEUED;
 }
 

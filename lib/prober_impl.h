@@ -1,7 +1,9 @@
 /*
  * prober_impl.h - the inside of the prober, shared by its files: prober.c
- * (jobs, DNS, sessions, slots) and prober_retry.c (re-probes of greylisted
- * recipients). Nothing outside the prober includes it.
+ * (jobs, their rounds, DNS, what a session's end means), prober_session.c
+ * (the recipients of one session, its concurrency slots, its start) and
+ * prober_retry.c (re-probes of greylisted recipients). Nothing outside the
+ * prober includes it.
  */
 #ifndef RG_PROBER_IMPL_H
 #define RG_PROBER_IMPL_H
@@ -22,12 +24,15 @@
 #define RG_PROBER_SLOT_POLL_MIN_MS	100	/* waiting for slots: first look */
 #define RG_PROBER_SLOT_POLL_MAX_MS	2000	/* ... backing off to this */
 #define RG_PROBER_SLOT_TRIES		8	/* slot attempts per pass */
+#define RG_PROBER_LIMITS_TTL		(7 * 86400)	/* learned recipient limits are kept */
+#define RG_PROBER_EXTRA_ROUNDS		3	/* sessions beyond one per recipient */
 
 struct rg_probe_req {
 	struct rg_address	 r_addr;
 	rg_prober_cb		 r_cb;
 	void			*r_arg;
 	int			 r_done;
+	int			 r_in_session;	/* asked in the session under way */
 	int			 r_attempt;	/* 1 for the first probe */
 };
 
@@ -59,6 +64,10 @@ enum rg_probe_state {
 };
 
 /*
+ * A job asks its recipients in rounds: one session each, as many recipients
+ * as the domain's learned limits allow (j_rounds counts them); those a
+ * session did not settle wait for the next round.
+ *
  * A job holds what it needs and no more: its recipients in an array that
  * grows as they join, the MX answer once DNS has given it, and the
  * candidate addresses made from that answer. Each wait has its own timer:
@@ -75,7 +84,6 @@ struct rg_probe_job {
 	struct rg_probe_req	*j_reqs;
 	int			 j_nreqs;
 	int			 j_reqcap;
-	int			 j_utf8;
 	struct event		*j_start;
 	struct event		*j_token;
 	struct rg_mx_result	*j_mx;		/* NULL until DNS (or the cache) answers */
@@ -84,6 +92,9 @@ struct rg_probe_job {
 	int			 j_next;
 	int			 j_forbidden;	/* candidates skipped as forbidden */
 	struct rg_smtp		*j_smtp;
+	int			 j_rounds;	/* sessions made for the recipients */
+	int			 j_sess_nreal;	/* real recipients in the session under way */
+	int			 j_sess_per_txn;	/* its recipients per transaction; 0: all */
 	int			 j_random;	/* the catch-all probe is in this session */
 	int			 j_unreliable;	/* provider rule: a 250 proves little */
 	char			 j_random_rcpt[RG_ADDR_MAILBOX_MAX + 32];
@@ -123,6 +134,30 @@ struct rg_prober {
 
 /* rg_prober_job_state_name - for logs and debug output. */
 const char *rg_prober_job_state_name(enum rg_probe_state st);
+/* rg_prober_job_enter - the one place a job changes state. */
+void rg_prober_job_enter(struct rg_probe_job *j, enum rg_probe_state st);
+/* rg_prober_timer_ms - arm ev to fire in ms milliseconds. */
+void rg_prober_timer_ms(struct event *ev, int64_t ms);
+
+/* prober.c: the ends of a job, and what it learned. */
+void rg_prober_finish_all(struct rg_probe_job *j, enum rg_class c, enum rg_reason reason,
+    const struct rg_reply *r, const char *mx, const char *why);
+void rg_prober_cache_failed(struct rg_probe_job *j, int status, const char *what);
+void rg_prober_domain_save(struct rg_probe_job *j);
+/* rg_prober_on_smtp - a session of j has ended (the rg_smtp callback). */
+void rg_prober_on_smtp(const struct rg_smtp_result *res, void *arg);
+
+/* prober_session.c */
+/*
+ * rg_prober_try_next - start a session with the next candidate address. 1
+ * when j waits for slots; 0 when the session started or the job ended (j
+ * may be gone).
+ */
+int rg_prober_try_next(struct rg_probe_job *j);
+/* rg_prober_release_slots - give back the session's concurrency slots. */
+void rg_prober_release_slots(struct rg_probe_job *j);
+/* rg_prober_on_slot_timer - a pass over the jobs waiting for slots (p_slot_timer). */
+void rg_prober_on_slot_timer(evutil_socket_t fd, short what, void *arg);
 /* rg_prober_enqueue - add a request to an unstarted job of its domain, or a new one. */
 enum rg_prober_status rg_prober_enqueue(struct rg_prober *pr, const struct rg_probe_req *req);
 /*

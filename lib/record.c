@@ -6,9 +6,11 @@
  *   verdict 'v' 1  refresh_at i64, checked_at i64, class u8, reason u8,
  *                  flags u16, code u16, attempts u16, dsn str8, mx str8,
  *                  text str16
- *   domain  'd' 1  catch_all u8, catch_all_until i64, dns_reason u8,
+ *   domain  'd' 2  catch_all u8, catch_all_until i64, dns_reason u8,
  *                  dns_until i64, cooldown_until i64, source_index u8,
- *                  cooldown_level u8
+ *                  cooldown_level u8, rcpt_per_txn u16, rcpt_per_session
+ *                  u16, limits_until i64 (version 1 ends after
+ *                  cooldown_level, and is still read)
  *   mx      'm' 1  nhosts u8, implicit u8, then per host: pref u16,
  *                  name str8, naddrs u8, per address: 4 + 4 bytes or
  *                  6 + 16 bytes
@@ -268,6 +270,13 @@ int
 rg_record_get_header(struct rg_record_reader *r, enum rg_record_type type, uint8_t version,
     int64_t *expires_at)
 {
+	return rg_record_get_header_range(r, type, version, version, NULL, expires_at);
+}
+
+int
+rg_record_get_header_range(struct rg_record_reader *r, enum rg_record_type type, uint8_t oldest,
+    uint8_t newest, uint8_t *version, int64_t *expires_at)
+{
 	const unsigned char *p;
 	int64_t exp;
 
@@ -276,8 +285,10 @@ rg_record_get_header(struct rg_record_reader *r, enum rg_record_type type, uint8
 	p = r->r_buf + r->r_pos;
 	if (p[0] != 'r' || p[1] != 'g' || p[2] != (unsigned char)type)
 		return RG_RECORD_ECORRUPT;
-	if (p[3] != version)
+	if (p[3] < oldest || p[3] > newest)
 		return RG_RECORD_EVERSION;
+	if (version != NULL)
+		*version = p[3];
 	r->r_pos += 4;
 	exp = rg_record_get_i64(r);
 	if (r->r_err)
@@ -379,7 +390,9 @@ rg_record_domain_encode(const struct rg_domain_record *d, void *buf, size_t size
 	if (d->d_cooldown_until > exp)
 		exp = d->d_cooldown_until;
 	rg_record_writer_init(&w, buf, size);
-	rg_record_put_header(&w, RG_RECORD_DOMAIN, 1, exp);
+	if (d->d_limits_until > exp)
+		exp = d->d_limits_until;
+	rg_record_put_header(&w, RG_RECORD_DOMAIN, RG_RECORD_DOMAIN_VERSION, exp);
 	rg_record_put_u8(&w, d->d_catch_all);
 	rg_record_put_i64(&w, d->d_catch_all_until);
 	rg_record_put_u8(&w, d->d_dns_reason);
@@ -387,6 +400,9 @@ rg_record_domain_encode(const struct rg_domain_record *d, void *buf, size_t size
 	rg_record_put_i64(&w, d->d_cooldown_until);
 	rg_record_put_u8(&w, d->d_source_index);
 	rg_record_put_u8(&w, d->d_cooldown_level);
+	rg_record_put_u16(&w, d->d_rcpt_per_txn);
+	rg_record_put_u16(&w, d->d_rcpt_per_session);
+	rg_record_put_i64(&w, d->d_limits_until);
 	return rg_record_writer_end(&w);
 }
 
@@ -394,11 +410,14 @@ int
 rg_record_domain_decode(const void *buf, size_t len, struct rg_domain_record *d)
 {
 	struct rg_record_reader r;
+	uint8_t version = 0;
 	int rc;
 
 	memset(d, 0, sizeof(*d));
 	rg_record_reader_init(&r, buf, len);
-	if ((rc = rg_record_get_header(&r, RG_RECORD_DOMAIN, 1, NULL)) != RG_RECORD_OK)
+	/* Version 1 (before the learned recipient limits) reads as having none. */
+	if ((rc = rg_record_get_header_range(&r, RG_RECORD_DOMAIN, 1, RG_RECORD_DOMAIN_VERSION,
+	    &version, NULL)) != RG_RECORD_OK)
 		return rc;
 	d->d_catch_all = rg_record_get_u8(&r);
 	d->d_catch_all_until = rg_record_get_i64(&r);
@@ -407,6 +426,11 @@ rg_record_domain_decode(const void *buf, size_t len, struct rg_domain_record *d)
 	d->d_cooldown_until = rg_record_get_i64(&r);
 	d->d_source_index = rg_record_get_u8(&r);
 	d->d_cooldown_level = rg_record_get_u8(&r);
+	if (version >= 2) {
+		d->d_rcpt_per_txn = rg_record_get_u16(&r);
+		d->d_rcpt_per_session = rg_record_get_u16(&r);
+		d->d_limits_until = rg_record_get_i64(&r);
+	}
 	if (d->d_catch_all > RG_CATCH_ALL_YES)
 		d->d_catch_all = RG_CATCH_ALL_UNKNOWN;
 	if (d->d_dns_reason >= RG_REASON_COUNT)

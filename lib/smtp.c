@@ -12,7 +12,11 @@
  *   what each reply means in each state. Each state arms its own timer
  *   (connect, greeting, command) and the whole session has a deadline.
  *   Recipients that need SMTPUTF8 are never sent to a server that does not
- *   offer it (RFC 6531 3.4): the session ends before MAIL. Replies are read line by line with a bound on the
+ *   offer it (RFC 6531 3.4): they are marked skipped, the others are asked,
+ *   and when none is left the session ends before MAIL. With a limit of
+ *   recipients per transaction, RSET and a new MAIL FROM follow each
+ *   transaction's last reply; a refusal of a later RSET or MAIL ends the
+ *   session with what was answered. Replies are read line by line with a bound on the
  *   line length and on the number of lines; anything longer, or a line that
  *   is not "ddd", "ddd text" or "ddd-text", ends the session as a protocol
  *   error.
@@ -86,6 +90,8 @@ static const struct rg_smtp_state_def {
 	    RG_SMTP_T_COMMAND, "MAIL FROM:<", RG_SMTP_A_MAIL },
 	[RG_SMTP_ST_RCPT] = { RG_SMTP_ST_RCPT, "rcpt", RG_STAGE_RCPT,
 	    RG_SMTP_T_COMMAND, "RCPT TO:<", RG_SMTP_A_RCPT },
+	[RG_SMTP_ST_RSET] = { RG_SMTP_ST_RSET, "rset", -1,
+	    RG_SMTP_T_COMMAND, "RSET", RG_SMTP_A_NONE },
 	[RG_SMTP_ST_DRAIN] = { RG_SMTP_ST_DRAIN, "drain", -1,
 	    RG_SMTP_T_COMMAND, NULL, RG_SMTP_A_NONE },
 	[RG_SMTP_ST_QUIT] = { RG_SMTP_ST_QUIT, "quit", -1,
@@ -116,6 +122,8 @@ struct rg_smtp {
 	struct rg_reply		 s_mail_reply;	/* MAIL's refusal, kept across a drain */
 	int			 s_drain;	/* replies still to swallow */
 	int			 s_next_rcpt;	/* next RCPT reply index */
+	int			 s_txn_end;	/* index after the current transaction's last */
+	int			 s_want_utf8;	/* some recipient needs SMTPUTF8 */
 	int			 s_dead;	/* free on the way out of the callback */
 };
 
@@ -303,7 +311,7 @@ rg_smtp_command(struct rg_smtp *s, const struct rg_smtp_state_def *d, int rcpt)
 		return rg_smtp_send(s, d->sd_command, s->s_p.p_helo, NULL);
 	case RG_SMTP_A_MAIL:
 		return rg_smtp_send(s, d->sd_command, s->s_p.p_mail_from,
-		    s->s_p.p_smtputf8 ? "> SMTPUTF8" : ">");
+		    s->s_want_utf8 && s->s_ext_smtputf8 ? "> SMTPUTF8" : ">");
 	case RG_SMTP_A_RCPT:
 		return rg_smtp_send(s, d->sd_command, s->s_p.p_rcpts[rcpt], ">");
 	}
@@ -337,6 +345,46 @@ rg_smtp_tls_wrap(struct rg_smtp *s)
 }
 
 /*
+ * rg_smtp_skip_utf8 - before the first transaction (again after STARTTLS,
+ * whose EHLO may say more): mark the recipients that need SMTPUTF8 when the
+ * server lacks it. Returns how many recipients are left to ask.
+ */
+static int
+rg_smtp_skip_utf8(struct rg_smtp *s)
+{
+	int left = 0;
+
+	for (int i = 0; i < s->s_p.p_nrcpts; i++) {
+		s->s_res.s_skipped[i] = s->s_p.p_rcpt_utf8[i] && !s->s_ext_smtputf8;
+		left += !s->s_res.s_skipped[i];
+	}
+	s->s_next_rcpt = 0;
+	return left;
+}
+
+/* rg_smtp_settle - move past skipped recipients; everything before is settled. */
+static void
+rg_smtp_settle(struct rg_smtp *s)
+{
+	while (s->s_next_rcpt < s->s_p.p_nrcpts && s->s_res.s_skipped[s->s_next_rcpt])
+		s->s_next_rcpt++;
+	s->s_res.s_nreplies = s->s_next_rcpt;
+}
+
+/* rg_smtp_txn_bounds - the recipients of the transaction that begins: at most p_rcpts_per_txn asked. */
+static void
+rg_smtp_txn_bounds(struct rg_smtp *s)
+{
+	int asked = 0;
+
+	rg_smtp_settle(s);
+	s->s_txn_end = s->s_next_rcpt;
+	while (s->s_txn_end < s->s_p.p_nrcpts &&
+	    (s->s_p.p_rcpts_per_txn <= 0 || asked < s->s_p.p_rcpts_per_txn))
+		asked += !s->s_res.s_skipped[s->s_txn_end++];
+}
+
+/*
  * rg_smtp_enter - the one place a session changes state: the entry actions
  * of the new state, its stage, its timer, its command. Entering RCPT again
  * asks the next recipient. Returns -1 when the session ended on the way.
@@ -350,7 +398,9 @@ rg_smtp_enter(struct rg_smtp *s, enum rg_smtp_state state)
 
 	switch (state) {
 	case RG_SMTP_ST_EHLO:
+		/* The dialogue begins (again, after STARTTLS: RFC 3207 4.2). */
 		s->s_ext_pipelining = s->s_ext_starttls = s->s_ext_smtputf8 = 0;
+		s->s_res.s_ntxns = 0;
 		break;
 	case RG_SMTP_ST_STARTTLS:
 		s->s_tls_tried = 1;
@@ -360,14 +410,15 @@ rg_smtp_enter(struct rg_smtp *s, enum rg_smtp_state state)
 			return -1;
 		break;
 	case RG_SMTP_ST_MAIL:
-		if (s->s_p.p_smtputf8 && !s->s_ext_smtputf8) {
+		if (s->s_res.s_ntxns == 0 && rg_smtp_skip_utf8(s) == 0 && s->s_p.p_nrcpts > 0) {
 			/* RFC 6531 3.4: no UTF-8 address to a server without SMTPUTF8. */
 			s->s_res.s_stage = RG_STAGE_MAIL;
-			rg_smtp_finish(s, RG_SMTP_PROTOCOL, "server does not offer SMTPUTF8", 1);
+			s->s_res.s_nreplies = s->s_p.p_nrcpts;
+			rg_smtp_finish(s, RG_SMTP_DONE, "server does not offer SMTPUTF8", 1);
 			return -1;
 		}
 		s->s_res.s_pipelining = s->s_ext_pipelining;
-		s->s_next_rcpt = 0;
+		rg_smtp_txn_bounds(s);
 		break;
 	case RG_SMTP_ST_RCPT:
 		speak = !s->s_ext_pipelining;	/* pipelined RCPTs went out behind MAIL */
@@ -392,10 +443,13 @@ rg_smtp_enter(struct rg_smtp *s, enum rg_smtp_state state)
 	evtimer_add(s->s_timer, &tv);
 	if (speak && rg_smtp_command(s, d, s->s_next_rcpt) < 0)
 		return -1;
-	if (state == RG_SMTP_ST_MAIL && s->s_ext_pipelining)
-		for (int i = 0; i < s->s_p.p_nrcpts; i++)
-			if (rg_smtp_command(s, &rg_smtp_states[RG_SMTP_ST_RCPT], i) < 0)
+	if (state == RG_SMTP_ST_MAIL) {
+		s->s_res.s_ntxns++;
+		for (int i = s->s_next_rcpt; s->s_ext_pipelining && i < s->s_txn_end; i++)
+			if (!s->s_res.s_skipped[i] &&
+			    rg_smtp_command(s, &rg_smtp_states[RG_SMTP_ST_RCPT], i) < 0)
 				return -1;
+	}
 	return 0;
 }
 
@@ -441,26 +495,37 @@ rg_smtp_refuse(struct rg_smtp *s, const struct rg_reply *r)
 static void
 rg_smtp_on_mail_refused(struct rg_smtp *s, const struct rg_reply *r)
 {
+	int asked = 0;
+
 	s->s_mail_reply = *r;
 	s->s_want_tls = r->r_code == 530 && rg_smtp_can_tls(s, 1);
-	if (s->s_ext_pipelining && s->s_p.p_nrcpts > 0) {
-		s->s_drain = s->s_p.p_nrcpts;
+	for (int i = s->s_next_rcpt; s->s_ext_pipelining && i < s->s_txn_end; i++)
+		asked += !s->s_res.s_skipped[i];
+	if (asked > 0) {
+		s->s_drain = asked;
 		rg_smtp_enter(s, RG_SMTP_ST_DRAIN);
 	} else if (s->s_want_tls) {
 		rg_smtp_enter(s, RG_SMTP_ST_STARTTLS);
+	} else if (s->s_res.s_ntxns > 1) {
+		rg_smtp_finish(s, RG_SMTP_DONE, "MAIL refused in a later transaction", 1);
 	} else {
 		rg_smtp_refuse(s, r);
 	}
 }
 
-/* rg_smtp_on_rcpt - one RCPT reply: keep it, then the next recipient or the end. */
+/*
+ * rg_smtp_on_rcpt - one RCPT reply: keep it, then the next recipient, the
+ * next transaction, or the end.
+ */
 static void
 rg_smtp_on_rcpt(struct rg_smtp *s, const struct rg_reply *r)
 {
 	s->s_res.s_rcpt[s->s_next_rcpt++] = *r;
-	s->s_res.s_nreplies = s->s_next_rcpt;
+	rg_smtp_settle(s);
 	if (s->s_next_rcpt >= s->s_p.p_nrcpts)
 		rg_smtp_finish(s, RG_SMTP_DONE, NULL, 1);
+	else if (s->s_next_rcpt >= s->s_txn_end)
+		rg_smtp_enter(s, RG_SMTP_ST_RSET);
 	else
 		rg_smtp_enter(s, RG_SMTP_ST_RCPT);
 }
@@ -510,10 +575,17 @@ rg_smtp_handle(struct rg_smtp *s, const struct rg_reply *r)
 	case RG_SMTP_ST_MAIL:
 		if (cls != 2)
 			rg_smtp_on_mail_refused(s, r);
-		else if (s->s_p.p_nrcpts == 0)
+		else if (s->s_next_rcpt >= s->s_p.p_nrcpts)
 			rg_smtp_finish(s, RG_SMTP_DONE, NULL, 1);
 		else
 			rg_smtp_enter(s, RG_SMTP_ST_RCPT);
+		return;
+	case RG_SMTP_ST_RSET:
+		/* Refused: the session ends with what was answered. */
+		if (cls == 2)
+			rg_smtp_enter(s, RG_SMTP_ST_MAIL);
+		else
+			rg_smtp_finish(s, RG_SMTP_DONE, "RSET refused", 1);
 		return;
 	case RG_SMTP_ST_RCPT:
 		rg_smtp_on_rcpt(s, r);
@@ -523,6 +595,8 @@ rg_smtp_handle(struct rg_smtp *s, const struct rg_reply *r)
 			return;
 		if (s->s_want_tls)
 			rg_smtp_enter(s, RG_SMTP_ST_STARTTLS);
+		else if (s->s_res.s_ntxns > 1)
+			rg_smtp_finish(s, RG_SMTP_DONE, "MAIL refused in a later transaction", 1);
 		else
 			rg_smtp_refuse(s, &s->s_mail_reply);
 		return;
@@ -692,6 +766,7 @@ rg_smtp_start(struct rg_smtp_pool *pool, const struct rg_smtp_params *p, rg_smtp
 	struct rg_smtp *s;
 	struct timeval tv = { p->p_session_timeout, 0 };
 	evutil_socket_t fd;
+	int want_utf8 = 0;
 
 	if (p->p_nrcpts < 0 || p->p_nrcpts > RG_SMTP_MAX_RCPT || !rg_smtp_safe(p->p_helo) ||
 	    !rg_smtp_safe(p->p_mail_from))
@@ -699,6 +774,8 @@ rg_smtp_start(struct rg_smtp_pool *pool, const struct rg_smtp_params *p, rg_smtp
 	for (int i = 0; i < p->p_nrcpts; i++)
 		if (!rg_smtp_safe(p->p_rcpts[i]))
 			return NULL;
+		else if (p->p_rcpt_utf8[i])
+			want_utf8 = 1;
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return NULL;
 	s->s_pool = pool;
@@ -708,6 +785,7 @@ rg_smtp_start(struct rg_smtp_pool *pool, const struct rg_smtp_params *p, rg_smtp
 	s->s_p = *p;
 	s->s_cb = cb;
 	s->s_arg = arg;
+	s->s_want_utf8 = want_utf8;
 	s->s_timer = evtimer_new(base, rg_smtp_on_timer, s);
 	s->s_deadline = evtimer_new(base, rg_smtp_on_deadline, s);
 	fd = socket(p->p_addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);

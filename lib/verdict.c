@@ -79,6 +79,8 @@ static const struct rg_verdict_reason_info rg_verdict_reasons[RG_REASON_COUNT] =
 	    "the server broke the SMTP protocol" },
 	[RG_REASON_IN_PROGRESS] = { "in_progress", RG_CLASS_UNKNOWN, "4.7.1",
 	    "the recipient is being verified" },
+	[RG_REASON_SMTPUTF8_UNSUPPORTED] = { "smtputf8_unsupported", RG_CLASS_UNKNOWN, "5.6.7",
+	    "the mail server does not accept UTF-8 addresses (no SMTPUTF8)" },
 };
 
 static const char *const rg_verdict_state_names[] = {

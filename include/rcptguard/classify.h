@@ -19,6 +19,8 @@ struct rg_classification {
 	enum rg_class	c_class;
 	enum rg_reason	c_reason;
 	int		c_final;	/* 0: the session may go on (a 2xx before RCPT) */
+	int		c_rcpt_limit;	/* "too many recipients" for this transaction or
+					 * session: ask the recipient again elsewhere */
 };
 
 /* rg_classify_reply - classify reply r received at stage. */
@@ -40,6 +42,14 @@ int rg_classify_is_policy_text(const char *text);
  * Either way so_cooldown asks for a throttling pause of the domain, and
  * so_catch_all (RG_CATCH_ALL_YES or _NO; UNKNOWN: nothing learned) is what
  * the random recipient proved.
+ *
+ * Recipient limits (RFC 5321 4.5.3.1.10): a recipient refused with "too
+ * many recipients", or left unanswered when the server ended the session
+ * after answering others (a 421 limit, a refused RSET or later MAIL, a
+ * hang-up), gets sv_again: no verdict from this session, ask it again in a
+ * new one. What the replies show is learned: so_per_txn (recipients one
+ * transaction may hold) and so_per_session. A recipient-count reply never
+ * asks for a cooldown.
  */
 enum rg_session_action {
 	RG_SESSION_NEXT_HOST,
@@ -53,6 +63,7 @@ struct rg_session_verdict {
 	enum rg_reason		 sv_reason;
 	const struct rg_reply	*sv_reply;	/* points into the session result */
 	const char		*sv_why;	/* NULL, or text into the result */
+	int			 sv_again;	/* ask again in a new session (else: the verdict) */
 };
 
 struct rg_session_input {
@@ -62,6 +73,7 @@ struct rg_session_input {
 	int		si_catch_all;		/* the domain is known to accept everything */
 	int		si_unreliable;		/* provider rule: a 250 proves little */
 	int		si_more_hosts;		/* another candidate address is left */
+	int		si_per_txn;		/* recipients per transaction it used; 0: all */
 };
 
 struct rg_session_outcome {
@@ -69,6 +81,10 @@ struct rg_session_outcome {
 	int			 so_cooldown;
 	int			 so_catch_all;	/* enum rg_catch_all */
 	struct rg_session_verdict so_all;
+	int			 so_again;	/* real recipients with sv_again */
+	int			 so_answered;	/* recipients (random included) with an answer */
+	int			 so_per_txn;	/* limit learned; 0: none */
+	int			 so_per_session;	/* limit learned; 0: none */
 };
 
 /*

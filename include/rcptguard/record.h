@@ -93,6 +93,9 @@ void rg_record_get_str16(struct rg_record_reader *r, char *dst, size_t max);
  */
 int rg_record_get_header(struct rg_record_reader *r, enum rg_record_type type,
     uint8_t version, int64_t *expires_at);
+/* rg_record_get_header_range - the same for any version oldest..newest, reported in *version. */
+int rg_record_get_header_range(struct rg_record_reader *r, enum rg_record_type type,
+    uint8_t oldest, uint8_t newest, uint8_t *version, int64_t *expires_at);
 /* rg_record_reader_end - OK when everything read fitted and nothing is left over. */
 int rg_record_reader_end(const struct rg_record_reader *r);
 
@@ -132,9 +135,14 @@ struct rg_domain_record {
 	int64_t		d_cooldown_until;	/* no probes before this (throttling) */
 	uint8_t		d_cooldown_level;	/* consecutive throttlings: the backoff exponent */
 	uint8_t		d_source_index;		/* sticky source address, 1-based; 0: none */
+	/* Recipient limits the domain's server showed (0: none), until limits_until. */
+	uint16_t	d_rcpt_per_txn;
+	uint16_t	d_rcpt_per_session;
+	int64_t		d_limits_until;
 };
 
-#define RG_RECORD_DOMAIN_LEN	(RG_RECORD_HDR + 28)
+#define RG_RECORD_DOMAIN_VERSION	2
+#define RG_RECORD_DOMAIN_LEN	(RG_RECORD_HDR + 40)
 size_t rg_record_domain_encode(const struct rg_domain_record *d, void *buf, size_t size);
 /*
  * An unknown catch-all value or DNS reason reads as unknown; a cooldown

@@ -4,6 +4,10 @@
  * Greeting, EHLO (HELO when EHLO is refused), STARTTLS when offered or when
  * MAIL FROM is refused with 530, MAIL FROM, one RCPT TO per recipient
  * (pipelined when the server offers PIPELINING), QUIT. It never sends DATA.
+ * With p_rcpts_per_txn the recipients are asked in transactions of that
+ * many, RSET and MAIL FROM between them. A recipient that needs SMTPUTF8 is
+ * never sent to a server that does not offer it: it is marked skipped and
+ * the others are asked.
  * Every recipient must be the wire form of an address that rg_address_parse
  * accepted; the client refuses to write a command argument that holds a
  * control byte, whatever the caller passes.
@@ -45,6 +49,7 @@ enum rg_smtp_state {
 	RG_SMTP_ST_HANDSHAKE,	/* TLS handshake after the 220 to STARTTLS */
 	RG_SMTP_ST_MAIL,
 	RG_SMTP_ST_RCPT,
+	RG_SMTP_ST_RSET,	/* between two transactions */
 	RG_SMTP_ST_DRAIN,	/* swallowing pipelined RCPT replies after MAIL failed */
 	RG_SMTP_ST_QUIT,	/* result delivered; waiting for 221 or close */
 	RG_SMTP_ST_COUNT
@@ -69,8 +74,9 @@ struct rg_smtp_params {
 	const char		*p_helo;
 	const char		*p_mail_from;	/* wire form without brackets; "" for <> */
 	const char		*p_rcpts[RG_SMTP_MAX_RCPT];
+	unsigned char		 p_rcpt_utf8[RG_SMTP_MAX_RCPT];	/* recipient i needs SMTPUTF8 */
 	int			 p_nrcpts;
-	int			 p_smtputf8;	/* a recipient needs SMTPUTF8 */
+	int			 p_rcpts_per_txn;	/* 0: one transaction for all */
 	SSL_CTX			*p_ssl_ctx;	/* NULL: never STARTTLS */
 	int			 p_connect_timeout;
 	int			 p_greeting_timeout;
@@ -83,8 +89,10 @@ struct rg_smtp_result {
 	enum rg_smtp_stage	 s_stage;	/* stage reached (failure stage when refused) */
 	enum rg_smtp_state	 s_state;	/* state the session was in when it ended */
 	struct rg_reply		 s_reply;	/* reply that refused the session, if any */
-	int			 s_nreplies;	/* RCPT replies received */
+	int			 s_nreplies;	/* recipients settled, in order: answered or skipped */
 	struct rg_reply		 s_rcpt[RG_SMTP_MAX_RCPT];
+	unsigned char		 s_skipped[RG_SMTP_MAX_RCPT];	/* not asked: no SMTPUTF8 */
+	int			 s_ntxns;	/* transactions begun (MAIL FROM written) */
 	int			 s_tls;		/* the dialogue ran under TLS */
 	int			 s_pipelining;
 	char			 s_error[256];	/* local description of a failure */

@@ -3,7 +3,8 @@
  * server: the input is everything the "server" sends, in one segment, on a
  * loopback connection the client made (multi-line replies, STARTTLS
  * replies, oversize lines, garbage). The first byte sets what the client
- * offers: TLS, the number of recipients, SMTPUTF8.
+ * offers: TLS, the number of recipients (the fourth needs SMTPUTF8), one
+ * recipient per transaction or all in one.
  *
  * Invariants: the callback comes exactly once with a known status, at most
  * one reply per recipient, every reply's text bounded and printable and its
@@ -142,7 +143,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	p.p_nrcpts = 1 + (flags & 3);
 	for (int i = 0; i < p.p_nrcpts; i++)
 		p.p_rcpts[i] = rcpts[i];
-	p.p_smtputf8 = p.p_nrcpts == 4;
+	p.p_rcpt_utf8[3] = 1;	/* "jörg", when there are four */
+	p.p_rcpts_per_txn = (flags & 0x20) ? 1 : 0;
 	p.p_ssl_ctx = (flags & 4) ? ssl : NULL;
 	p.p_connect_timeout = 2;
 	p.p_greeting_timeout = 2;

@@ -10,9 +10,11 @@
 #   127.0.0.11     Postfix "catch-all": accepts every address of its domain
 #   127.0.0.12     Postfix "tls": demands STARTTLS (self-signed certificate)
 #   127.0.0.13     Postfix "grey": greylists through postgrey (2 s delay)
+#   127.0.0.14     Postfix "limit": smtpd_recipient_limit = 2 (452 4.5.3 for the 3rd)
+#   127.0.0.15     Postfix "noutf8": smtputf8_enable = no (no SMTPUTF8 offered)
 #   127.0.0.1:10023 postgrey
-#   127.0.0.20-28  scripted servers (smtpd.py), one behaviour each; .24 the
-#                  tarpit, also the MX of every name under wild.test
+#   127.0.0.20-29, .31  scripted servers (smtpd.py), one behaviour each; .24
+#                  the tarpit, also the MX of every name under wild.test
 #   127.0.0.2, .3  source addresses of the prober
 #   127.0.0.9      nothing: a dead MX (backup.test's first, unreachable.test's only)
 #   127.0.0.40     Postfix "front" of the end-to-end tests (started by them)
@@ -155,7 +157,7 @@ lab_up() {
 	trap 'exit 130' INT TERM
 	ip netns add "$LAB_NS" || return 1
 	lab_exec ip link set lo up
-	for i in 2 3 9 10 11 12 13 20 21 22 23 24 25 26 27 28 30; do
+	for i in 2 3 9 10 11 12 13 14 15 20 21 22 23 24 25 26 27 28 29 30 31; do
 		lab_exec ip addr add "127.0.0.$i/8" dev lo 2>/dev/null || true
 	done
 	mkdir -p "/etc/netns/$LAB_NS"
@@ -216,6 +218,14 @@ mx-host=hangup.test,mx.hangup.test,10
 host-record=mx.hangup.test,127.0.0.28
 mx-host=unreachable.test,mx.unreachable.test,10
 host-record=mx.unreachable.test,127.0.0.9
+mx-host=limit.test,mx.limit.test,10
+host-record=mx.limit.test,127.0.0.14
+mx-host=noutf8.test,mx.noutf8.test,10
+host-record=mx.noutf8.test,127.0.0.15
+mx-host=ratelimit.test,mx.ratelimit.test,10
+host-record=mx.ratelimit.test,127.0.0.29
+mx-host=m365.test,m365-test.mail.protection.outlook.com,10
+host-record=m365-test.mail.protection.outlook.com,127.0.0.31
 DNS
 	lab_exec dnsmasq --keep-in-foreground --conf-file="$LAB_DIR/dnsmasq.conf" \
 	    --pid-file="$LAB_DIR/dnsmasq.pid" --log-facility="$LAB_DIR/dnsmasq.log" \
@@ -225,7 +235,8 @@ DNS
 	lab_exec /usr/bin/python3 "$LAB_TOOLS/smtpd.py" --record "$LAB_DIR/record" \
 	    127.0.0.20:rcpt252 127.0.0.21:full552 127.0.0.22:dnsbl 127.0.0.23:ehlo502 \
 	    127.0.0.24:tarpit 127.0.0.25:slowgreet 127.0.0.26:multiline \
-	    127.0.0.27:421after2 127.0.0.28:hangup >/dev/null 2>&1 &
+	    127.0.0.27:421after2 127.0.0.28:hangup 127.0.0.29:421rate \
+	    127.0.0.31:m365 >/dev/null 2>&1 &
 
 	lab_postfix honest 127.0.0.10 "honest.test implicit.test backup.test yahoo.test msft.test" \
 	    "alice@honest.test x" "bob@honest.test x" "postmaster@honest.test x" \
@@ -248,9 +259,15 @@ smtpd_tls_loglevel = 1"
 	lab_wait_port 127.0.0.1 10023 || return 1
 	LAB_PF_EXTRA="smtpd_recipient_restrictions = reject_unauth_destination, check_policy_service inet:127.0.0.1:10023"
 	lab_postfix grey 127.0.0.13 "grey.test" "gina@grey.test x" "hank@grey.test x" || return 1
+	LAB_PF_EXTRA="smtpd_recipient_limit = 2"
+	lab_postfix limit 127.0.0.14 "limit.test" "l1@limit.test x" "l2@limit.test x" \
+	    "l3@limit.test x" "l4@limit.test x" "l5@limit.test x" || return 1
+	LAB_PF_EXTRA="smtputf8_enable = no"
+	lab_postfix noutf8 127.0.0.15 "noutf8.test" "plain@noutf8.test x" || return 1
 	LAB_PF_EXTRA=
 
 	lab_wait_port 127.0.0.1 53 && lab_wait_port 127.0.0.10 25 && lab_wait_port 127.0.0.11 25 &&
 	    lab_wait_port 127.0.0.12 25 && lab_wait_port 127.0.0.13 25 &&
+	    lab_wait_port 127.0.0.14 25 && lab_wait_port 127.0.0.15 25 &&
 	    lab_wait_port 127.0.0.20 25
 }

@@ -10,7 +10,10 @@ can check what reached the wire. Recipients whose local part starts with
 every other recipient is accepted, unless the mode says otherwise.
 
 modes: rcpt252, full552, dnsbl, ehlo502, tarpit, slowgreet, multiline,
-421after2, hangup, plain
+421after2 (421 "too many recipients" after two RCPTs of a session), 421rate
+(the same, worded as a rate from the client's IP: throttling), m365 (as
+Microsoft 365 does to a verifier: the first RCPT of a session is answered,
+every later one, RSET or not, gets 452 4.5.3), hangup, plain
 """
 import os
 import socket
@@ -87,6 +90,12 @@ def serve(conn, ip, mode):
             if mode == "421after2" and rcpts > 2:
                 send("421 4.7.0 mx.lab.test Too many recipients, closing")
                 return
+            if mode == "421rate" and rcpts > 2:
+                send("421 4.7.0 Too many recipients from your IP, try again later")
+                return
+            if mode == "m365" and rcpts > 1:
+                send("452 4.5.3 Too many recipients")
+                continue
             if unknown(rcpt):
                 if mode == "multiline":
                     send("550-5.1.1 The email account that you tried to reach does not exist.")

@@ -95,19 +95,82 @@ expect "hang-up after RCPT keeps the answer" user@hangup.test deliverable/accept
 expect "literal address is not probed" "user@[127.0.0.10]" unknown/forbidden_address
 expect "bad syntax is not probed" "a..b@honest.test" undeliverable/bad_syntax
 
-# 421 after two RCPTs: one session of four recipients; the first two are
-# answered, the rest throttled, never undeliverable.
-out=$(lab_exec "$RG" -c "$LAB_DIR/rg.conf" check --json --no-cache --wait 20s \
-    a1@throttle.test a2@throttle.test a3@throttle.test a4@throttle.test)
-got=$(printf '%s\n' "$out" | "$PY" -c 'import json,sys
-print(" ".join(json.loads(l)["class"] + "/" + json.loads(l)["reason"] for l in sys.stdin))')
-is "421 after two RCPTs" "$got" \
+# classes RCPT... - "class/reason" of each address, in order, from one check.
+classes() {
+	lab_exec "$RG" -c "$LAB_DIR/rg.conf" check --json --no-cache --wait 30s "$@" \
+	    2>>"$LAB_DIR/stderr.log" | "$PY" -c 'import json,sys
+print(" ".join(json.loads(l)["class"] + "/" + json.loads(l)["reason"] for l in sys.stdin))'
+}
+
+# 421 "too many recipients" after two RCPTs: a limit of the session, not a
+# throttle. The rest are asked in a new session, the limit is learned, and
+# no pause follows.
+is "421 after two RCPTs: the rest asked in a new session" \
+    "$(classes a1@throttle.test a2@throttle.test a3@throttle.test a4@throttle.test)" \
+    "deliverable/accepted deliverable/accepted deliverable/accepted deliverable/accepted"
+is "two sessions for four recipients" "$(grep -c '^MAIL FROM' "$LAB_DIR/record/127.0.0.27.log")" 2
+: > "$LAB_DIR/record/127.0.0.27.log"
+expect "no pause after a recipient-count reply" a5@throttle.test deliverable/accepted
+is "the learned limit: no 421 needed for two more" \
+    "$(classes a6@throttle.test a7@throttle.test a8@throttle.test)" \
+    "deliverable/accepted deliverable/accepted deliverable/accepted"
+is "at most two RCPTs in any later session" "$("$PY" -c 'import sys
+n = m = 0
+for line in open(sys.argv[1]):
+    if line.startswith("MAIL FROM"):
+        n = 0
+    elif line.startswith("RCPT TO"):
+        n += 1
+        m = max(m, n)
+print(m)' "$LAB_DIR/record/127.0.0.27.log")" 2
+
+# 421 "too many recipients from your IP": a rate, so a throttle. The first
+# two are answered, the rest throttled (never undeliverable), and the domain
+# cools down.
+is "421 worded as a rate: throttled" \
+    "$(classes b1@ratelimit.test b2@ratelimit.test b3@ratelimit.test b4@ratelimit.test)" \
     "deliverable/accepted deliverable/accepted unknown/throttled unknown/throttled"
-sessions=$(grep -c '^MAIL FROM' "$LAB_DIR/record/127.0.0.27.log")
-is "four recipients of one domain share one session" "$sessions" 1
-# After the 421 the domain cools down: no new session, the answer is throttled.
-expect "a throttling domain is paused" a5@throttle.test unknown/throttled
-is "no session during the pause" "$(grep -c '^MAIL FROM' "$LAB_DIR/record/127.0.0.27.log")" 1
+is "four recipients of one domain share one session" \
+    "$(grep -c '^MAIL FROM' "$LAB_DIR/record/127.0.0.29.log")" 1
+expect "a throttling domain is paused" b5@ratelimit.test unknown/throttled
+is "no session during the pause" "$(grep -c '^MAIL FROM' "$LAB_DIR/record/127.0.0.29.log")" 1
+
+# Real Postfix with smtpd_recipient_limit = 2: "452 4.5.3 Error: too many
+# recipients" for the third of a transaction. The rest are asked again in
+# transactions of two (RSET between them), and none is left unknown.
+is "a transaction limit: every recipient answered" \
+    "$(classes l1@limit.test l2@limit.test l3@limit.test l4@limit.test ghost@limit.test \
+    l5@limit.test)" \
+    "deliverable/accepted deliverable/accepted deliverable/accepted deliverable/accepted undeliverable/no_mailbox deliverable/accepted"
+# Postfix's disconnect line counts each session's commands: the first asked
+# all seven recipients (the catch-all test included) in one transaction
+# (Postfix counts its 452s as answered), the second the five left.
+is "in two sessions" "$(grep -c 'disconnect from .* mail=' "$LAB_DIR/postfix-limit/maillog")" 2
+like "the first session: one transaction of seven" "$(cat "$LAB_DIR/postfix-limit/maillog")" \
+    'disconnect from .* mail=1 rcpt=7 '
+like "the second: three transactions, RSET between them" \
+    "$(cat "$LAB_DIR/postfix-limit/maillog")" 'disconnect from .* mail=3 rcpt=3/5 rset=2 '
+
+# A Microsoft 365 style server: the first RCPT of a session is answered,
+# every later one gets 452 4.5.3, after RSET too. Each recipient ends up in a
+# session of its own; the catch-all test too.
+is "one recipient per session: every one answered" \
+    "$(classes m1@m365.test m2@m365.test ghost@m365.test)" \
+    "deliverable/accepted deliverable/accepted undeliverable/no_mailbox"
+: > "$LAB_DIR/record/127.0.0.31.log"
+is "the per-session limit is remembered" "$(classes m3@m365.test m4@m365.test)" \
+    "deliverable/accepted deliverable/accepted"
+is "later sessions ask one recipient each" \
+    "$(grep -c '^RCPT TO' "$LAB_DIR/record/127.0.0.31.log")" \
+    "$(grep -c '^MAIL FROM' "$LAB_DIR/record/127.0.0.31.log")"
+
+# A UTF-8 local part and an ASCII one of a domain whose server offers no
+# SMTPUTF8: only the UTF-8 one goes unasked.
+is "a mixed UTF-8 batch without SMTPUTF8" "$(classes plain@noutf8.test "jörg@noutf8.test")" \
+    "deliverable/accepted unknown/smtputf8_unsupported"
+# Postfix counts the RCPTs of the session: the ASCII one and the catch-all test.
+like "the UTF-8 recipient never reached the server" "$(cat "$LAB_DIR/postfix-noutf8/maillog")" \
+    'disconnect from .* rcpt=1/2 '
 
 # The per-domain rate, shared through the cache: one session a minute.
 sed 's/^domain_rate = .*/domain_rate = 1/; s/^domain_burst = .*/domain_burst = 1/' \
@@ -152,6 +215,22 @@ is "second lookup comes from the cache" \
     "$(printf '%s\n' "$out" | "$PY" -c 'import json,sys; print(json.loads(sys.stdin.readline())["source"])')" cache
 out=$(lab_exec "$RG" -c "$LAB_DIR/rg.conf" cache get --json bob@honest.test)
 like "the verdict names the MX" "$out" '"mx":"mx.honest.test"'
+
+# A stale verdict answers at once from the cache; check waits (within --wait)
+# for the background refresh, so the new verdict is in the cache when it exits.
+{ cat "$LAB_DIR/rg.conf"; printf '[cache]\nrefresh_deliverable = 1s\n'; } > "$LAB_DIR/stale.conf"
+checked() {
+	lab_exec "$RG" -c "$LAB_DIR/rg.conf" cache get --json "$1" |
+	    "$PY" -c 'import json,sys; print(json.loads(sys.stdin.readline())["checked_at"])'
+}
+# Probed under a config that refreshes deliverable verdicts after a second.
+lab_exec "$RG" -c "$LAB_DIR/stale.conf" check --json --no-cache --wait 20s bob@honest.test >/dev/null
+before=$(checked bob@honest.test)
+wait_for 10 sh -c "[ \$(date +%s) -gt $((before + 1)) ]"
+out=$(lab_exec "$RG" -c "$LAB_DIR/stale.conf" check --json --wait 20s bob@honest.test 2>&1)
+like "a stale verdict answers from the cache" "$out" '"state":"stale"'
+is "its refresh landed before check exited" \
+    "$(test "$(checked bob@honest.test)" -gt "$before" && echo newer || echo same)" newer
 
 # Catch-all is remembered per domain: the next address needs no probe.
 lab_exec "$RG" -c "$LAB_DIR/rg.conf" check --json --wait 20s first@catchall.test >/dev/null

@@ -586,6 +586,9 @@ test_cache_domain_record(void **state)
 	d.d_cooldown_until = testutil_now + 600;
 	d.d_cooldown_level = 3;
 	d.d_source_index = 2;
+	d.d_rcpt_per_txn = 2;
+	d.d_rcpt_per_session = 7;
+	d.d_limits_until = testutil_now + 7 * 86400;
 	assert_int_equal(rg_store_domain_put(f->cache, "example.org", &d), RG_CACHE_OK);
 	assert_int_equal(rg_store_domain_get(f->cache, "example.org", &got), RG_CACHE_OK);
 	assert_memory_equal(&got, &d, sizeof(d));
@@ -599,6 +602,59 @@ test_cache_domain_record(void **state)
 		assert_int_equal(rg_store_domain_put(f->cache, "damaged.example", &d), RG_CACHE_OK);
 		assert_int_equal(rg_store_domain_get(f->cache, "damaged.example", &got),
 		    RG_CACHE_BADRECORD);
+	}
+}
+
+/* A version 1 domain record (before the recipient limits) still reads; a newer one does not. */
+static void
+test_cache_domain_record_v1(void **state)
+{
+	unsigned char buf[64];
+	struct rg_record_writer w;
+	struct rg_domain_record got;
+	size_t len;
+
+	(void)state;
+	rg_record_writer_init(&w, buf, sizeof(buf));
+	rg_record_put_header(&w, RG_RECORD_DOMAIN, 1, 1900000000);
+	rg_record_put_u8(&w, RG_CATCH_ALL_NO);
+	rg_record_put_i64(&w, 1900000000);
+	rg_record_put_u8(&w, 0);
+	rg_record_put_i64(&w, 0);
+	rg_record_put_i64(&w, 1800000600);
+	rg_record_put_u8(&w, 1);
+	rg_record_put_u8(&w, 2);
+	assert_true((len = rg_record_writer_end(&w)) > 0);
+	assert_int_equal(rg_record_domain_decode(buf, len, &got), RG_RECORD_OK);
+	assert_int_equal(got.d_catch_all, RG_CATCH_ALL_NO);
+	assert_int_equal(got.d_cooldown_until, 1800000600);
+	assert_int_equal(got.d_source_index, 1);
+	assert_int_equal(got.d_cooldown_level, 2);
+	assert_int_equal(got.d_rcpt_per_txn, 0);
+	assert_int_equal(got.d_rcpt_per_session, 0);
+	assert_int_equal(got.d_limits_until, 0);
+	/* Version 1 with the fields of version 2 appended is damaged, not misread. */
+	rg_record_put_u16(&w, 2);
+	rg_record_put_u16(&w, 1);
+	rg_record_put_i64(&w, 1900000000);
+	assert_int_equal(rg_record_domain_decode(buf, rg_record_writer_end(&w), &got),
+	    RG_RECORD_ECORRUPT);
+	/* A version from the future is refused as such. */
+	buf[3] = RG_RECORD_DOMAIN_VERSION + 1;
+	assert_int_equal(rg_record_domain_decode(buf, rg_record_writer_end(&w), &got),
+	    RG_RECORD_EVERSION);
+	/* Version 2 cut short is damaged. */
+	{
+		struct rg_domain_record d = { 0 };
+		unsigned char v2[RG_RECORD_DOMAIN_LEN];
+		size_t n;
+
+		d.d_rcpt_per_txn = 3;
+		assert_int_equal(n = rg_record_domain_encode(&d, v2, sizeof(v2)),
+		    RG_RECORD_DOMAIN_LEN);
+		assert_int_equal(rg_record_domain_decode(v2, n - 1, &got), RG_RECORD_ECORRUPT);
+		assert_int_equal(rg_record_domain_decode(v2, n, &got), RG_RECORD_OK);
+		assert_int_equal(got.d_rcpt_per_txn, 3);
 	}
 }
 
@@ -703,6 +759,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_cache_slots, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cache_bucket, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cache_domain_record, setup, teardown),
+		cmocka_unit_test(test_cache_domain_record_v1),
 		cmocka_unit_test_setup_teardown(test_cache_full_domains, setup, teardown),
 	};
 	rg_log_set_level(RG_LOG_ERROR);

@@ -58,6 +58,11 @@ static const struct class_case cases[] = {
 	{ RG_STAGE_RCPT, 550, "Your IP is listed on a DNSBL", K, RG_REASON_POLICY_BLOCK },
 	{ RG_STAGE_RCPT, 550, "5.1.1 blocked: sender is on our blacklist", K, RG_REASON_POLICY_BLOCK },
 	{ RG_STAGE_RCPT, 550, "Administrative prohibition", K, RG_REASON_POLICY_BLOCK },
+	/* Exchange Online's Directory-Based Edge Blocking: documented as an unknown recipient */
+	{ RG_STAGE_RCPT, 550, "5.4.1 Recipient address rejected: Access denied. AS(201806281) [DB5EUR03FT012.eop-EUR03.prod.protection.outlook.com]", U, RG_REASON_NO_MAILBOX },
+	/* ... but the same words elsewhere, or a banned sending IP, stay a block */
+	{ RG_STAGE_RCPT, 550, "5.7.606 Access denied, banned sending IP [192.0.2.1]", K, RG_REASON_POLICY_BLOCK },
+	{ RG_STAGE_MAIL, 550, "5.4.1 Recipient address rejected: Access denied. AS(201806281)", K, RG_REASON_POLICY_BLOCK },
 	{ RG_STAGE_RCPT, 550, "Access denied", K, RG_REASON_POLICY_BLOCK },
 	{ RG_STAGE_RCPT, 550, "Rejected by policy", K, RG_REASON_POLICY_BLOCK },
 	{ RG_STAGE_RCPT, 554, "Transaction failed", K, RG_REASON_POLICY_BLOCK },
@@ -122,6 +127,44 @@ test_classify_table(void **state)
 }
 
 /* Invariants over every stage and code: the rules that must never break. */
+/* Replies that count recipients (a limit: ask again elsewhere) and those that do not. */
+static void
+test_classify_rcpt_limit(void **state)
+{
+	static const struct { int code; const char *line; int limit; enum rg_reason reason; } rows[] = {
+		{ 452, "4.5.3 Too many recipients", 1, RG_REASON_TEMP_FAILURE },
+		{ 452, "4.5.3 Error: too many recipients", 1, RG_REASON_TEMP_FAILURE },
+		{ 452, "4.5.3 Domain policy size per transaction exceeded, please try this recipient in a separate transaction", 1, RG_REASON_TEMP_FAILURE },
+		{ 552, "5.5.3 Too many recipients", 1, RG_REASON_TEMP_FAILURE },
+		{ 452, "Too many recipients", 1, RG_REASON_TEMP_FAILURE },
+		{ 421, "4.7.0 mx.example Too many recipients, closing", 1, RG_REASON_TEMP_FAILURE },
+		{ 550, "5.5.3 Recipient limit exceeded", 1, RG_REASON_TEMP_FAILURE },
+		/* a count over time is a throttle */
+		{ 421, "4.7.0 Too many recipients from your IP, try again later", 0, RG_REASON_THROTTLED },
+		{ 450, "4.7.1 Error: too many recipients from 192.0.2.1", 0, RG_REASON_THROTTLED },
+		{ 452, "4.2.1 Too many recipients per hour, slow down", 0, RG_REASON_THROTTLED },
+		/* about the mailbox, not the count */
+		{ 452, "4.2.2 Mailbox full", 0, RG_REASON_MAILBOX_FULL },
+		{ 550, "5.1.1 User unknown", 0, RG_REASON_NO_MAILBOX },
+		{ 250, "2.1.5 Ok", 0, RG_REASON_ACCEPTED },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct rg_reply r;
+		struct rg_classification cl;
+
+		rg_reply_set(&r, rows[i].code, rows[i].line, strlen(rows[i].line));
+		rg_classify_reply(RG_STAGE_RCPT, &r, &cl);
+		if (cl.c_rcpt_limit != rows[i].limit || cl.c_reason != rows[i].reason)
+			fail_msg("%d %s: limit %d, %s", rows[i].code, rows[i].line, cl.c_rcpt_limit,
+			    rg_verdict_reason_name(cl.c_reason));
+		/* Only at RCPT: the same words at MAIL are no recipient limit. */
+		rg_classify_reply(RG_STAGE_MAIL, &r, &cl);
+		assert_int_equal(cl.c_rcpt_limit, 0);
+	}
+}
+
 static void
 test_classify_invariants(void **state)
 {
@@ -215,6 +258,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_classify_table),
 		cmocka_unit_test(test_classify_invariants),
+		cmocka_unit_test(test_classify_rcpt_limit),
 		cmocka_unit_test(test_reply_dsn),
 		cmocka_unit_test(test_reply_bounded),
 	};

@@ -140,6 +140,9 @@ test_knowledge_shipped(void **state)
 	assert_int_equal(rg_knowledge_provider(k, "eur.olc.protection.outlook.com"),
 	    RG_PROVIDER_UNRELIABLE_250);
 	assert_int_equal(rg_knowledge_provider(k, "aspmx.l.google.com"), RG_PROVIDER_NORMAL);
+	/* Exchange Online has its own entry; the consumer suffix under it stays unreliable. */
+	assert_int_equal(rg_knowledge_provider(k, "contoso-com.mail.protection.outlook.com"),
+	    RG_PROVIDER_NORMAL);
 	assert_true(rg_knowledge_disposable(k, "mailinator.com"));
 	assert_true(rg_knowledge_role(k, "postmaster"));
 	rg_knowledge_free(k);

@@ -269,6 +269,58 @@ test_policy_exemptions(void **state)
 	assert_non_null(strstr(err, "exempt_client_networks"));
 }
 
+/* A role mailbox: role_account in reason_actions decides when the mailbox exists or may. */
+static void
+test_policy_role_accounts(void **state)
+{
+	struct rg_config cfg;
+	struct rg_policy *p;
+	struct rg_answer ans;
+	struct rg_decision d;
+	char err[256];
+
+	(void)state;
+	rg_config_defaults(&cfg);
+	cfg.reason_action[RG_REASON_ROLE_ACCOUNT] = RG_ACTION_TAG;
+	assert_non_null(p = rg_policy_new(&cfg, err, sizeof(err)));
+	make_answer(&ans, D, RG_REASON_ACCEPTED, RG_ANSWER_PROBE, 0);
+	ans.an_verdict.v_flags |= RG_VERDICT_F_ROLE;
+	rg_policy_decide(p, NULL, &ans, &d);
+	assert_int_equal(d.d_action, RG_ACTION_TAG);
+	assert_string_equal(d.d_header,
+	    "deliverable; reason=role_account; role=yes; rcpt=<user@example.com>");
+	/* Risky too: the role action replaces the risky one (defer by default). */
+	make_answer(&ans, R, RG_REASON_CATCH_ALL, RG_ANSWER_CACHE, 0);
+	ans.an_verdict.v_flags |= RG_VERDICT_F_ROLE;
+	rg_policy_decide(p, NULL, &ans, &d);
+	assert_int_equal(d.d_action, RG_ACTION_TAG);
+	/* A dead role mailbox is rejected as dead. */
+	make_answer(&ans, U, RG_REASON_NO_MAILBOX, RG_ANSWER_PROBE, 0);
+	ans.an_verdict.v_flags |= RG_VERDICT_F_ROLE;
+	rg_policy_decide(p, NULL, &ans, &d);
+	assert_int_equal(d.d_action, RG_ACTION_REJECT);
+	assert_non_null(strstr(d.d_text, "(no_mailbox)"));
+	rg_policy_free(p);
+	/* Rejected by its role: the reply names role_account. */
+	cfg.reason_action[RG_REASON_ROLE_ACCOUNT] = RG_ACTION_REJECT;
+	assert_non_null(p = rg_policy_new(&cfg, err, sizeof(err)));
+	make_answer(&ans, D, RG_REASON_ACCEPTED, RG_ANSWER_PROBE, 0);
+	ans.an_verdict.v_flags |= RG_VERDICT_F_ROLE;
+	rg_policy_decide(p, NULL, &ans, &d);
+	assert_int_equal(d.d_action, RG_ACTION_REJECT);
+	assert_int_equal(d.d_code, 550);
+	assert_non_null(strstr(d.d_text, "role account (role_account)"));
+	rg_policy_free(p);
+	/* Without a role action, the flag changes nothing but the tag says it. */
+	rg_config_defaults(&cfg);
+	cfg.action[RG_CLASS_DELIVERABLE] = RG_ACTION_TAG;
+	assert_non_null(p = rg_policy_new(&cfg, err, sizeof(err)));
+	rg_policy_decide(p, NULL, &ans, &d);
+	assert_int_equal(d.d_action, RG_ACTION_TAG);
+	assert_non_null(strstr(d.d_header, "reason=accepted; role=yes"));
+	rg_policy_free(p);
+}
+
 /* The defer window: deferred until it has passed since the first deferral, then tagged. */
 static void
 test_policy_defer_window(void **state)
@@ -387,6 +439,12 @@ test_policy_shared_path(void **state)
 	assert_int_equal(nlogged, 4);
 	assert_non_null(strstr(logged[3], "action=reject"));
 	assert_non_null(strstr(logged[3], "no_mailbox"));
+	assert_null(strstr(logged[3], "role=yes"));
+	/* A role mailbox says so in the log line. */
+	ans.an_verdict.v_flags |= RG_VERDICT_F_ROLE;
+	rg_policy_on_answer(p, NULL, &req, &ans, &d);
+	assert_int_equal(nlogged, 5);
+	assert_non_null(strstr(logged[4], "reason=no_mailbox role=yes"));
 	rg_log_set_capture(NULL, NULL);
 	rg_policy_free(p);
 }
@@ -399,6 +457,7 @@ main(void)
 		cmocka_unit_test(test_policy_tag_unsafe_address),
 		cmocka_unit_test(test_policy_exemptions),
 		cmocka_unit_test(test_policy_defer_window),
+		cmocka_unit_test(test_policy_role_accounts),
 		cmocka_unit_test(test_policy_shared_path),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -49,7 +49,8 @@ struct smtp_case {
 	const char		*steps[NSTEPS];	/* NULL ends the script */
 	int			 nrcpts;	/* 0: one */
 	int			 tls;		/* the client has a TLS context */
-	int			 utf8;		/* the recipients need SMTPUTF8 */
+	unsigned		 utf8;		/* bit i: recipient i needs SMTPUTF8 */
+	int			 per_txn;	/* p_rcpts_per_txn */
 	int			 timeout;	/* greeting and command timeout; 0: 10 s */
 	/* expected */
 	enum rg_smtp_status	 status;
@@ -57,6 +58,7 @@ struct smtp_case {
 	int			 reply;		/* s_reply.r_code; 0 when not refused */
 	int			 rcpt[4];	/* codes of the RCPT replies received */
 	int			 nreplies;
+	unsigned		 skipped;	/* bit i: recipient i was not asked */
 	int			 used_tls;
 	int			 pipelining;
 	const char		*wire;		/* verbs the server received, in order */
@@ -272,7 +274,7 @@ run_script(const struct smtp_case *c, struct server *sv, struct client *cl)
 	static const char *const rcpts[] = {
 		"alice@test.example", "bob@test.example", "carol@test.example", "dave@test.example"
 	};
-	static const char *const utf8_rcpts[] = { "j\xc3\xb6rg@test.example" };
+	static const char utf8_rcpt[] = "j\xc3\xb6rg@test.example";
 	struct sockaddr_in sin;
 	socklen_t len = sizeof(sin);
 	struct rg_smtp_params p;
@@ -305,9 +307,11 @@ run_script(const struct smtp_case *c, struct server *sv, struct client *cl)
 	p.p_helo = "probe.test.example";
 	p.p_mail_from = "postmaster@probe.test.example";
 	p.p_nrcpts = c->nrcpts > 0 ? c->nrcpts : 1;
-	for (int i = 0; i < p.p_nrcpts; i++)
-		p.p_rcpts[i] = c->utf8 ? utf8_rcpts[0] : rcpts[i];
-	p.p_smtputf8 = c->utf8;
+	for (int i = 0; i < p.p_nrcpts; i++) {
+		p.p_rcpt_utf8[i] = (c->utf8 >> i) & 1;
+		p.p_rcpts[i] = p.p_rcpt_utf8[i] ? utf8_rcpt : rcpts[i];
+	}
+	p.p_rcpts_per_txn = c->per_txn;
 	p.p_ssl_ctx = c->tls ? rg_smtp_ssl_ctx() : NULL;
 	p.p_connect_timeout = 10;
 	p.p_greeting_timeout = timeout;
@@ -355,8 +359,11 @@ test_smtp_case(void **state)
 	assert_string_equal(rg_smtp_stage_name(cl.res.s_stage), rg_smtp_stage_name(c->stage));
 	assert_int_equal(cl.res.s_status == RG_SMTP_REFUSED ? cl.res.s_reply.r_code : 0, c->reply);
 	assert_int_equal(cl.res.s_nreplies, c->nreplies);
-	for (int i = 0; i < c->nreplies; i++)
-		assert_int_equal(cl.res.s_rcpt[i].r_code, c->rcpt[i]);
+	for (int i = 0; i < c->nreplies; i++) {
+		assert_int_equal(cl.res.s_skipped[i], (c->skipped >> i) & 1);
+		if (!cl.res.s_skipped[i])
+			assert_int_equal(cl.res.s_rcpt[i].r_code, c->rcpt[i]);
+	}
 	assert_int_equal(cl.res.s_tls, c->used_tls);
 	if (c->status == RG_SMTP_DONE)
 		assert_int_equal(cl.res.s_pipelining, c->pipelining);
@@ -485,8 +492,44 @@ static const struct smtp_case cases[] = {
 	  .line = "MAIL FROM:<postmaster@probe.test.example> SMTPUTF8" },
 	{ .name = "SMTPUTF8 needed and not offered: no MAIL, no address on the wire",
 	  .steps = { GREET, "C EHLO", EHLO_PIPE },
-	  .utf8 = 1, .status = RG_SMTP_PROTOCOL, .stage = RG_STAGE_MAIL, .wire = "EHLO QUIT",
-	  .error = "SMTPUTF8" },
+	  .utf8 = 1, .status = RG_SMTP_DONE, .stage = RG_STAGE_MAIL, .nreplies = 1,
+	  .skipped = 1, .wire = "EHLO QUIT", .error = "SMTPUTF8" },
+	{ .name = "a mixed batch without SMTPUTF8: only the ASCII recipients are asked",
+	  .steps = { GREET, "C EHLO", EHLO_PIPE, "C MAIL", "C RCPT", "C RCPT",
+	    "S 250 ok\r\n250 ok\r\n550 5.1.1 no\r\n" },
+	  .nrcpts = 3, .utf8 = 2, .status = RG_SMTP_DONE, .stage = RG_STAGE_RCPT,
+	  .rcpt = { 250, 0, 550 }, .nreplies = 3, .skipped = 2, .pipelining = 1,
+	  .wire = "EHLO MAIL RCPT RCPT QUIT",
+	  .line = "MAIL FROM:<postmaster@probe.test.example>|RCPT TO:<alice@test.example>|"
+	    "RCPT TO:<carol@test.example>|" },
+	{ .name = "one recipient per transaction: RSET and MAIL between them",
+	  .steps = { GREET, "C EHLO", EHLO_PLAIN, "C MAIL", "S 250 ok\r\n", "C RCPT",
+	    "S 250 ok\r\n", "C RSET", "S 250 flushed\r\n", "C MAIL", "S 250 ok\r\n", "C RCPT",
+	    "S 452 4.5.3 Too many recipients\r\n", "C RSET", "S 250 flushed\r\n", "C MAIL",
+	    "S 250 ok\r\n", "C RCPT", "S 550 5.1.1 unknown\r\n" },
+	  .nrcpts = 3, .per_txn = 1, .status = RG_SMTP_DONE, .stage = RG_STAGE_RCPT,
+	  .rcpt = { 250, 452, 550 }, .nreplies = 3,
+	  .wire = "EHLO MAIL RCPT RSET MAIL RCPT RSET MAIL RCPT QUIT" },
+	{ .name = "two recipients per pipelined transaction",
+	  .steps = { GREET, "C EHLO", EHLO_PIPE, "C MAIL", "C RCPT", "C RCPT",
+	    "S 250 ok\r\n250 ok\r\n250 ok\r\n", "C RSET", "S 250 flushed\r\n", "C MAIL",
+	    "C RCPT", "S 250 ok\r\n550 5.1.1 unknown\r\n" },
+	  .nrcpts = 3, .per_txn = 2, .status = RG_SMTP_DONE, .stage = RG_STAGE_RCPT,
+	  .rcpt = { 250, 250, 550 }, .nreplies = 3, .pipelining = 1,
+	  .wire = "EHLO MAIL RCPT RCPT RSET MAIL RCPT QUIT" },
+	{ .name = "RSET refused: the session ends with what was answered",
+	  .steps = { GREET, "C EHLO", EHLO_PLAIN, "C MAIL", "S 250 ok\r\n", "C RCPT",
+	    "S 250 ok\r\n", "C RSET", "S 502 5.5.1 no RSET here\r\n" },
+	  .nrcpts = 2, .per_txn = 1, .status = RG_SMTP_DONE, .stage = RG_STAGE_RCPT,
+	  .rcpt = { 250 }, .nreplies = 1, .wire = "EHLO MAIL RCPT RSET QUIT",
+	  .error = "RSET refused" },
+	{ .name = "MAIL refused in a later transaction: what was answered stands",
+	  .steps = { GREET, "C EHLO", EHLO_PLAIN, "C MAIL", "S 250 ok\r\n", "C RCPT",
+	    "S 250 ok\r\n", "C RSET", "S 250 ok\r\n", "C MAIL",
+	    "S 451 4.7.1 one message per session\r\n" },
+	  .nrcpts = 2, .per_txn = 1, .status = RG_SMTP_DONE, .stage = RG_STAGE_MAIL,
+	  .rcpt = { 250 }, .nreplies = 1, .wire = "EHLO MAIL RCPT RSET MAIL QUIT",
+	  .error = "later transaction" },
 	{ .name = "recipient rejected with a multi-line 550 and 221 at QUIT",
 	  .steps = { GREET, "C EHLO", EHLO_PLAIN, "C MAIL", "S 250 ok\r\n", "C RCPT",
 	    "S 550-5.1.1 The email account that you tried to reach does not exist.\r\n"
