@@ -85,6 +85,9 @@ cli_verdict_json(const char *address, const struct rg_verdict *v, enum rg_verdic
 	json_object_set_new(o, "state", json_string(rg_verdict_state_name(state)));
 	json_object_set_new(o, "role", json_boolean(v->v_flags & RG_VERDICT_F_ROLE));
 	json_object_set_new(o, "attempts", json_integer(v->v_attempts));
+	if (v->v_attempts > 1)
+		json_object_set_new(o, "retry_reason",
+		    json_string(rg_verdict_reason_name(v->v_retry_reason)));
 	return o;
 }
 
@@ -109,6 +112,9 @@ cli_print_verdict(struct cli_ctx *ctx, FILE *fp, const char *address,
 			fprintf(fp, " mx=%s", v->v_mx);
 		if (v->v_flags & RG_VERDICT_F_ROLE)
 			fprintf(fp, " role=yes");
+		if (v->v_attempts > 1)
+			fprintf(fp, " attempts=%u retry_reason=%s", v->v_attempts,
+			    rg_verdict_reason_name(v->v_retry_reason));
 		fprintf(fp, " state=%s checked=%s expires=%s", rg_verdict_state_name(state),
 		    checked, expires);
 		if (v->v_text[0])

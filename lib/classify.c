@@ -15,6 +15,8 @@
  */
 #include "rg_build.h"
 
+#include <ctype.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -53,6 +55,11 @@ static const char *const rg_classify_disabled_words[] = {
 static const char *const rg_classify_full_words[] = {
 	"mailbox full", "mailbox is full", "over quota", "quota exceeded", "exceeded storage",
 	"insufficient storage", "out of storage",
+};
+
+/* Greylisting by name: it wins over the throttle wording a greylister may add. */
+static const char *const rg_classify_greylist_words[] = {
+	"greylist", "graylist", "grey list", "gray list", "grey-list", "gray-list",
 };
 
 static const char *const rg_classify_grey_words[] = {
@@ -95,6 +102,59 @@ int
 rg_classify_is_policy_text(const char *text)
 {
 	return RG_HAS(text, rg_classify_policy_words) || RG_HAS(text, rg_classify_weak_policy_words);
+}
+
+/* rg_classify_word_before - the word that ends just before p ("in" for "in 60"). */
+static int
+rg_classify_word_before(const char *text, const char *p, const char *word)
+{
+	size_t n = strlen(word);
+	const char *e = p;
+
+	while (e > text && e[-1] == ' ')
+		e--;
+	if ((size_t)(e - text) < n || strncasecmp(e - n, word, n) != 0)
+		return 0;
+	return e - n == text || !isalpha((unsigned char)e[-n - 1]);
+}
+
+int64_t
+rg_classify_retry_hint(const char *text)
+{
+	static const struct { const char *unit; int64_t secs; } units[] = {
+		{ "seconds", 1 }, { "second", 1 }, { "secs", 1 }, { "sec", 1 }, { "s", 1 },
+		{ "minutes", 60 }, { "minute", 60 }, { "mins", 60 }, { "min", 60 }, { "m", 60 },
+		{ "hours", 3600 }, { "hour", 3600 }, { "h", 3600 },
+	};
+
+	for (const char *p = text; *p != '\0'; p++) {
+		char *end;
+		long n;
+
+		if (!isdigit((unsigned char)*p) || (p > text && !isspace((unsigned char)p[-1])))
+			continue;
+		if (!rg_classify_word_before(text, p, "in") &&
+		    !rg_classify_word_before(text, p, "after") &&
+		    !rg_classify_word_before(text, p, "wait"))
+			continue;
+		n = strtol(p, &end, 10);
+		while (*end == ' ')
+			end++;
+		for (size_t u = 0; u < sizeof(units) / sizeof(units[0]); u++) {
+			size_t ul = strlen(units[u].unit);
+			if (strncasecmp(end, units[u].unit, ul) == 0 && !isalnum((unsigned char)end[ul]))
+				return n <= 0 ? 0 : n * units[u].secs > 86400 ? 86400 :
+				    n * units[u].secs;
+		}
+	}
+	return 0;
+}
+
+int
+rg_classify_retryable(enum rg_class c, enum rg_reason r)
+{
+	return c == RG_CLASS_UNKNOWN && (r == RG_REASON_GREYLISTED || r == RG_REASON_THROTTLED ||
+	    r == RG_REASON_TEMP_FAILURE || r == RG_REASON_IN_PROGRESS);
 }
 
 /* rg_classify_dsn - whether the enhanced code starts with prefix ("5.7."). */
@@ -184,8 +244,13 @@ rg_classify_temporary(enum rg_smtp_stage stage, const struct rg_reply *r,
 {
 	const char *t = r->r_text;
 
-	if (r->r_code == 421 || RG_HAS(t, rg_classify_throttle_words))
+	if (r->r_code != 421 && RG_HAS(t, rg_classify_greylist_words))
+		rg_classify_set(out, RG_CLASS_UNKNOWN, RG_REASON_GREYLISTED, 1);
+	else if (r->r_code == 421 || RG_HAS(t, rg_classify_throttle_words))
 		rg_classify_set(out, RG_CLASS_UNKNOWN, RG_REASON_THROTTLED, 1);
+	else if (strcasestr(t, "verification in progress") != NULL)
+		/* A relay that verifies onward (Postfix reject_unverified_recipient). */
+		rg_classify_set(out, RG_CLASS_UNKNOWN, RG_REASON_IN_PROGRESS, 1);
 	else if (stage == RG_STAGE_RCPT && (r->r_code == 452 || rg_classify_dsn(r, "4.2.2")) &&
 	    (rg_classify_dsn(r, "4.2.2") || RG_HAS(t, rg_classify_full_words)))
 		rg_classify_set(out, RG_CLASS_RISKY, RG_REASON_MAILBOX_FULL, 1);

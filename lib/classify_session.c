@@ -66,8 +66,10 @@ rg_session_early(const struct rg_session_input *in, struct rg_session_outcome *o
 		return 1;
 	case RG_SMTP_REFUSED:
 		rg_classify_reply(res->s_stage, &res->s_reply, &cl);
-		if (cl.c_reason == RG_REASON_THROTTLED)
+		if (cl.c_reason == RG_REASON_THROTTLED) {
 			out->so_cooldown = 1;
+			out->so_cooldown_hint = rg_classify_retry_hint(res->s_reply.r_text);
+		}
 		if (res->s_stage == RG_STAGE_GREETING && in->si_more_hosts) {
 			/* A 4xx or 5xx greeting moves on to the next host. */
 			out->so_action = RG_SESSION_NEXT_HOST;
@@ -84,9 +86,10 @@ rg_session_early(const struct rg_session_input *in, struct rg_session_outcome *o
 	case RG_SMTP_LOCAL_ERROR:
 		if (res->s_status == RG_SMTP_DONE || res->s_stage == RG_STAGE_RCPT)
 			return 0;
+		/* A hang-up before RCPT is temporary (asked again later); garbage is not. */
 		out->so_action = RG_SESSION_ALL;
-		rg_session_set(&out->so_all, RG_CLASS_UNKNOWN, RG_REASON_PROTOCOL_ERROR, NULL,
-		    res->s_error);
+		rg_session_set(&out->so_all, RG_CLASS_UNKNOWN, res->s_status == RG_SMTP_DROPPED ?
+		    RG_REASON_TEMP_FAILURE : RG_REASON_PROTOCOL_ERROR, NULL, res->s_error);
 		return 1;
 	}
 	return 0;
@@ -224,6 +227,7 @@ rg_classify_session(const struct rg_session_input *in, struct rg_session_outcome
 		rg_classify_reply(RG_STAGE_RCPT, &res->s_rcpt[k], &cl);
 		if (cl.c_reason == RG_REASON_THROTTLED) {
 			out->so_cooldown = 1;
+			out->so_cooldown_hint = rg_classify_retry_hint(res->s_rcpt[k].r_text);
 			break;
 		}
 	}

@@ -166,7 +166,7 @@ static const struct rg_config_key rg_config_table[] = {
 	  "50", 1, 1024, NULL,
 	  "concurrent sessions in all, across every process" },
 	{ "limits", "throttle_cooldown", RG_CFG_DURATION, RG_OFF(throttle_cooldown),
-	  "10m", 1, RG_DAY, NULL,
+	  "1m", 1, RG_DAY, NULL,
 	  "pause after a domain throttles the probe; doubles while it keeps doing so" },
 	{ "limits", "max_probe_jobs", RG_CFG_INT, RG_OFF(max_probe_jobs),
 	  "1000", 1, 1000000, NULL,

@@ -266,6 +266,7 @@ rg_prober_report(struct rg_probe_job *j, int i, struct rg_verdict *v)
 		return;
 	r->r_done = 1;
 	v->v_attempts = (uint16_t)r->r_attempt;
+	v->v_retry_reason = r->r_attempt > 1 ? r->r_retry_reason : 0;
 	if (j->j_pr->p_know != NULL && rg_knowledge_role(j->j_pr->p_know, r->r_addr.a_local))
 		v->v_flags |= RG_VERDICT_F_ROLE;
 	if (j->j_pr->p_store != NULL) {
@@ -279,10 +280,12 @@ rg_prober_report(struct rg_probe_job *j, int i, struct rg_verdict *v)
 		v->v_checked_at = rg_clock_now();
 	}
 	/*
-	 * Greylisted: the interim verdict is in the cache; the caller hears
-	 * the verdict of the re-probe, unless no re-probe can be scheduled.
+	 * Greylisted, throttled, a temporary failure: the interim verdict is in
+	 * the cache; the caller hears the verdict of the re-probe, unless no
+	 * re-probe can be scheduled.
 	 */
-	if (v->v_reason == RG_REASON_GREYLISTED && rg_prober_schedule_retry(j->j_pr, r) == 0)
+	if (rg_classify_retryable(v->v_class, v->v_reason) &&
+	    rg_prober_schedule_retry(j->j_pr, r, v, j->j_drec.d_cooldown_until) == 0)
 		return;
 	r->r_cb(&r->r_addr, v, r->r_arg);
 }
@@ -356,10 +359,10 @@ rg_prober_cand_host(const struct rg_probe_job *j, int k)
  * throttle_cooldown, doubled for each consecutive throttling (at most 64x).
  */
 static void
-rg_prober_cooldown(struct rg_probe_job *j)
+rg_prober_cooldown(struct rg_probe_job *j, int64_t hint)
 {
-	int64_t pause = rg_limit_cooldown_start(&j->j_drec, j->j_pr->p_cfg.throttle_cooldown,
-	    rg_clock_now());
+	int64_t pause = rg_limit_cooldown_start(&j->j_drec, hint > 0 ? hint :
+	    j->j_pr->p_cfg.throttle_cooldown, rg_clock_now());
 
 	rg_log_warn("probe %s: throttled by the server, pausing probes for %llds", j->j_domain,
 	    (long long)pause);
@@ -396,7 +399,7 @@ rg_prober_on_smtp(const struct rg_smtp_result *res, void *arg)
 	progress |= out.so_answered > 0 || out.so_catch_all != RG_CATCH_ALL_UNKNOWN;
 
 	if (out.so_cooldown)
-		rg_prober_cooldown(j);
+		rg_prober_cooldown(j, out.so_cooldown_hint);
 	if (out.so_catch_all != RG_CATCH_ALL_UNKNOWN) {
 		j->j_drec.d_catch_all = (uint8_t)out.so_catch_all;
 		j->j_drec.d_catch_all_until = rg_clock_now() + j->j_pr->p_cfg.ttl[RG_CLASS_RISKY];

@@ -34,6 +34,7 @@ struct rg_probe_req {
 	int			 r_done;
 	int			 r_in_session;	/* asked in the session under way */
 	int			 r_attempt;	/* 1 for the first probe */
+	enum rg_reason		 r_retry_reason;	/* why this attempt was scheduled */
 };
 
 /* A greylisted recipient waiting for its re-probe. */
@@ -161,10 +162,14 @@ void rg_prober_on_slot_timer(evutil_socket_t fd, short what, void *arg);
 /* rg_prober_enqueue - add a request to an unstarted job of its domain, or a new one. */
 enum rg_prober_status rg_prober_enqueue(struct rg_prober *pr, const struct rg_probe_req *req);
 /*
- * rg_prober_schedule_retry - a greylisted recipient is probed again after
- * greylist_retry_delay, doubled at each attempt. 0 when scheduled.
+ * rg_prober_schedule_retry - a recipient whose verdict v a later probe may
+ * settle is probed again: after the delay its reply asked for, else (a
+ * throttle) when the domain's cooldown ends, else after
+ * greylist_retry_delay doubled at each attempt; never before not_before.
+ * At most greylist_max_retries times. 0 when scheduled.
  */
-int rg_prober_schedule_retry(struct rg_prober *pr, const struct rg_probe_req *req);
+int rg_prober_schedule_retry(struct rg_prober *pr, const struct rg_probe_req *req,
+    const struct rg_verdict *v, int64_t not_before);
 /* rg_prober_retry_free - drop a scheduled re-probe (its caller is not told). */
 void rg_prober_retry_free(struct rg_probe_retry *t);
 

@@ -31,6 +31,21 @@ void rg_classify_reply(enum rg_smtp_stage stage, const struct rg_reply *r,
 int rg_classify_is_policy_text(const char *text);
 
 /*
+ * rg_classify_retry_hint - the delay a reply text asks for before a retry
+ * ("try again in 60 seconds", "retry after 5 minutes", "wait 30s"), in
+ * seconds, at most a day; 0 when it names none. Digits elsewhere (in a URL,
+ * an IP address, a code) are no hint.
+ */
+int64_t rg_classify_retry_hint(const char *text);
+
+/*
+ * rg_classify_retryable - a verdict that a later probe may settle: unknown
+ * and greylisted, throttled, a temporary failure or a verification in
+ * progress at a relay.
+ */
+int rg_classify_retryable(enum rg_class c, enum rg_reason r);
+
+/*
  * A finished session, interpreted. The caller says what it sent (nreal
  * real recipients in order, then the random catch-all recipient when
  * random is set) and what it knew; rg_classify_session answers what to do
@@ -81,6 +96,7 @@ struct rg_session_outcome {
 	int			 so_cooldown;
 	int			 so_catch_all;	/* enum rg_catch_all */
 	struct rg_session_verdict so_all;
+	int64_t			 so_cooldown_hint;	/* seconds the throttling reply asked for; 0: none */
 	int			 so_again;	/* real recipients with sv_again */
 	int			 so_answered;	/* recipients (random included) with an answer */
 	int			 so_per_txn;	/* limit learned; 0: none */

@@ -63,6 +63,7 @@ struct rg_verdict {
 	uint32_t	v_flags;
 	uint16_t	v_code;		/* SMTP reply code that decided it, 0 if none */
 	uint16_t	v_attempts;
+	enum rg_reason	v_retry_reason;	/* attempts > 1: why the last one was scheduled */
 	char		v_dsn[RG_VERDICT_DSN_MAX + 1];
 	char		v_mx[RG_VERDICT_MX_MAX + 1];
 	char		v_text[RG_VERDICT_TEXT_MAX + 1];

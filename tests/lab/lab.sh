@@ -13,8 +13,8 @@
 #   127.0.0.14     Postfix "limit": smtpd_recipient_limit = 2 (452 4.5.3 for the 3rd)
 #   127.0.0.15     Postfix "noutf8": smtputf8_enable = no (no SMTPUTF8 offered)
 #   127.0.0.1:10023 postgrey
-#   127.0.0.20-29, .31  scripted servers (smtpd.py), one behaviour each; .24
-#                  the tarpit, also the MX of every name under wild.test
+#   127.0.0.20-29, .31-35  scripted servers (smtpd.py), one behaviour each;
+#                  .24 the tarpit, also the MX of every name under wild.test
 #   127.0.0.2, .3  source addresses of the prober
 #   127.0.0.9      nothing: a dead MX (backup.test's first, unreachable.test's only)
 #   127.0.0.40     Postfix "front" of the end-to-end tests (started by them)
@@ -157,7 +157,7 @@ lab_up() {
 	trap 'exit 130' INT TERM
 	ip netns add "$LAB_NS" || return 1
 	lab_exec ip link set lo up
-	for i in 2 3 9 10 11 12 13 14 15 20 21 22 23 24 25 26 27 28 29 30 31; do
+	for i in 2 3 9 10 11 12 13 14 15 20 21 22 23 24 25 26 27 28 29 30 31 32 33 34 35; do
 		lab_exec ip addr add "127.0.0.$i/8" dev lo 2>/dev/null || true
 	done
 	mkdir -p "/etc/netns/$LAB_NS"
@@ -223,9 +223,18 @@ host-record=mx.limit.test,127.0.0.14
 mx-host=noutf8.test,mx.noutf8.test,10
 host-record=mx.noutf8.test,127.0.0.15
 mx-host=ratelimit.test,mx.ratelimit.test,10
+mx-host=ratelimit2.test,mx.ratelimit.test,10
 host-record=mx.ratelimit.test,127.0.0.29
 mx-host=m365.test,m365-test.mail.protection.outlook.com,10
 host-record=m365-test.mail.protection.outlook.com,127.0.0.31
+mx-host=greet421.test,mx.greet421.test,10
+host-record=mx.greet421.test,127.0.0.32
+mx-host=mailgrey.test,mx.mailgrey.test,10
+host-record=mx.mailgrey.test,127.0.0.33
+mx-host=dropfirst.test,mx.dropfirst.test,10
+host-record=mx.dropfirst.test,127.0.0.34
+mx-host=verify450.test,mx.verify450.test,10
+host-record=mx.verify450.test,127.0.0.35
 DNS
 	lab_exec dnsmasq --keep-in-foreground --conf-file="$LAB_DIR/dnsmasq.conf" \
 	    --pid-file="$LAB_DIR/dnsmasq.pid" --log-facility="$LAB_DIR/dnsmasq.log" \
@@ -236,7 +245,8 @@ DNS
 	    127.0.0.20:rcpt252 127.0.0.21:full552 127.0.0.22:dnsbl 127.0.0.23:ehlo502 \
 	    127.0.0.24:tarpit 127.0.0.25:slowgreet 127.0.0.26:multiline \
 	    127.0.0.27:421after2 127.0.0.28:hangup 127.0.0.29:421rate \
-	    127.0.0.31:m365 >/dev/null 2>&1 &
+	    127.0.0.31:m365 127.0.0.32:greet421once 127.0.0.33:mail451once \
+	    127.0.0.34:dropfirst 127.0.0.35:verify450 >/dev/null 2>&1 &
 
 	lab_postfix honest 127.0.0.10 "honest.test implicit.test backup.test yahoo.test msft.test" \
 	    "alice@honest.test x" "bob@honest.test x" "postmaster@honest.test x" \

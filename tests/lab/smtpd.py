@@ -13,7 +13,12 @@ modes: rcpt252, full552, dnsbl, ehlo502, tarpit, slowgreet, multiline,
 421after2 (421 "too many recipients" after two RCPTs of a session), 421rate
 (the same, worded as a rate from the client's IP: throttling), m365 (as
 Microsoft 365 does to a verifier: the first RCPT of a session is answered,
-every later one, RSET or not, gets 452 4.5.3), hangup, plain
+every later one, RSET or not, gets 452 4.5.3), hangup, plain, and modes whose
+first session fails temporarily and later ones do not: greet421once (421 at
+the greeting), mail451once (451 greylisting at MAIL FROM, "try again in 2
+seconds"), dropfirst (hangs up after MAIL FROM), verify450 (each recipient's
+first RCPT gets 450 "Address verification in progress", as a relay running
+Postfix's reject_unverified_recipient answers)
 """
 import os
 import socket
@@ -23,6 +28,24 @@ import time
 
 RECORD_DIR = None
 LOCK = threading.Lock()
+SESSIONS = {}           # ip -> sessions begun
+SEEN = set()            # (ip, recipient) asked before
+
+
+def first_session(ip):
+    """Count a new session of ip; True for the first one."""
+    with LOCK:
+        SESSIONS[ip] = SESSIONS.get(ip, 0) + 1
+        return SESSIONS[ip] == 1
+
+
+def seen_before(ip, rcpt):
+    with LOCK:
+        key = (ip, rcpt.lower())
+        if key in SEEN:
+            return True
+        SEEN.add(key)
+        return False
 
 
 def record(ip, line):
@@ -52,6 +75,10 @@ def serve(conn, ip, mode):
         return
     if mode == "slowgreet":
         time.sleep(2)
+    first = first_session(ip)
+    if mode == "greet421once" and first:
+        send("421 4.3.2 mx.lab.test Service not available, closing transmission channel")
+        return
     if mode == "multiline":
         send("220-mx.lab.test ESMTP")
         send("220-this greeting")
@@ -83,7 +110,13 @@ def serve(conn, ip, mode):
         elif verb == b"HELO":
             send("250 mx.lab.test")
         elif verb == b"MAIL":
-            send("250 2.1.0 Ok")
+            if mode == "mail451once" and first:
+                send("451 4.7.1 Greylisted, please try again in 2 seconds")
+            elif mode == "dropfirst" and first:
+                conn.shutdown(socket.SHUT_RDWR)
+                return
+            else:
+                send("250 2.1.0 Ok")
         elif verb == b"RCPT":
             rcpts += 1
             rcpt = line[8:].strip()
@@ -95,6 +128,10 @@ def serve(conn, ip, mode):
                 return
             if mode == "m365" and rcpts > 1:
                 send("452 4.5.3 Too many recipients")
+                continue
+            if mode == "verify450" and not seen_before(ip, rcpt):
+                send("450 4.1.1 %s: Recipient address rejected: unverified address: "
+                     "Address verification in progress" % rcpt.decode(errors="replace"))
                 continue
             if unknown(rcpt):
                 if mode == "multiline":

@@ -58,6 +58,10 @@ static const struct class_case cases[] = {
 	{ RG_STAGE_RCPT, 550, "Your IP is listed on a DNSBL", K, RG_REASON_POLICY_BLOCK },
 	{ RG_STAGE_RCPT, 550, "5.1.1 blocked: sender is on our blacklist", K, RG_REASON_POLICY_BLOCK },
 	{ RG_STAGE_RCPT, 550, "Administrative prohibition", K, RG_REASON_POLICY_BLOCK },
+	/* a relay that verifies onward (Postfix reject_unverified_recipient) */
+	{ RG_STAGE_RCPT, 450, "4.1.1 <a@example.org>: Recipient address rejected: unverified address: Address verification in progress", K, RG_REASON_IN_PROGRESS },
+	/* greylisting at MAIL FROM */
+	{ RG_STAGE_MAIL, 451, "4.7.1 Greylisted, please try again in 2 seconds", K, RG_REASON_GREYLISTED },
 	/* Exchange Online's Directory-Based Edge Blocking: documented as an unknown recipient */
 	{ RG_STAGE_RCPT, 550, "5.4.1 Recipient address rejected: Access denied. AS(201806281) [DB5EUR03FT012.eop-EUR03.prod.protection.outlook.com]", U, RG_REASON_NO_MAILBOX },
 	/* ... but the same words elsewhere, or a banned sending IP, stay a block */
@@ -127,6 +131,42 @@ test_classify_table(void **state)
 }
 
 /* Invariants over every stage and code: the rules that must never break. */
+/* Delays a reply asks for, and digits that are none. */
+static void
+test_classify_retry_hint(void **state)
+{
+	static const struct { const char *text; int64_t secs; } rows[] = {
+		{ "Greylisted, please try again in 2 seconds", 2 },
+		{ "4.7.1 Try again in 60s", 60 },
+		{ "Too many connections, retry after 5 minutes", 300 },
+		{ "please wait 30 secs before retrying", 30 },
+		{ "try again in 1 hour", 3600 },
+		{ "Deferred: try again in 10 min.", 600 },
+		{ "retry in 1000 hours", 86400 },
+		{ "Greylisted, see http://postgrey.schweikert.ch/help/example.html", 0 },
+		{ "Client host [192.0.2.1] in 2 lists", 0 },
+		{ "Try again later", 0 },
+		{ "in 5 minutes2", 0 },
+		{ "try again in 0 seconds", 0 },
+		{ "", 0 },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+		if (rg_classify_retry_hint(rows[i].text) != rows[i].secs)
+			fail_msg("\"%s\": %lld, not %lld", rows[i].text,
+			    (long long)rg_classify_retry_hint(rows[i].text), (long long)rows[i].secs);
+	/* What a later probe may settle, and what it may not. */
+	assert_true(rg_classify_retryable(RG_CLASS_UNKNOWN, RG_REASON_GREYLISTED));
+	assert_true(rg_classify_retryable(RG_CLASS_UNKNOWN, RG_REASON_THROTTLED));
+	assert_true(rg_classify_retryable(RG_CLASS_UNKNOWN, RG_REASON_TEMP_FAILURE));
+	assert_true(rg_classify_retryable(RG_CLASS_UNKNOWN, RG_REASON_IN_PROGRESS));
+	assert_false(rg_classify_retryable(RG_CLASS_UNKNOWN, RG_REASON_POLICY_BLOCK));
+	assert_false(rg_classify_retryable(RG_CLASS_UNKNOWN, RG_REASON_TIMEOUT));
+	assert_false(rg_classify_retryable(RG_CLASS_RISKY, RG_REASON_MAILBOX_FULL));
+	assert_false(rg_classify_retryable(RG_CLASS_UNDELIVERABLE, RG_REASON_NO_MAILBOX));
+}
+
 /* Replies that count recipients (a limit: ask again elsewhere) and those that do not. */
 static void
 test_classify_rcpt_limit(void **state)
@@ -259,6 +299,7 @@ main(void)
 		cmocka_unit_test(test_classify_table),
 		cmocka_unit_test(test_classify_invariants),
 		cmocka_unit_test(test_classify_rcpt_limit),
+		cmocka_unit_test(test_classify_retry_hint),
 		cmocka_unit_test(test_reply_dsn),
 		cmocka_unit_test(test_reply_bounded),
 	};

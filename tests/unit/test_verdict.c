@@ -81,6 +81,45 @@ test_verdict_roundtrip_max(void **state)
 	assert_int_equal(rg_record_verdict_encode(&a, buf, n - 1), 0);
 }
 
+/* A version 1 verdict (before retry_reason) still reads, with none. */
+static void
+test_verdict_version1(void **state)
+{
+	unsigned char buf[RG_RECORD_VERDICT_MAX];
+	struct rg_record_writer w;
+	struct rg_verdict v;
+	size_t n;
+	(void)state;
+
+	rg_record_writer_init(&w, buf, sizeof(buf));
+	rg_record_put_header(&w, RG_RECORD_VERDICT, 1, 1900000000);
+	rg_record_put_i64(&w, 1850000000);
+	rg_record_put_i64(&w, 1800000000);
+	rg_record_put_u8(&w, RG_CLASS_UNDELIVERABLE);
+	rg_record_put_u8(&w, RG_REASON_NO_MAILBOX);
+	rg_record_put_u16(&w, 0);
+	rg_record_put_u16(&w, 550);
+	rg_record_put_u16(&w, 3);
+	rg_record_put_str8(&w, "5.1.1", 5);
+	rg_record_put_str8(&w, "mx.example", 10);
+	rg_record_put_str16(&w, "no such user", 12);
+	assert_true((n = rg_record_writer_end(&w)) > 0);
+	assert_int_equal(rg_record_verdict_decode(buf, n, &v), RG_RECORD_OK);
+	assert_int_equal(v.v_class, RG_CLASS_UNDELIVERABLE);
+	assert_int_equal(v.v_attempts, 3);
+	assert_int_equal(v.v_retry_reason, 0);
+	assert_string_equal(v.v_text, "no such user");
+	/* Version 2 carries the reason of the last retry, range-checked. */
+	v.v_retry_reason = RG_REASON_THROTTLED;
+	n = rg_record_verdict_encode(&v, buf, sizeof(buf));
+	assert_int_equal(buf[3], 2);
+	memset(&v, 0, sizeof(v));
+	assert_int_equal(rg_record_verdict_decode(buf, n, &v), RG_RECORD_OK);
+	assert_int_equal(v.v_retry_reason, RG_REASON_THROTTLED);
+	buf[RG_RECORD_HDR + 24] = RG_REASON_COUNT;	/* the retry_reason byte */
+	assert_int_equal(rg_record_verdict_decode(buf, n, &v), RG_RECORD_ECORRUPT);
+}
+
 static void
 test_verdict_unknown_version(void **state)
 {
@@ -254,6 +293,7 @@ main(void)
 		cmocka_unit_test(test_verdict_roundtrip),
 		cmocka_unit_test(test_verdict_roundtrip_max),
 		cmocka_unit_test(test_verdict_unknown_version),
+		cmocka_unit_test(test_verdict_version1),
 		cmocka_unit_test(test_verdict_damaged),
 		cmocka_unit_test(test_verdict_set_text_sanitizes),
 		cmocka_unit_test(test_verdict_names),
