@@ -525,13 +525,21 @@ rg_cache_read(struct rg_cache *c, enum rg_cache_db db, const char *key, rg_cache
 int
 rg_cache_scan(struct rg_cache *c, enum rg_cache_db db, rg_cache_scan_fn fn, void *arg)
 {
+	return rg_cache_scan_prefix(c, db, "", fn, arg);
+}
+
+int
+rg_cache_scan_prefix(struct rg_cache *c, enum rg_cache_db db, const char *prefix,
+    rg_cache_scan_fn fn, void *arg)
+{
 	MDB_txn *txn;
 	MDB_cursor *cur;
 	MDB_val k, v;
 	char key[RG_CACHE_KEY_MAX + 1];
+	size_t plen = strlen(prefix);
 	int rc;
 
-	if ((unsigned)db >= RG_DB_COUNT)
+	if ((unsigned)db >= RG_DB_COUNT || plen > RG_CACHE_KEY_MAX)
 		return RG_CACHE_EINVAL;
 	if ((rc = rg_cache_rtxn_begin(c, &txn)) != RG_CACHE_OK)
 		return rc;
@@ -539,10 +547,16 @@ rg_cache_scan(struct rg_cache *c, enum rg_cache_db db, rg_cache_scan_fn fn, void
 		rg_cache_rtxn_end(c, txn);
 		return rg_cache_status(rc);
 	}
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+	k.mv_data = (void *)prefix;
+	k.mv_size = plen;
+	for (rc = mdb_cursor_get(cur, &k, &v, plen > 0 ? MDB_SET_RANGE : MDB_FIRST); rc == 0;
 	    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		size_t kl = k.mv_size > RG_CACHE_KEY_MAX ? RG_CACHE_KEY_MAX : k.mv_size;
 
+		if (k.mv_size < plen || memcmp(k.mv_data, prefix, plen) != 0) {
+			rc = MDB_NOTFOUND;	/* past the keys with the prefix */
+			break;
+		}
 		memcpy(key, k.mv_data, kl);
 		key[kl] = '\0';
 		if (fn(key, v.mv_data, v.mv_size, arg) != 0) {

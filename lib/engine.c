@@ -12,7 +12,10 @@
  * failure (a cache that does not open, a failed read, lease, slot, bucket
  * or sweep) is logged once; from then on a timer retries, backing off from
  * 1 s to 60 s: it reopens a cache that never opened, or checks that reads
- * and writes work again, and says so once they do. Past max_waiters or
+ * and writes work again, and says so once they do. A lookup of an address
+ * whose re-probe is scheduled (by any process) does not probe: it waits for
+ * the re-probe's verdict when that is due within its wait, and answers the
+ * interim verdict otherwise. Past max_waiters or
  * the prober's caps a lookup is answered at once, unknown/in_progress.
  * Both are counted.
  */
@@ -25,6 +28,7 @@
 #include <time.h>
 
 #include "rcptguard/cache.h"
+#include "rcptguard/classify.h"
 #include "rcptguard/clock.h"
 #include "rcptguard/engine.h"
 #include "rcptguard/knowledge.h"
@@ -37,6 +41,10 @@
 #define RG_ENGINE_RETRY_MIN_S	1	/* the first look at a failed cache */
 #define RG_ENGINE_RETRY_MAX_S	60	/* ... backing off to this */
 #define RG_ENGINE_OVERLOAD_LOG_S 60	/* at most one line a minute about the caps */
+
+struct rg_address;
+static int rg_engine_retry_soon(struct rg_store *c, const struct rg_address *addr,
+    const struct rg_verdict *v, int64_t now, int64_t wait_ms);
 
 struct rg_waiter {
 	TAILQ_ENTRY(rg_waiter)	 w_link;
@@ -444,24 +452,29 @@ rg_engine_on_timer(evutil_socket_t fd, short what, void *arg)
 	struct rg_engine *e = w->w_engine;
 	int64_t now_ms = rg_clock_mono_ms();
 	struct rg_verdict v;
+	/* The budget is over: a waiter that does not poll has only this timer. */
+	int final = !w->w_polling || now_ms >= w->w_deadline_ms;
 
 	(void)fd;
 	(void)what;
-	if ((w->w_polling || now_ms >= w->w_deadline_ms) && rg_engine_store(e) != NULL) {
+	if (rg_engine_store(e) != NULL) {
 		enum rg_verdict_state st;
 		/*
 		 * Another process probes, or ours left an interim verdict (greylisted,
-		 * waiting for its re-probe): a verdict newer than this lookup answers.
+		 * waiting for its re-probe): a verdict newer than this lookup answers,
+		 * unless it is an interim one whose re-probe is due within the wait.
 		 */
 		if (rg_store_get(rg_engine_store(e), w->w_addr.a_key, &v, &st) == RG_CACHE_OK &&
-		    st != RG_STATE_EXPIRED && v.v_checked_at >= w->w_start_time) {
+		    st != RG_STATE_EXPIRED && v.v_checked_at >= w->w_start_time &&
+		    (final || !rg_engine_retry_soon(rg_engine_store(e), &w->w_addr, &v,
+		    rg_clock_now(), w->w_deadline_ms - now_ms))) {
 			rg_waiter_answer(w, &v, RG_ANSWER_CACHE);
 			rg_waiter_maybe_free(w);
 			return;
 		}
 	}
 	if (w->w_polling && rg_engine_store(e) != NULL) {
-		if (now_ms < w->w_deadline_ms) {
+		if (!final) {
 			int64_t left = w->w_deadline_ms - now_ms;
 			struct timeval tv = { 0, (left < RG_ENGINE_POLL_MS ? left : RG_ENGINE_POLL_MS) * 1000 };
 			evtimer_add(w->w_timer, &tv);
@@ -473,9 +486,35 @@ rg_engine_on_timer(evutil_socket_t fd, short what, void *arg)
 	rg_waiter_maybe_free(w);
 }
 
+/* rg_engine_retry_pending - a durable re-probe of addr is scheduled (by any process). */
+static int
+rg_engine_retry_pending(struct rg_store *c, const struct rg_address *addr)
+{
+	struct rg_record_retry t;
+
+	return rg_store_retry_get(c, addr->a_key, &t) == RG_CACHE_OK &&
+	    t.rt_expires_at > rg_clock_now();
+}
+
+/*
+ * rg_engine_retry_soon - v is an interim verdict (greylisted, throttled,
+ * ...) whose re-probe is due within this lookup's wait: the lookup waits
+ * for that verdict instead of answering the interim one.
+ */
+static int
+rg_engine_retry_soon(struct rg_store *c, const struct rg_address *addr, const struct rg_verdict *v,
+    int64_t now, int64_t wait_ms)
+{
+	struct rg_record_retry t;
+
+	return wait_ms > 0 && rg_classify_retryable(v->v_class, v->v_reason) &&
+	    rg_store_retry_get(c, addr->a_key, &t) == RG_CACHE_OK && t.rt_expires_at > now &&
+	    t.rt_due <= now + (wait_ms + 999) / 1000;
+}
+
 /*
  * rg_engine_probe - start the probe under a lease, or poll for another
- * process's. Without a lease (the cache failed) or past a cap, the waiter
+ * process's (or for a scheduled re-probe's verdict). Without a lease (the cache failed) or past a cap, the waiter
  * is answered at once and nothing is probed.
  */
 static void
@@ -496,6 +535,12 @@ rg_engine_probe(struct rg_waiter *w, unsigned flags)
 			rg_waiter_answer(w, &v, RG_ANSWER_PENDING);	/* fail_mode */
 			return;
 		}
+	}
+	if (ls == RG_LIMIT_OK && w->w_lease != 0 && rg_engine_retry_pending(c, &w->w_addr)) {
+		/* A re-probe is scheduled: it covers this lookup; wait for its verdict. */
+		rg_store_lease_release(c, w->w_addr.a_key, w->w_lease, NULL);
+		w->w_lease = 0;
+		ls = RG_LIMIT_HELD;
 	}
 	if (ls == RG_LIMIT_HELD) {
 		w->w_polling = 1;
@@ -604,7 +649,8 @@ rg_engine_lookup(struct rg_engine *e, const char *input, size_t len, unsigned fl
 			rg_engine_cache_failed(e, rc, "a lookup");
 		} else if (rc == RG_CACHE_OK && st == RG_STATE_STALE && (flags & RG_LOOKUP_KNOWN_ONLY)) {
 			return 1;	/* answered by the loop, which refreshes it */
-		} else if (rc == RG_CACHE_OK && st != RG_STATE_EXPIRED) {
+		} else if (rc == RG_CACHE_OK && st != RG_STATE_EXPIRED &&
+		    !rg_engine_retry_soon(cache, &tmp.w_addr, &v, now, wait_ms)) {
 			rg_waiter_answer(&tmp, &v, RG_ANSWER_CACHE);
 			/* A background refresh, when it can probe; at a cap it waits for the next hit. */
 			if (st == RG_STATE_STALE && rg_engine_cache_status(e) == RG_CACHE_OK &&

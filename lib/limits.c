@@ -25,6 +25,8 @@
 #include "rcptguard/limits.h"
 #include "rcptguard/netaddr.h"
 
+#include "limits_impl.h"
+
 #define RG_LIMIT_DAY_MS		86400000LL
 
 const char *
@@ -69,8 +71,13 @@ rg_limit_key_defer(char *buf, size_t size, const char *address)
 	return rg_limit_key(buf, size, "dw:", address);
 }
 
-/* rg_limit_result - a body's outcome as a status; a failure's cause to *cache_err. */
-static enum rg_limit_status
+int
+rg_limit_key_retry(char *buf, size_t size, const char *address)
+{
+	return rg_limit_key(buf, size, RG_LIMIT_KEY_RETRY, address);
+}
+
+enum rg_limit_status
 rg_limit_result(int rc, enum rg_limit_status decided, int *cache_err)
 {
 	if (rc == RG_CACHE_OK)

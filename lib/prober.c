@@ -142,7 +142,8 @@ rg_prober_new(struct event_base *base, const struct rg_config *cfg, struct rg_st
 	TAILQ_INIT(&pr->p_slotwait);
 	TAILQ_INIT(&pr->p_retries);
 	pr->p_slot_backoff_ms = RG_PROBER_SLOT_POLL_MIN_MS;
-	if ((pr->p_slot_timer = evtimer_new(base, rg_prober_on_slot_timer, pr)) == NULL) {
+	if ((pr->p_slot_timer = evtimer_new(base, rg_prober_on_slot_timer, pr)) == NULL ||
+	    rg_prober_retry_init(pr) < 0) {
 		snprintf(err, errsize, "out of memory");
 		goto fail;
 	}
@@ -192,6 +193,8 @@ fail:
 	rg_smtp_pool_free(pr->p_pool);
 	if (pr->p_slot_timer != NULL)
 		event_free(pr->p_slot_timer);
+	if (pr->p_retry_scan != NULL)
+		event_free(pr->p_retry_scan);
 	free(pr);
 	return NULL;
 }
@@ -237,6 +240,7 @@ rg_prober_free(struct rg_prober *pr)
 
 	if (pr == NULL)
 		return;
+	rg_prober_retry_fini(pr);	/* before the jobs: their re-probes in flight */
 	while ((j = TAILQ_FIRST(&pr->p_jobs)) != NULL)
 		rg_prober_job_free(j);
 	while ((t = TAILQ_FIRST(&pr->p_retries)) != NULL)

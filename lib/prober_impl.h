@@ -26,6 +26,10 @@
 #define RG_PROBER_SLOT_TRIES		8	/* slot attempts per pass */
 #define RG_PROBER_LIMITS_TTL		(7 * 86400)	/* learned recipient limits are kept */
 #define RG_PROBER_EXTRA_ROUNDS		3	/* sessions beyond one per recipient */
+#define RG_PROBER_RETRY_SCAN_MS		1000	/* the look for re-probes to adopt */
+#define RG_PROBER_RETRY_GRACE		30	/* a live owner's overdue re-probe is taken over */
+#define RG_PROBER_RETRY_KEEP		86400	/* a retry record outlives its due time this long */
+#define RG_PROBER_ADOPT_MAX		64	/* re-probes adopted per scan */
 
 struct rg_probe_req {
 	struct rg_address	 r_addr;
@@ -43,6 +47,7 @@ struct rg_probe_retry {
 	struct rg_prober	*t_pr;
 	struct rg_probe_req	 t_req;
 	struct event		*t_timer;
+	int			 t_stored;	/* its retry record is in the cache */
 };
 TAILQ_HEAD(rg_probe_retries, rg_probe_retry);
 
@@ -131,6 +136,9 @@ struct rg_prober {
 	void			*p_err_arg;
 	struct rg_probe_retries	 p_retries;
 	int			 p_nretries;
+	struct event		*p_retry_scan;	/* looks for durable re-probes to adopt */
+	uint64_t		 p_token;	/* this instance, in the retry records it writes */
+	uint32_t		 p_pid;
 };
 
 /* rg_prober_job_state_name - for logs and debug output. */
@@ -172,5 +180,14 @@ int rg_prober_schedule_retry(struct rg_prober *pr, const struct rg_probe_req *re
     const struct rg_verdict *v, int64_t not_before);
 /* rg_prober_retry_free - drop a scheduled re-probe (its caller is not told). */
 void rg_prober_retry_free(struct rg_probe_retry *t);
+/*
+ * rg_prober_retry_init, rg_prober_retry_fini - the durable side of the
+ * re-probes: the instance token, the scan for re-probes to adopt (those of
+ * a process that is gone, or of an earlier instance of this one, a reload),
+ * and at the end the retry records of re-probes still in flight, so that
+ * another prober takes them over. 0 / nothing on success.
+ */
+int rg_prober_retry_init(struct rg_prober *pr);
+void rg_prober_retry_fini(struct rg_prober *pr);
 
 #endif /* RG_PROBER_IMPL_H */

@@ -18,6 +18,8 @@
  *   lease   'l' 1  pid u32, token u64
  *   bucket  'b' 1  tokens i64 (thousandths), updated i64 (ms)
  *   mark    'f' 1  first i64
+ *   retry   't' 1  due i64, attempt u16, reason u8, source u8, pid u32,
+ *                  token u64
  *
  * SECURITY
  *   Records come from a file other processes write, and may be damaged or
@@ -617,5 +619,42 @@ rg_record_mark_decode(const void *buf, size_t len, struct rg_record_mark *m)
 	if ((rc = rg_record_get_header(&r, RG_RECORD_MARK, 1, &m->m_expires_at)) != RG_RECORD_OK)
 		return rc;
 	m->m_first = rg_record_get_i64(&r);
+	return rg_record_reader_end(&r);
+}
+
+size_t
+rg_record_retry_encode(const struct rg_record_retry *t, void *buf, size_t size)
+{
+	struct rg_record_writer w;
+
+	rg_record_writer_init(&w, buf, size);
+	rg_record_put_header(&w, RG_RECORD_RETRY, 1, t->rt_expires_at);
+	rg_record_put_i64(&w, t->rt_due);
+	rg_record_put_u16(&w, t->rt_attempt);
+	rg_record_put_u8(&w, t->rt_reason);
+	rg_record_put_u8(&w, t->rt_source);
+	rg_record_put_u32(&w, t->rt_pid);
+	rg_record_put_u64(&w, t->rt_token);
+	return rg_record_writer_end(&w);
+}
+
+int
+rg_record_retry_decode(const void *buf, size_t len, struct rg_record_retry *t)
+{
+	struct rg_record_reader r;
+	int rc;
+
+	memset(t, 0, sizeof(*t));
+	rg_record_reader_init(&r, buf, len);
+	if ((rc = rg_record_get_header(&r, RG_RECORD_RETRY, 1, &t->rt_expires_at)) != RG_RECORD_OK)
+		return rc;
+	t->rt_due = rg_record_get_i64(&r);
+	t->rt_attempt = rg_record_get_u16(&r);
+	t->rt_reason = rg_record_get_u8(&r);
+	t->rt_source = rg_record_get_u8(&r);
+	t->rt_pid = rg_record_get_u32(&r);
+	t->rt_token = rg_record_get_u64(&r);
+	if (t->rt_reason >= RG_REASON_COUNT)
+		return RG_RECORD_ECORRUPT;
 	return rg_record_reader_end(&r);
 }

@@ -298,3 +298,29 @@ rg_store_mark_first(struct rg_store *s, const char *key, int64_t ttl, int64_t *f
 
 	return t->t_ops->t_mark_first(t, key, ttl, first, cache_err);
 }
+
+enum rg_limit_status
+rg_store_retry_put(struct rg_store *s, const char *address, const struct rg_record_retry *t,
+    int *cache_err)
+{
+	return rg_limit_retry_put(s->s_cache, address, t, cache_err);
+}
+
+enum rg_limit_status
+rg_store_retry_claim(struct rg_store *s, const char *address, uint64_t token,
+    struct rg_record_retry *t, int *cache_err)
+{
+	return rg_limit_retry_claim(s->s_cache, address, token, t, cache_err);
+}
+
+int
+rg_store_retry_get(struct rg_store *s, const char *address, struct rg_record_retry *t)
+{
+	return rg_limit_retry_get(s->s_cache, address, t);
+}
+
+int
+rg_store_retry_scan(struct rg_store *s, rg_limit_retry_fn fn, void *arg)
+{
+	return rg_limit_retry_scan(s->s_cache, fn, arg);
+}

@@ -101,6 +101,9 @@ int rg_cache_read(struct rg_cache *c, enum rg_cache_db db, const char *key, rg_c
     void *arg);
 typedef int (*rg_cache_scan_fn)(const char *key, const void *val, size_t len, void *arg);
 int rg_cache_scan(struct rg_cache *c, enum rg_cache_db db, rg_cache_scan_fn fn, void *arg);
+/* rg_cache_scan_prefix - the same, only the keys that start with prefix. */
+int rg_cache_scan_prefix(struct rg_cache *c, enum rg_cache_db db, const char *prefix,
+    rg_cache_scan_fn fn, void *arg);
 
 /*
  * Writes. rg_cache_write runs fn inside one write transaction, as often as

@@ -36,6 +36,8 @@ const char *rg_limit_status_name(enum rg_limit_status s);
 int rg_limit_key_mx(char *buf, size_t size, const struct sockaddr *sa);	/* "m:<ip>" */
 int rg_limit_key_bucket(char *buf, size_t size, const char *domain);	/* "b:<domain>" */
 int rg_limit_key_defer(char *buf, size_t size, const char *address);	/* "dw:<address>" */
+#define RG_LIMIT_KEY_RETRY	"rt:"
+int rg_limit_key_retry(char *buf, size_t size, const char *address);	/* "rt:<address>" */
 
 /* Leases: one holder per key. *token proves ownership for release. */
 enum rg_limit_status rg_limit_lease_acquire(struct rg_cache *c, const char *key, int64_t ttl,
@@ -67,6 +69,24 @@ enum rg_limit_status rg_limit_bucket_take(struct rg_cache *c, const char *key,
  */
 enum rg_limit_status rg_limit_mark_first(struct rg_cache *c, const char *key, int64_t ttl,
     int64_t *first, int *cache_err);
+
+/*
+ * Re-probes that survive the process (lib/limits_retry.c): one record per
+ * address in the leases database. rg_limit_retry_put stores it;
+ * rg_limit_retry_claim deletes it in the same transaction that reads it,
+ * when its token is token (0: whatever the token), so that one prober
+ * alone performs it: RG_LIMIT_OK with the record in *t, RG_LIMIT_HELD when
+ * it is another prober's, RG_LIMIT_EMPTY when there is none.
+ * rg_limit_retry_scan visits every readable one (fn returns non-zero to
+ * stop); rg_limit_retry_get reads one (an rg_cache_status).
+ */
+enum rg_limit_status rg_limit_retry_put(struct rg_cache *c, const char *address,
+    const struct rg_record_retry *t, int *cache_err);
+enum rg_limit_status rg_limit_retry_claim(struct rg_cache *c, const char *address,
+    uint64_t token, struct rg_record_retry *t, int *cache_err);
+int rg_limit_retry_get(struct rg_cache *c, const char *address, struct rg_record_retry *t);
+typedef int (*rg_limit_retry_fn)(const char *address, const struct rg_record_retry *t, void *arg);
+int rg_limit_retry_scan(struct rg_cache *c, rg_limit_retry_fn fn, void *arg);
 
 /*
  * Cooldowns: a domain that throttled probes is paused for base seconds,

@@ -37,6 +37,7 @@ enum rg_record_type {
 	RG_RECORD_LEASE = 'l',		/* probe lease or concurrency slot */
 	RG_RECORD_BUCKET = 'b',		/* token bucket */
 	RG_RECORD_MARK = 'f',		/* the first time a key was marked */
+	RG_RECORD_RETRY = 't',		/* "rt:<address>" -> a re-probe that is due */
 };
 
 /*
@@ -190,5 +191,24 @@ struct rg_record_mark {
 #define RG_RECORD_MARK_LEN	(RG_RECORD_HDR + 8)
 size_t rg_record_mark_encode(const struct rg_record_mark *m, void *buf, size_t size);
 int rg_record_mark_decode(const void *buf, size_t len, struct rg_record_mark *m);
+
+/*
+ * Re-probes that are due: when, which attempt, why, and the prober that
+ * scheduled it (its process and its instance, which a reload replaces).
+ */
+struct rg_record_retry {
+	int64_t		rt_expires_at;	/* dropped after this: long past due */
+	int64_t		rt_due;
+	uint16_t	rt_attempt;	/* the attempt it will be */
+	uint8_t		rt_reason;	/* enum rg_reason of the answer that asked for it */
+	uint8_t		rt_source;	/* source address index, 1-based; 0: any */
+	uint32_t	rt_pid;
+	uint64_t	rt_token;
+};
+
+#define RG_RECORD_RETRY_LEN	(RG_RECORD_HDR + 24)
+size_t rg_record_retry_encode(const struct rg_record_retry *t, void *buf, size_t size);
+/* A reason out of range makes the record damaged. */
+int rg_record_retry_decode(const void *buf, size_t len, struct rg_record_retry *t);
 
 #endif /* RG_RECORD_H */

@@ -75,4 +75,16 @@ enum rg_limit_status rg_store_bucket_take(struct rg_store *s, const char *key,
 enum rg_limit_status rg_store_mark_first(struct rg_store *s, const char *key, int64_t ttl,
     int64_t *first, int *cache_err);
 
+/*
+ * Durable re-probes (limits.h): the host's own, so always the local cache.
+ * A greylisting server keys on the client address, and the retry must come
+ * from the host that made the first probe.
+ */
+enum rg_limit_status rg_store_retry_put(struct rg_store *s, const char *address,
+    const struct rg_record_retry *t, int *cache_err);
+enum rg_limit_status rg_store_retry_claim(struct rg_store *s, const char *address,
+    uint64_t token, struct rg_record_retry *t, int *cache_err);
+int rg_store_retry_get(struct rg_store *s, const char *address, struct rg_record_retry *t);
+int rg_store_retry_scan(struct rg_store *s, rg_limit_retry_fn fn, void *arg);
+
 #endif /* RG_STORE_H */

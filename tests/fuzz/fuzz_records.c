@@ -1,13 +1,14 @@
 /*
  * fuzz_records.c - libFuzzer target for the decoders of the cache's own
- * records: domain records, probe leases, concurrency slots, token buckets
- * and first-marks, as a damaged or hostile file could hold them.
+ * records: domain records, probe leases, concurrency slots, token buckets,
+ * first-marks and retry records, as a damaged or hostile file could hold
+ * them.
  *
  * The input is written as raw bytes under the key each reader looks at (a
  * value of at least the 12-byte header), in a real LMDB cache, then every
  * reader runs over it: the domain record decoder, a lease and a slot
- * acquire and release, a token bucket, a first-mark, a sweep and the
- * statistics. Invariants: a decoded domain record is within its bounds, a
+ * acquire and release, a token bucket, a first-mark, a retry record read
+ * and claimed, a sweep and the statistics. Invariants: a decoded domain record is within its bounds, a
  * wait is never negative and at most a minute's worth, a first mark is
  * never in the future, and nothing crashes.
  */
@@ -72,7 +73,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(val, data + 1, len);
 	if (len < 12)
 		len = 12;
-	switch (data[0] % 6) {
+	switch (data[0] % 7) {
 	case 0:
 		rg_cache_raw_put(rg_store_cache(cache), RG_DB_DOMAINS, "fuzz.example", val, len);
 		break;
@@ -90,6 +91,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		break;
 	case 5:
 		rg_cache_raw_put(rg_store_cache(cache), RG_DB_VERDICTS, "v@fuzz.example", val, len);
+		break;
+	case 6:
+		rg_cache_raw_put(rg_store_cache(cache), RG_DB_LEASES, "rt:r@fuzz.example", val, len);
 		break;
 	}
 
@@ -111,6 +115,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	rg_store_mark_first(cache, "first:fuzz.example", 60, &first, NULL);
 	if (first != INT64_MIN && first > rg_clock_now())
 		abort();	/* a mark from the future would defer a recipient for ever */
+	{
+		/* A retry record reads within its bounds, or is dropped by a claim. */
+		struct rg_record_retry rt;
+		if (rg_store_retry_get(cache, "r@fuzz.example", &rt) == RG_CACHE_OK &&
+		    rt.rt_reason >= RG_REASON_COUNT)
+			abort();
+		if (data[0] & 0x80)
+			rg_store_retry_claim(cache, "r@fuzz.example", 0, &rt, NULL);
+	}
 	rg_cache_sweep(rg_store_cache(cache), &removed, &wrapped);
 	rg_cache_stats(rg_store_cache(cache), &st);
 	return 0;

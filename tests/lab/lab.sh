@@ -268,7 +268,8 @@ smtpd_tls_loglevel = 1"
 	    > "$LAB_DIR/postgrey.log" 2>&1 &
 	lab_wait_port 127.0.0.1 10023 || return 1
 	LAB_PF_EXTRA="smtpd_recipient_restrictions = reject_unauth_destination, check_policy_service inet:127.0.0.1:10023"
-	lab_postfix grey 127.0.0.13 "grey.test" "gina@grey.test x" "hank@grey.test x" || return 1
+	lab_postfix grey 127.0.0.13 "grey.test" "gina@grey.test x" "hank@grey.test x" \
+	    "ivan@grey.test x" "judy@grey.test x" || return 1
 	LAB_PF_EXTRA="smtpd_recipient_limit = 2"
 	lab_postfix limit 127.0.0.14 "limit.test" "l1@limit.test x" "l2@limit.test x" \
 	    "l3@limit.test x" "l4@limit.test x" "l5@limit.test x" || return 1

@@ -605,6 +605,75 @@ test_cache_domain_record(void **state)
 	}
 }
 
+struct retry_seen {
+	int	n;
+	char	first[64];
+};
+
+static int
+retry_visit(const char *address, const struct rg_record_retry *t, void *arg)
+{
+	struct retry_seen *s = arg;
+
+	if (s->n++ == 0)
+		snprintf(s->first, sizeof(s->first), "%s/%u", address, t->rt_attempt);
+	return 0;
+}
+
+/* Durable re-probes: stored, read, scanned by prefix, claimed once, by their owner's token. */
+static void
+test_cache_retry_records(void **state)
+{
+	struct fixture *f = *state;
+	struct rg_record_retry t = {
+		.rt_expires_at = testutil_now + 86400, .rt_due = testutil_now + 3, .rt_attempt = 2,
+		.rt_reason = RG_REASON_GREYLISTED, .rt_source = 1, .rt_pid = 4242, .rt_token = 77,
+	}, got;
+	struct retry_seen seen = { 0 };
+	uint64_t lease;
+	int err = 0;
+
+	assert_int_equal(rg_store_retry_put(f->cache, "gina@grey.example", &t, &err), RG_LIMIT_OK);
+	assert_int_equal(rg_store_retry_get(f->cache, "gina@grey.example", &got), RG_CACHE_OK);
+	assert_memory_equal(&got, &t, sizeof(t));
+	assert_int_equal(rg_store_retry_get(f->cache, "hank@grey.example", &got), RG_CACHE_NOTFOUND);
+	/* Leases of the same address and other keys of the database are not retries. */
+	assert_int_equal(rg_store_lease_acquire(f->cache, "gina@grey.example", 60, &lease, &err),
+	    RG_LIMIT_OK);
+	assert_int_equal(rg_store_retry_scan(f->cache, retry_visit, &seen), RG_CACHE_OK);
+	assert_int_equal(seen.n, 1);
+	assert_string_equal(seen.first, "gina@grey.example/2");
+	/* Only its owner's token claims it, or a claim without a token. */
+	assert_int_equal(rg_store_retry_claim(f->cache, "gina@grey.example", 78, &got, &err),
+	    RG_LIMIT_HELD);
+	assert_int_equal(rg_store_retry_claim(f->cache, "gina@grey.example", 77, &got, &err),
+	    RG_LIMIT_OK);
+	assert_int_equal(got.rt_due, t.rt_due);
+	/* Once. */
+	assert_int_equal(rg_store_retry_claim(f->cache, "gina@grey.example", 77, &got, &err),
+	    RG_LIMIT_EMPTY);
+	assert_int_equal(rg_store_retry_claim(f->cache, "gina@grey.example", 0, &got, &err),
+	    RG_LIMIT_EMPTY);
+	/* The lease was left alone. */
+	assert_int_equal(rg_store_lease_release(f->cache, "gina@grey.example", lease, &err),
+	    RG_LIMIT_OK);
+	/* A damaged record is dropped by a claim, skipped by a scan. */
+	{
+		unsigned char bad[RG_RECORD_RETRY_LEN];
+		size_t n = rg_record_retry_encode(&t, bad, sizeof(bad));
+		bad[RG_RECORD_HDR + 10] = RG_REASON_COUNT;	/* the reason byte */
+		assert_int_equal(rg_cache_raw_put(rg_store_cache(f->cache), RG_DB_LEASES,
+		    "rt:bad@grey.example", bad, n), RG_CACHE_OK);
+		seen.n = 0;
+		assert_int_equal(rg_store_retry_scan(f->cache, retry_visit, &seen), RG_CACHE_OK);
+		assert_int_equal(seen.n, 0);
+		assert_int_equal(rg_store_retry_claim(f->cache, "bad@grey.example", 0, &got, &err),
+		    RG_LIMIT_EMPTY);
+		assert_int_equal(rg_store_retry_get(f->cache, "bad@grey.example", &got),
+		    RG_CACHE_NOTFOUND);
+	}
+}
+
 /* A version 1 domain record (before the recipient limits) still reads; a newer one does not. */
 static void
 test_cache_domain_record_v1(void **state)
@@ -760,6 +829,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_cache_bucket, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cache_domain_record, setup, teardown),
 		cmocka_unit_test(test_cache_domain_record_v1),
+		cmocka_unit_test_setup_teardown(test_cache_retry_records, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cache_full_domains, setup, teardown),
 	};
 	rg_log_set_level(RG_LOG_ERROR);
