@@ -12,6 +12,7 @@
 #   127.0.0.13     Postfix "grey": greylists through postgrey (2 s delay)
 #   127.0.0.14     Postfix "limit": smtpd_recipient_limit = 2 (452 4.5.3 for the 3rd)
 #   127.0.0.15     Postfix "noutf8": smtputf8_enable = no (no SMTPUTF8 offered)
+#   127.0.0.16     Postfix "anvil": two recipients per client per 5 s (450 4.7.1 past it)
 #   127.0.0.1:10023 postgrey
 #   127.0.0.20-29, .31-35  scripted servers (smtpd.py), one behaviour each;
 #                  .24 the tarpit, also the MX of every name under wild.test
@@ -157,7 +158,7 @@ lab_up() {
 	trap 'exit 130' INT TERM
 	ip netns add "$LAB_NS" || return 1
 	lab_exec ip link set lo up
-	for i in 2 3 9 10 11 12 13 14 15 20 21 22 23 24 25 26 27 28 29 30 31 32 33 34 35; do
+	for i in 2 3 9 10 11 12 13 14 15 16 20 21 22 23 24 25 26 27 28 29 30 31 32 33 34 35; do
 		lab_exec ip addr add "127.0.0.$i/8" dev lo 2>/dev/null || true
 	done
 	mkdir -p "/etc/netns/$LAB_NS"
@@ -222,6 +223,8 @@ mx-host=limit.test,mx.limit.test,10
 host-record=mx.limit.test,127.0.0.14
 mx-host=noutf8.test,mx.noutf8.test,10
 host-record=mx.noutf8.test,127.0.0.15
+mx-host=anvil.test,mx.anvil.test,10
+host-record=mx.anvil.test,127.0.0.16
 mx-host=ratelimit.test,mx.ratelimit.test,10
 mx-host=ratelimit2.test,mx.ratelimit.test,10
 host-record=mx.ratelimit.test,127.0.0.29
@@ -275,10 +278,15 @@ smtpd_tls_loglevel = 1"
 	    "l3@limit.test x" "l4@limit.test x" "l5@limit.test x" || return 1
 	LAB_PF_EXTRA="smtputf8_enable = no"
 	lab_postfix noutf8 127.0.0.15 "noutf8.test" "plain@noutf8.test x" || return 1
+	LAB_PF_EXTRA="smtpd_client_recipient_rate_limit = 2
+anvil_rate_time_unit = 5s"
+	lab_postfix anvil 127.0.0.16 "anvil.test" "v1@anvil.test x" "v2@anvil.test x" \
+	    "v3@anvil.test x" "v4@anvil.test x" || return 1
 	LAB_PF_EXTRA=
 
 	lab_wait_port 127.0.0.1 53 && lab_wait_port 127.0.0.10 25 && lab_wait_port 127.0.0.11 25 &&
 	    lab_wait_port 127.0.0.12 25 && lab_wait_port 127.0.0.13 25 &&
 	    lab_wait_port 127.0.0.14 25 && lab_wait_port 127.0.0.15 25 &&
+	    lab_wait_port 127.0.0.16 25 &&
 	    lab_wait_port 127.0.0.20 25
 }

@@ -144,6 +144,19 @@ is "the throttled two took a second attempt" "$(printf '%s\n' "$out" | json_fiel
 is "and say why" "$(printf '%s\n' "$out" | json_field retry_reason)" "- - throttled throttled"
 is "the re-probes made one or two more sessions" \
     "$(grep -c '^MAIL FROM' "$LAB_DIR/record/127.0.0.29.log" | awk '{print ($1 == 2 || $1 == 3) ? "yes" : $1}')" yes
+# Real Postfix throttling per client address (anvil: two recipients per
+# 5 s, then "450 4.7.1 Error: too many recipients from 127.0.0.x"): the
+# domain cools down and the prober comes back until every address has its
+# verdict, within the wait.
+out=$(lab_exec "$RG" -c "$LAB_DIR/cool2.conf" check --json --no-cache --wait 60s \
+    v1@anvil.test v2@anvil.test v3@anvil.test v4@anvil.test 2>>"$LAB_DIR/stderr.log")
+is "Postfix's client rate limit: every address converges" \
+    "$(printf '%s\n' "$out" | json_field class)" "deliverable deliverable deliverable deliverable"
+like "the throttled ones say why they were asked again" \
+    "$(printf '%s\n' "$out" | json_field retry_reason)" 'throttled'
+like "Postfix did throttle the probe" "$(cat "$LAB_DIR/postfix-anvil/maillog")" \
+    'Recipient address rate limit exceeded: [0-9]* from [^[]*\[127\.0\.0\.[23]\]'
+
 # While a long pause lasts, nothing is probed: the answer is unknown/throttled
 # (another domain of the same server, whose record has no pause yet).
 { cat "$LAB_DIR/rg.conf"; printf '[limits]\nthrottle_cooldown = 10m\n'; } > "$LAB_DIR/cool600.conf"
