@@ -19,6 +19,7 @@
 #include <lmdb.h>
 
 #include "cli.h"
+#include "rcptguard/knowledge.h"
 #include "rcptguard/log.h"
 #include "rcptguard/util.h"
 
@@ -135,6 +136,13 @@ main(int argc, char **argv)
 		return CLI_EXIT_CONFIG;
 	}
 	if (check) {
+		/* The lists and the reply rules are part of the configuration. */
+		struct rg_knowledge *k = rg_knowledge_load(&ctx.cfg, err, sizeof(err));
+		if (k == NULL) {
+			cli_error("%s", err);
+			return CLI_EXIT_CONFIG;
+		}
+		rg_knowledge_free(k);
 		if (ctx.cfg.source[0])
 			printf("rcptguard: configuration OK: %s\n", ctx.cfg.source);
 		else

@@ -65,7 +65,7 @@ rg_session_early(const struct rg_session_input *in, struct rg_session_outcome *o
 		    RG_REASON_TIMEOUT : RG_REASON_CONNECT_FAILED, NULL, res->s_error);
 		return 1;
 	case RG_SMTP_REFUSED:
-		rg_classify_reply(res->s_stage, &res->s_reply, &cl);
+		rg_classify_reply_with(in->si_rules, res->s_stage, &res->s_reply, &cl);
 		if (cl.c_reason == RG_REASON_THROTTLED) {
 			out->so_cooldown = 1;
 			out->so_cooldown_hint = rg_classify_retry_hint(res->s_reply.r_text);
@@ -115,7 +115,7 @@ rg_session_limits(const struct rg_session_input *in, struct rg_session_outcome *
 			txn++;
 		}
 		pos++;
-		rg_classify_reply(RG_STAGE_RCPT, &res->s_rcpt[k], &cl);
+		rg_classify_reply_with(in->si_rules, RG_STAGE_RCPT, &res->s_rcpt[k], &cl);
 		if (!cl.c_rcpt_limit) {
 			answered++;
 			continue;
@@ -134,7 +134,7 @@ rg_session_limits(const struct rg_session_input *in, struct rg_session_outcome *
 	switch (res->s_status) {
 	case RG_SMTP_REFUSED:
 		/* A 421 that counts recipients ended the session; a throttling one is not this. */
-		rg_classify_reply(RG_STAGE_RCPT, &res->s_reply, &cl);
+		rg_classify_reply_with(in->si_rules, RG_STAGE_RCPT, &res->s_reply, &cl);
 		if (!cl.c_rcpt_limit)
 			return 0;
 		if (out->so_per_session == 0)
@@ -168,7 +168,7 @@ rg_session_rcpt(const struct rg_session_input *in, int k, int catch_all, int aga
 		    "the server does not offer SMTPUTF8");
 	} else if (k < res->s_nreplies) {
 		const struct rg_reply *rr = &res->s_rcpt[k];
-		rg_classify_reply(RG_STAGE_RCPT, rr, &cl);
+		rg_classify_reply_with(in->si_rules, RG_STAGE_RCPT, rr, &cl);
 		if (cl.c_class == RG_CLASS_DELIVERABLE && catch_all)
 			rg_session_set(sv, RG_CLASS_RISKY, RG_REASON_CATCH_ALL, rr, NULL);
 		else if (cl.c_class == RG_CLASS_DELIVERABLE && in->si_unreliable)
@@ -182,7 +182,7 @@ rg_session_rcpt(const struct rg_session_input *in, int k, int catch_all, int aga
 		sv->sv_again = 1;
 	} else if (res->s_status == RG_SMTP_REFUSED) {
 		/* 421 before this recipient's turn: the server is throttling. */
-		rg_classify_reply(RG_STAGE_RCPT, &res->s_reply, &cl);
+		rg_classify_reply_with(in->si_rules, RG_STAGE_RCPT, &res->s_reply, &cl);
 		rg_session_set(sv, cl.c_class, cl.c_reason, &res->s_reply, NULL);
 	} else {
 		rg_session_set(sv, RG_CLASS_UNKNOWN, res->s_status == RG_SMTP_TIMEOUT ?
@@ -211,7 +211,7 @@ rg_classify_session(const struct rg_session_input *in, struct rg_session_outcome
 	 */
 	if (in->si_random && res->s_nreplies > in->si_nreal) {
 		const struct rg_reply *rr = &res->s_rcpt[in->si_nreal];
-		rg_classify_reply(RG_STAGE_RCPT, rr, &cl);
+		rg_classify_reply_with(in->si_rules, RG_STAGE_RCPT, rr, &cl);
 		if (rr->r_code / 100 == 2) {
 			catch_all = 1;
 			out->so_catch_all = RG_CATCH_ALL_YES;
@@ -224,7 +224,7 @@ rg_classify_session(const struct rg_session_input *in, struct rg_session_outcome
 	for (int k = 0; k < res->s_nreplies && res->s_status != RG_SMTP_REFUSED; k++) {
 		if (res->s_skipped[k])
 			continue;
-		rg_classify_reply(RG_STAGE_RCPT, &res->s_rcpt[k], &cl);
+		rg_classify_reply_with(in->si_rules, RG_STAGE_RCPT, &res->s_rcpt[k], &cl);
 		if (cl.c_reason == RG_REASON_THROTTLED) {
 			out->so_cooldown = 1;
 			out->so_cooldown_hint = rg_classify_retry_hint(res->s_rcpt[k].r_text);

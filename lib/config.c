@@ -187,6 +187,9 @@ static const struct rg_config_key rg_config_table[] = {
 	{ "lists", "role_accounts_file", RG_CFG_STRING, RG_OFF(role_accounts_file),
 	  RG_SYSCONFDIR "/rcptguard/role_accounts", 0, RG_CONFIG_PATH_MAX, NULL,
 	  "local parts that name a role, one per line" },
+	{ "lists", "reply_rules_file", RG_CFG_STRING, RG_OFF(reply_rules_file),
+	  RG_SYSCONFDIR "/rcptguard/reply_rules", 0, RG_CONFIG_PATH_MAX, NULL,
+	  "how SMTP replies are read: ordered rules of codes, enhanced codes and wording" },
 
 	{ "policy", "mode", RG_CFG_ENUM, RG_OFF(mode),
 	  "enforce", 0, 1, "enforce|monitor",

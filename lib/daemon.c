@@ -44,7 +44,8 @@ rg_daemon_load(struct rg_config *cfg, const char *path, int must_exist, char *er
 	if (rg_daemon_abs(cfg->state_dir, sizeof(cfg->state_dir)) < 0 ||
 	    rg_daemon_abs(cfg->providers_file, sizeof(cfg->providers_file)) < 0 ||
 	    rg_daemon_abs(cfg->disposable_domains_file, sizeof(cfg->disposable_domains_file)) < 0 ||
-	    rg_daemon_abs(cfg->role_accounts_file, sizeof(cfg->role_accounts_file)) < 0) {
+	    rg_daemon_abs(cfg->role_accounts_file, sizeof(cfg->role_accounts_file)) < 0 ||
+	    rg_daemon_abs(cfg->reply_rules_file, sizeof(cfg->reply_rules_file)) < 0) {
 		snprintf(err, errsize, "a path of the configuration is too long");
 		return -1;
 	}

@@ -18,6 +18,7 @@
 #include "rcptguard/address.h"
 #include "rcptguard/knowledge.h"
 #include "rcptguard/log.h"
+#include "rcptguard/rules.h"
 #include "rcptguard/util.h"
 
 struct rg_knowledge_entry {
@@ -35,6 +36,7 @@ struct rg_knowledge {
 	struct rg_knowledge_list	 k_providers;
 	struct rg_knowledge_list	 k_disposable;
 	struct rg_knowledge_list	 k_roles;
+	struct rg_rules			*k_rules;
 };
 
 const char *
@@ -200,11 +202,18 @@ rg_knowledge_load(const struct rg_config *cfg, char *err, size_t errsize)
 	if (rg_knowledge_read(cfg->providers_file, RG_KIND_PROVIDERS, &k->k_providers, err, errsize) < 0 ||
 	    rg_knowledge_read(cfg->disposable_domains_file, RG_KIND_DOMAINS, &k->k_disposable, err,
 	    errsize) < 0 ||
-	    rg_knowledge_read(cfg->role_accounts_file, RG_KIND_ROLES, &k->k_roles, err, errsize) < 0) {
+	    rg_knowledge_read(cfg->role_accounts_file, RG_KIND_ROLES, &k->k_roles, err, errsize) < 0 ||
+	    (k->k_rules = rg_rules_load(cfg->reply_rules_file, err, errsize)) == NULL) {
 		rg_knowledge_free(k);
 		return NULL;
 	}
 	return k;
+}
+
+const struct rg_rules *
+rg_knowledge_rules(const struct rg_knowledge *k)
+{
+	return k != NULL ? k->k_rules : NULL;
 }
 
 void
@@ -215,6 +224,7 @@ rg_knowledge_free(struct rg_knowledge *k)
 	rg_knowledge_list_free(&k->k_providers);
 	rg_knowledge_list_free(&k->k_disposable);
 	rg_knowledge_list_free(&k->k_roles);
+	rg_rules_free(k->k_rules);
 	free(k);
 }
 

@@ -388,6 +388,7 @@ rg_prober_on_smtp(const struct rg_smtp_result *res, void *arg)
 		.si_catch_all = j->j_drec.d_catch_all == RG_CATCH_ALL_YES,
 		.si_unreliable = j->j_unreliable, .si_more_hosts = j->j_next < j->j_ncands,
 		.si_nreal = j->j_sess_nreal, .si_per_txn = j->j_sess_per_txn,
+		.si_rules = rg_knowledge_rules(j->j_pr->p_know),
 	};
 	struct rg_session_outcome out;
 	int progress, open = 0;

@@ -2,7 +2,8 @@
  * classify.h - what an SMTP reply says about a mailbox, and what a whole
  * probe session says about its recipients and their domain.
  *
- * The rules are DESIGN.md section 4. The two that matter most: a block or
+ * The rules are data (rules.h, conf/reply_rules), after DESIGN.md section
+ * 4. The two that matter most: a block or
  * policy reply (5.7.x, block-list words) is unknown/policy_block, never
  * undeliverable; and nothing but a 5xx to RCPT TO ever makes a mailbox
  * undeliverable.
@@ -12,6 +13,7 @@
 
 #include "rcptguard/record.h"
 #include "rcptguard/reply.h"
+#include "rcptguard/rules.h"
 #include "rcptguard/smtp.h"
 #include "rcptguard/verdict.h"
 
@@ -23,12 +25,14 @@ struct rg_classification {
 					 * session: ask the recipient again elsewhere */
 };
 
-/* rg_classify_reply - classify reply r received at stage. */
+/*
+ * rg_classify_reply_with - classify reply r received at stage by rules
+ * (rules.h; NULL: the built-in ones). rg_classify_reply uses the built-in.
+ */
+void rg_classify_reply_with(const struct rg_rules *rules, enum rg_smtp_stage stage,
+    const struct rg_reply *r, struct rg_classification *out);
 void rg_classify_reply(enum rg_smtp_stage stage, const struct rg_reply *r,
     struct rg_classification *out);
-
-/* rg_classify_is_policy_text - block-list or policy wording in a reply. */
-int rg_classify_is_policy_text(const char *text);
 
 /*
  * rg_classify_retry_hint - the delay a reply text asks for before a retry
@@ -89,6 +93,7 @@ struct rg_session_input {
 	int		si_unreliable;		/* provider rule: a 250 proves little */
 	int		si_more_hosts;		/* another candidate address is left */
 	int		si_per_txn;		/* recipients per transaction it used; 0: all */
+	const struct rg_rules *si_rules;	/* the reply rules; NULL: the built-in ones */
 };
 
 struct rg_session_outcome {

@@ -115,6 +115,7 @@ struct rg_config {
 	char		providers_file[RG_CONFIG_PATH_MAX];
 	char		disposable_domains_file[RG_CONFIG_PATH_MAX];
 	char		role_accounts_file[RG_CONFIG_PATH_MAX];
+	char		reply_rules_file[RG_CONFIG_PATH_MAX];
 	/* [policy] */
 	int64_t		mode;			/* enum rg_policy_mode */
 	int64_t		action[RG_CLASS_COUNT];	/* enum rg_action */

@@ -9,6 +9,7 @@
 #include <stddef.h>
 
 #include "rcptguard/config.h"
+#include "rcptguard/rules.h"
 
 enum rg_provider {
 	RG_PROVIDER_NORMAL = 0,		/* probe and trust the answer */
@@ -33,6 +34,9 @@ enum rg_provider rg_knowledge_provider(const struct rg_knowledge *k, const char 
 int rg_knowledge_disposable(const struct rg_knowledge *k, const char *domain);
 /* rg_knowledge_role - the local part (case-insensitive, before any +tag) is a role. */
 int rg_knowledge_role(const struct rg_knowledge *k, const char *local);
+
+/* rg_knowledge_rules - the reply rules of reply_rules_file (rules.h). */
+const struct rg_rules *rg_knowledge_rules(const struct rg_knowledge *k);
 
 const char *rg_knowledge_provider_name(enum rg_provider p);
 

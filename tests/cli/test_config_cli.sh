@@ -30,6 +30,22 @@ like "config prints defaults of other keys" "$out" '^ttl_deliverable = 31d$'
 out=$("$RG" -c "$tmp/good.conf" config --defaults)
 like "config --defaults ignores the file" "$out" '^ttl_undeliverable = 3d$'
 
+# The reply rules are part of the configuration: -n checks them, an error
+# names the file and the line, and the shipped file passes.
+{ printf 'rule stage=rcpt code=550 -> undeliverable/no_mailbox\n'
+  printf 'rule code=5xx -> gone/forever\n'; } > "$tmp/rules"
+printf '[lists]\nreply_rules_file = %s/rules\n' "$tmp" > "$tmp/rules.conf"
+err=$("$RG" -c "$tmp/rules.conf" -n 2>&1); rc=$?
+is "-n with a bad reply rule exits 4" "$rc" 4
+like "the rule error names file and line" "$err" "$tmp/rules:2: not a class: \"gone\""
+printf 'rule stage=mail code=550 -> undeliverable/no_mailbox\n' > "$tmp/rules"
+err=$("$RG" -c "$tmp/rules.conf" -n 2>&1); rc=$?
+is "-n refuses a rule that rejects at MAIL FROM" "$rc" 4
+like "and says why" "$err" "rules:1: an undeliverable outcome needs stage=rcpt"
+printf '[lists]\nreply_rules_file = %s/conf/reply_rules\n' "$top_srcdir" > "$tmp/rules.conf"
+out=$("$RG" -c "$tmp/rules.conf" -n); rc=$?
+is "the shipped reply rules pass -n" "$rc" 0
+
 # The shipped sample configuration is itself valid.
 out=$("$RG" -c "$top_builddir/conf/rcptguard.conf" -n); rc=$?
 is "conf/rcptguard.conf passes -n" "$rc" 0

@@ -134,6 +134,7 @@ dns_tries = 1
 providers_file = $top_srcdir/conf/providers.conf
 disposable_domains_file = $top_srcdir/conf/disposable_domains
 role_accounts_file = $top_srcdir/conf/role_accounts
+reply_rules_file = $top_srcdir/conf/reply_rules
 CONF
 }
 
