@@ -288,6 +288,8 @@ rg_prober_report(struct rg_probe_job *j, int i, struct rg_verdict *v)
 	 * the cache; the caller hears the verdict of the re-probe, unless no
 	 * re-probe can be scheduled.
 	 */
+	if (r->r_source == 0)
+		r->r_source = j->j_drec.d_source_index;	/* the one this probe used */
 	if (rg_classify_retryable(v->v_class, v->v_reason) &&
 	    rg_prober_schedule_retry(j->j_pr, r, v, j->j_drec.d_cooldown_until) == 0)
 		return;

@@ -39,6 +39,7 @@ struct rg_probe_req {
 	int			 r_in_session;	/* asked in the session under way */
 	int			 r_attempt;	/* 1 for the first probe */
 	enum rg_reason		 r_retry_reason;	/* why this attempt was scheduled */
+	uint8_t			 r_source;	/* source address of the first probe, 1-based; 0: none */
 };
 
 /* A greylisted recipient waiting for its re-probe. */

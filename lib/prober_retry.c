@@ -41,7 +41,7 @@ rg_prober_retry_record(struct rg_prober *pr, const struct rg_probe_req *req, int
 	struct rg_record_retry rec = {
 		.rt_expires_at = due + RG_PROBER_RETRY_KEEP, .rt_due = due,
 		.rt_attempt = (uint16_t)req->r_attempt, .rt_reason = (uint8_t)req->r_retry_reason,
-		.rt_pid = pr->p_pid, .rt_token = pr->p_token,
+		.rt_source = req->r_source, .rt_pid = pr->p_pid, .rt_token = pr->p_token,
 	};
 
 	if (pr->p_store == NULL)
@@ -202,6 +202,7 @@ rg_prober_adopt(struct rg_prober *pr, const char *address, uint64_t token)
 	req.r_cb = rg_prober_adopted;
 	req.r_attempt = rec.rt_attempt > 0 ? rec.rt_attempt : 1;
 	req.r_retry_reason = (enum rg_reason)rec.rt_reason;
+	req.r_source = rec.rt_source;	/* the re-probe comes from the first probe's source */
 	rg_log_info("probe %s: adopting a re-probe (attempt %d, %s) of process %u", address,
 	    req.r_attempt, rg_verdict_reason_name(req.r_retry_reason), rec.rt_pid);
 	if (rg_prober_enqueue(pr, &req) != RG_PROBER_QUEUED)

@@ -227,6 +227,11 @@ rg_prober_try_next(struct rg_probe_job *j)
 	if (pr->p_nsources > 0) {
 		/* Sticky per domain, so a greylisting server sees the same client again. */
 		int si = j->j_drec.d_source_index;
+		/* A re-probe comes from the source of its first probe (greylisting keys on it). */
+		for (int i = 0; i < j->j_nreqs; i++)
+			if (!j->j_reqs[i].r_done && j->j_reqs[i].r_attempt > 1 &&
+			    j->j_reqs[i].r_source >= 1 && j->j_reqs[i].r_source <= pr->p_nsources)
+				si = j->j_reqs[i].r_source;
 		if (si < 1 || si > pr->p_nsources) {
 			uint32_t hash = 5381;
 			for (const char *c = j->j_domain; *c; c++)

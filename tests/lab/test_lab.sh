@@ -95,11 +95,14 @@ expect "hang-up after RCPT keeps the answer" user@hangup.test deliverable/accept
 expect "literal address is not probed" "user@[127.0.0.10]" unknown/forbidden_address
 expect "bad syntax is not probed" "a..b@honest.test" undeliverable/bad_syntax
 
-# classes RCPT... - "class/reason" of each address, in order, from one check.
+# classes RCPT... - "class/reason/attempts" of each address, in order, from
+# one check (asking again in a new transaction or session is not an attempt:
+# attempts count re-probes of temporary answers).
 classes() {
 	lab_exec "$RG" -c "$LAB_DIR/rg.conf" check --json --no-cache --wait 30s "$@" \
 	    2>>"$LAB_DIR/stderr.log" | "$PY" -c 'import json,sys
-print(" ".join(json.loads(l)["class"] + "/" + json.loads(l)["reason"] for l in sys.stdin))'
+print(" ".join("%s/%s/%d" % (o["class"], o["reason"], o["attempts"])
+    for o in map(json.loads, sys.stdin)))'
 }
 
 # 421 "too many recipients" after two RCPTs: a limit of the session, not a
@@ -107,13 +110,13 @@ print(" ".join(json.loads(l)["class"] + "/" + json.loads(l)["reason"] for l in s
 # no pause follows.
 is "421 after two RCPTs: the rest asked in a new session" \
     "$(classes a1@throttle.test a2@throttle.test a3@throttle.test a4@throttle.test)" \
-    "deliverable/accepted deliverable/accepted deliverable/accepted deliverable/accepted"
+    "deliverable/accepted/1 deliverable/accepted/1 deliverable/accepted/1 deliverable/accepted/1"
 is "two sessions for four recipients" "$(grep -c '^MAIL FROM' "$LAB_DIR/record/127.0.0.27.log")" 2
 : > "$LAB_DIR/record/127.0.0.27.log"
 expect "no pause after a recipient-count reply" a5@throttle.test deliverable/accepted
 is "the learned limit: no 421 needed for two more" \
     "$(classes a6@throttle.test a7@throttle.test a8@throttle.test)" \
-    "deliverable/accepted deliverable/accepted deliverable/accepted"
+    "deliverable/accepted/1 deliverable/accepted/1 deliverable/accepted/1"
 is "at most two RCPTs in any later session" "$("$PY" -c 'import sys
 n = m = 0
 for line in open(sys.argv[1]):
@@ -191,7 +194,7 @@ converges "... and its unknown user" ghost@verify450.test "undeliverable 2 in_pr
 is "a transaction limit: every recipient answered" \
     "$(classes l1@limit.test l2@limit.test l3@limit.test l4@limit.test ghost@limit.test \
     l5@limit.test)" \
-    "deliverable/accepted deliverable/accepted deliverable/accepted deliverable/accepted undeliverable/no_mailbox deliverable/accepted"
+    "deliverable/accepted/1 deliverable/accepted/1 deliverable/accepted/1 deliverable/accepted/1 undeliverable/no_mailbox/1 deliverable/accepted/1"
 # Postfix's disconnect line counts each session's commands: the first asked
 # all seven recipients (the catch-all test included) in one transaction
 # (Postfix counts its 452s as answered), the second the five left.
@@ -206,10 +209,10 @@ like "the second: three transactions, RSET between them" \
 # session of its own; the catch-all test too.
 is "one recipient per session: every one answered" \
     "$(classes m1@m365.test m2@m365.test ghost@m365.test)" \
-    "deliverable/accepted deliverable/accepted undeliverable/no_mailbox"
+    "deliverable/accepted/1 deliverable/accepted/1 undeliverable/no_mailbox/1"
 : > "$LAB_DIR/record/127.0.0.31.log"
 is "the per-session limit is remembered" "$(classes m3@m365.test m4@m365.test)" \
-    "deliverable/accepted deliverable/accepted"
+    "deliverable/accepted/1 deliverable/accepted/1"
 is "later sessions ask one recipient each" \
     "$(grep -c '^RCPT TO' "$LAB_DIR/record/127.0.0.31.log")" \
     "$(grep -c '^MAIL FROM' "$LAB_DIR/record/127.0.0.31.log")"
@@ -217,7 +220,7 @@ is "later sessions ask one recipient each" \
 # A UTF-8 local part and an ASCII one of a domain whose server offers no
 # SMTPUTF8: only the UTF-8 one goes unasked.
 is "a mixed UTF-8 batch without SMTPUTF8" "$(classes plain@noutf8.test "jörg@noutf8.test")" \
-    "deliverable/accepted unknown/smtputf8_unsupported"
+    "deliverable/accepted/1 unknown/smtputf8_unsupported/1"
 # Postfix counts the RCPTs of the session: the ASCII one and the catch-all test.
 like "the UTF-8 recipient never reached the server" "$(cat "$LAB_DIR/postfix-noutf8/maillog")" \
     'disconnect from .* rcpt=1/2 '
