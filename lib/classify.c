@@ -22,13 +22,25 @@ static int
 rg_classify_word_before(const char *text, const char *p, const char *word)
 {
 	size_t n = strlen(word);
-	const char *e = p;
+	const char *e = p, *w;
 
 	while (e > text && e[-1] == ' ')
 		e--;
-	if ((size_t)(e - text) < n || strncasecmp(e - n, word, n) != 0)
+	if ((size_t)(e - text) < n)
 		return 0;
-	return e - n == text || !isalpha((unsigned char)e[-n - 1]);
+	w = e - n;
+	if (strncasecmp(w, word, n) != 0)
+		return 0;
+	return w == text || !isalpha((unsigned char)w[-1]);
+}
+
+/* rg_classify_num - a decimal number, capped far above a day's seconds so that sums never overflow. */
+static long
+rg_classify_num(const char *s, char **end)
+{
+	long n = strtol(s, end, 10);
+
+	return n < 0 ? 0 : n > 1000000 ? 1000000 : n;
 }
 
 int64_t
@@ -48,9 +60,27 @@ rg_classify_retry_hint(const char *text)
 			continue;
 		if (!rg_classify_word_before(text, p, "in") &&
 		    !rg_classify_word_before(text, p, "after") &&
-		    !rg_classify_word_before(text, p, "wait"))
+		    !rg_classify_word_before(text, p, "wait") &&
+		    !rg_classify_word_before(text, p, "for"))
 			continue;
-		n = strtol(p, &end, 10);
+		n = rg_classify_num(p, &end);
+		if (*end == ':') {
+			/* milter-greylist: "please come back in 00:05:00" (or MM:SS). */
+			long m = 0, sec = 0;
+			char *e2;
+			m = rg_classify_num(end + 1, &e2);
+			if (e2 == end + 1)
+				continue;
+			if (*e2 == ':' && isdigit((unsigned char)e2[1])) {
+				sec = rg_classify_num(e2 + 1, &e2);
+				n = n * 3600 + m * 60 + sec;
+			} else {
+				n = n * 60 + m;
+			}
+			if (isalnum((unsigned char)*e2) || *e2 == ':')
+				continue;
+			return n <= 0 ? 0 : n > 86400 ? 86400 : n;
+		}
 		while (*end == ' ')
 			end++;
 		for (size_t u = 0; u < sizeof(units) / sizeof(units[0]); u++) {

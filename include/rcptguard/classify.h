@@ -36,8 +36,9 @@ void rg_classify_reply(enum rg_smtp_stage stage, const struct rg_reply *r,
 
 /*
  * rg_classify_retry_hint - the delay a reply text asks for before a retry
- * ("try again in 60 seconds", "retry after 5 minutes", "wait 30s"), in
- * seconds, at most a day; 0 when it names none. Digits elsewhere (in a URL,
+ * ("try again in 60 seconds", "retry after 5 minutes", "wait 30s",
+ * "greylisted for 60 seconds", milter-greylist's "come back in 00:05:00"),
+ * in seconds, at most a day; 0 when it names none. Digits elsewhere (in a URL,
  * an IP address, a code) are no hint.
  */
 int64_t rg_classify_retry_hint(const char *text);

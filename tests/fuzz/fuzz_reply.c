@@ -55,5 +55,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	if (strncmp(r.r_dsn, "5.7.", 4) == 0 && c.c_class == RG_CLASS_UNDELIVERABLE)
 		abort();
+	{
+		/* A delay read from the text is at most a day, never negative. */
+		int64_t hint = rg_classify_retry_hint(r.r_text);
+		if (hint < 0 || hint > 86400)
+			abort();
+	}
 	return 0;
 }

@@ -429,6 +429,11 @@ test_classify_retry_hint(void **state)
 		{ "Try again later", 0 },
 		{ "in 5 minutes2", 0 },
 		{ "try again in 0 seconds", 0 },
+		{ "Greylisted for 60 seconds", 60 },
+		{ "4.7.1 Greylisting in action, please come back in 00:05:00", 300 },
+		{ "please come back in 02:30", 150 },
+		{ "come back in 1:2:3:4", 0 },
+		{ "listed for 3 reasons", 0 },
 		{ "", 0 },
 	};
 
