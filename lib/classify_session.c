@@ -95,16 +95,36 @@ rg_session_early(const struct rg_session_input *in, struct rg_session_outcome *o
 	return 0;
 }
 
+/* The replies of a session, each read once by the rules: the RCPT replies in order, and the refusal. */
+struct rg_session_read {
+	struct rg_classification	rcpt[RG_SMTP_MAX_RCPT];
+	struct rg_classification	refusal;	/* a 421 among the RCPTs */
+};
+
+static void
+rg_session_read(const struct rg_session_input *in, struct rg_session_read *rd)
+{
+	const struct rg_smtp_result *res = in->si_res;
+
+	memset(rd, 0, sizeof(*rd));
+	for (int k = 0; k < res->s_nreplies && k < RG_SMTP_MAX_RCPT; k++)
+		if (!res->s_skipped[k])
+			rg_classify_reply_with(in->si_rules, RG_STAGE_RCPT, &res->s_rcpt[k],
+			    &rd->rcpt[k]);
+	if (res->s_status == RG_SMTP_REFUSED)
+		rg_classify_reply_with(in->si_rules, RG_STAGE_RCPT, &res->s_reply, &rd->refusal);
+}
+
 /*
  * rg_session_limits - the recipient limits the replies show, and whether
  * the recipients the server left unanswered, after answering others, may
  * be asked again in a new session (returns 1).
  */
 static int
-rg_session_limits(const struct rg_session_input *in, struct rg_session_outcome *out)
+rg_session_limits(const struct rg_session_input *in, const struct rg_session_read *rd,
+    struct rg_session_outcome *out)
 {
 	const struct rg_smtp_result *res = in->si_res;
-	struct rg_classification cl;
 	int pos = 0, txn = 0, answered = 0, limited = 0;
 
 	for (int k = 0; k < res->s_nreplies; k++) {
@@ -115,8 +135,7 @@ rg_session_limits(const struct rg_session_input *in, struct rg_session_outcome *
 			txn++;
 		}
 		pos++;
-		rg_classify_reply_with(in->si_rules, RG_STAGE_RCPT, &res->s_rcpt[k], &cl);
-		if (!cl.c_rcpt_limit) {
+		if (!rd->rcpt[k].c_rcpt_limit) {
 			answered++;
 			continue;
 		}
@@ -134,8 +153,7 @@ rg_session_limits(const struct rg_session_input *in, struct rg_session_outcome *
 	switch (res->s_status) {
 	case RG_SMTP_REFUSED:
 		/* A 421 that counts recipients ended the session; a throttling one is not this. */
-		rg_classify_reply_with(in->si_rules, RG_STAGE_RCPT, &res->s_reply, &cl);
-		if (!cl.c_rcpt_limit)
+		if (!rd->refusal.c_rcpt_limit)
 			return 0;
 		if (out->so_per_session == 0)
 			out->so_per_session = answered;
@@ -156,11 +174,10 @@ rg_session_limits(const struct rg_session_input *in, struct rg_session_outcome *
 
 /* rg_session_rcpt - the verdict of real recipient k; again: the unanswered may be asked again. */
 static void
-rg_session_rcpt(const struct rg_session_input *in, int k, int catch_all, int again,
-    struct rg_session_verdict *sv)
+rg_session_rcpt(const struct rg_session_input *in, const struct rg_session_read *rd, int k,
+    int catch_all, int again, struct rg_session_verdict *sv)
 {
 	const struct rg_smtp_result *res = in->si_res;
-	struct rg_classification cl;
 
 	if (k < res->s_nreplies && res->s_skipped[k]) {
 		/* Not asked: it needs SMTPUTF8, which the server does not offer. */
@@ -168,22 +185,21 @@ rg_session_rcpt(const struct rg_session_input *in, int k, int catch_all, int aga
 		    "the server does not offer SMTPUTF8");
 	} else if (k < res->s_nreplies) {
 		const struct rg_reply *rr = &res->s_rcpt[k];
-		rg_classify_reply_with(in->si_rules, RG_STAGE_RCPT, rr, &cl);
-		if (cl.c_class == RG_CLASS_DELIVERABLE && catch_all)
+		const struct rg_classification *cl = &rd->rcpt[k];
+		if (cl->c_class == RG_CLASS_DELIVERABLE && catch_all)
 			rg_session_set(sv, RG_CLASS_RISKY, RG_REASON_CATCH_ALL, rr, NULL);
-		else if (cl.c_class == RG_CLASS_DELIVERABLE && in->si_unreliable)
+		else if (cl->c_class == RG_CLASS_DELIVERABLE && in->si_unreliable)
 			rg_session_set(sv, RG_CLASS_RISKY, RG_REASON_ACCEPT_ALL_PROVIDER, rr, NULL);
 		else
-			rg_session_set(sv, cl.c_class, cl.c_reason, rr, NULL);
-		sv->sv_again = cl.c_rcpt_limit;
+			rg_session_set(sv, cl->c_class, cl->c_reason, rr, NULL);
+		sv->sv_again = cl->c_rcpt_limit;
 	} else if (again) {
 		rg_session_set(sv, RG_CLASS_UNKNOWN, RG_REASON_TEMP_FAILURE,
 		    res->s_status == RG_SMTP_REFUSED ? &res->s_reply : NULL, res->s_error);
 		sv->sv_again = 1;
 	} else if (res->s_status == RG_SMTP_REFUSED) {
 		/* 421 before this recipient's turn: the server is throttling. */
-		rg_classify_reply_with(in->si_rules, RG_STAGE_RCPT, &res->s_reply, &cl);
-		rg_session_set(sv, cl.c_class, cl.c_reason, &res->s_reply, NULL);
+		rg_session_set(sv, rd->refusal.c_class, rd->refusal.c_reason, &res->s_reply, NULL);
 	} else {
 		rg_session_set(sv, RG_CLASS_UNKNOWN, res->s_status == RG_SMTP_TIMEOUT ?
 		    RG_REASON_TIMEOUT : RG_REASON_PROTOCOL_ERROR, NULL, res->s_error);
@@ -195,7 +211,7 @@ rg_classify_session(const struct rg_session_input *in, struct rg_session_outcome
     struct rg_session_verdict *rcpt, int nrcpt)
 {
 	const struct rg_smtp_result *res = in->si_res;
-	struct rg_classification cl;
+	struct rg_session_read rd;
 	int catch_all = in->si_catch_all, again;
 
 	memset(out, 0, sizeof(*out));
@@ -203,6 +219,7 @@ rg_classify_session(const struct rg_session_input *in, struct rg_session_outcome
 	if (rg_session_early(in, out))
 		return;
 	out->so_action = RG_SESSION_EACH;
+	rg_session_read(in, &rd);
 
 	/*
 	 * The catch-all probe, when its reply came: accepted means catch-all;
@@ -211,30 +228,26 @@ rg_classify_session(const struct rg_session_input *in, struct rg_session_outcome
 	 */
 	if (in->si_random && res->s_nreplies > in->si_nreal) {
 		const struct rg_reply *rr = &res->s_rcpt[in->si_nreal];
-		rg_classify_reply_with(in->si_rules, RG_STAGE_RCPT, rr, &cl);
 		if (rr->r_code / 100 == 2) {
 			catch_all = 1;
 			out->so_catch_all = RG_CATCH_ALL_YES;
-		} else if (cl.c_class == RG_CLASS_UNDELIVERABLE) {
+		} else if (rd.rcpt[in->si_nreal].c_class == RG_CLASS_UNDELIVERABLE) {
 			out->so_catch_all = RG_CATCH_ALL_NO;
 		}
 	}
 
 	/* A throttling reply to any RCPT pauses the domain, too. */
 	for (int k = 0; k < res->s_nreplies && res->s_status != RG_SMTP_REFUSED; k++) {
-		if (res->s_skipped[k])
-			continue;
-		rg_classify_reply_with(in->si_rules, RG_STAGE_RCPT, &res->s_rcpt[k], &cl);
-		if (cl.c_reason == RG_REASON_THROTTLED) {
+		if (!res->s_skipped[k] && rd.rcpt[k].c_reason == RG_REASON_THROTTLED) {
 			out->so_cooldown = 1;
 			out->so_cooldown_hint = rg_classify_retry_hint(res->s_rcpt[k].r_text);
 			break;
 		}
 	}
 
-	again = rg_session_limits(in, out);
+	again = rg_session_limits(in, &rd, out);
 	for (int k = 0; k < in->si_nreal && k < nrcpt; k++) {
-		rg_session_rcpt(in, k, catch_all, again, &rcpt[k]);
+		rg_session_rcpt(in, &rd, k, catch_all, again, &rcpt[k]);
 		out->so_again += rcpt[k].sv_again;
 	}
 }

@@ -463,16 +463,18 @@ struct rg_rules *
 rg_rules_parse(const char *text, size_t len, const char *name, char *err, size_t errsize)
 {
 	struct rg_rules_parser p = { .name = name, .err = err, .errsize = errsize };
-	static char tok[RG_RULES_TOKENS_MAX][RG_RULES_TOKEN_MAX + 1];
-	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	char (*tok)[RG_RULES_TOKEN_MAX + 1];	/* 10 KiB: not for a thread's stack */
 	size_t pos = 0;
 	int rc = 0;
 
-	if ((p.rules = calloc(1, sizeof(*p.rules))) == NULL) {
+	p.rules = calloc(1, sizeof(*p.rules));
+	tok = malloc(RG_RULES_TOKENS_MAX * sizeof(*tok));
+	if (p.rules == NULL || tok == NULL) {
+		free(p.rules);
+		free(tok);
 		snprintf(err, errsize, "out of memory");
 		return NULL;
 	}
-	pthread_mutex_lock(&lock);	/* tok is too large for a stack */
 	while (pos < len && rc == 0) {
 		char line[1024];
 		size_t end = pos, n;
@@ -502,7 +504,7 @@ rg_rules_parse(const char *text, size_t len, const char *name, char *err, size_t
 			rc = rg_rules_error(&p, "a line is a list or a rule, not", tok[0]);
 		}
 	}
-	pthread_mutex_unlock(&lock);
+	free(tok);
 	if (rc == 0 && p.rules->r_nrules == 0) {
 		snprintf(err, errsize, "%s: no rules", name);
 		rc = -1;
