@@ -47,6 +47,9 @@ void cli_json_print(FILE *fp, json_t *o);
 json_t *cli_json_string(const char *s);
 json_t *cli_verdict_json(const char *address, const struct rg_verdict *v,
     enum rg_verdict_state state);
+/* cli_answer_json - an engine's answer as `check --json` prints it. */
+struct rg_answer;
+json_t *cli_answer_json(const char *input, const struct rg_answer *a, const char *source);
 void cli_print_absent(struct cli_ctx *ctx, FILE *fp, const char *address, const char *why);
 
 /*
@@ -58,5 +61,6 @@ int cli_state(struct cli_ctx *ctx);
 
 int cli_cmd_cache(struct cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_check(struct cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_verify(struct cli_ctx *ctx, int argc, char **argv);
 
 #endif /* RG_CLI_H */

@@ -102,13 +102,7 @@ cli_check_print(struct cli_ctx *ctx, const struct cli_check_item *it)
 	const struct rg_verdict *v = &a->an_verdict;
 
 	if (ctx->json) {
-		json_t *o = cli_verdict_json(a->an_address, v, a->an_state);
-		json_object_set_new(o, "input", cli_json_string(it->input));
-		json_object_set_new(o, "source", json_string(rg_engine_source_name(a->an_source)));
-		json_object_set_new(o, "elapsed_ms", json_integer(a->an_elapsed_ms));
-		if (a->an_detail[0])
-			json_object_set_new(o, "detail", json_string(a->an_detail));
-		cli_json_print(stdout, o);
+		cli_json_print(stdout, cli_answer_json(it->input, a, rg_engine_source_name(a->an_source)));
 		return;
 	}
 	cli_print_verdict(ctx, stdout, a->an_address, v, a->an_state);

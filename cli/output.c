@@ -13,6 +13,7 @@
 #include <jansson.h>
 
 #include "cli.h"
+#include "rcptguard/engine.h"
 #include "rcptguard/log.h"
 #include "rcptguard/util.h"
 
@@ -88,6 +89,19 @@ cli_verdict_json(const char *address, const struct rg_verdict *v, enum rg_verdic
 	if (v->v_attempts > 1)
 		json_object_set_new(o, "retry_reason",
 		    json_string(rg_verdict_reason_name(v->v_retry_reason)));
+	return o;
+}
+
+json_t *
+cli_answer_json(const char *input, const struct rg_answer *a, const char *source)
+{
+	json_t *o = cli_verdict_json(a->an_address, &a->an_verdict, a->an_state);
+
+	json_object_set_new(o, "input", cli_json_string(input));
+	json_object_set_new(o, "source", json_string(source));
+	json_object_set_new(o, "elapsed_ms", json_integer(a->an_elapsed_ms));
+	if (a->an_detail[0])
+		json_object_set_new(o, "detail", cli_json_string(a->an_detail));
 	return o;
 }
 

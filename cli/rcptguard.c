@@ -43,11 +43,16 @@ cli_usage(FILE *fp)
 	    "  cache list [--class C] [--domain D]  list verdicts\n"
 	    "  cache purge --expired | --all [--force]\n"
 	    "  cache stats                          size and content of the cache\n"
+	    "  verify [--format csv|jsonl] [--column NAME|N] [-o FILE] [--split DIR]\n"
+	    "         [--resume] [--max-age D] [--wait D] [--deadline D]\n"
+	    "         [--progress auto|bar|plain|none] [-q] [--summary FILE] [FILE|-]\n"
+	    "                                       verify a whole list, in input order\n"
 	    "  config [--defaults]                  print every configuration key\n"
 	    "\n"
 	    "add --json to a command for one JSON object per line.\n"
 	    "exit codes: 0 ok, 1 not found, 2 usage, 3 cache error, 4 configuration error,\n"
-	    "  5 check found an undeliverable address, 6 check found risky or unknown ones\n",
+	    "  5 check or verify found an undeliverable address, 6 risky or unknown ones,\n"
+	    "  130 verify was interrupted (--resume continues it)\n",
 	    rg_config_default_path);
 }
 
@@ -161,6 +166,9 @@ main(int argc, char **argv)
 		return cli_cmd_cache(&ctx, argc - optind, argv + optind);
 	if (strcmp(argv[optind], "check") == 0)
 		return cli_cmd_check(&ctx, argc - optind, argv + optind);
+	/* verify opens its files first, then becomes the service user itself. */
+	if (strcmp(argv[optind], "verify") == 0)
+		return cli_cmd_verify(&ctx, argc - optind, argv + optind);
 	if (strcmp(argv[optind], "config") == 0)
 		return cli_cmd_config(&ctx, argc - optind, argv + optind);
 	cli_error("unknown command \"%s\"", argv[optind]);

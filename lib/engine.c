@@ -577,6 +577,13 @@ rg_engine_room(struct rg_engine *e, const struct rg_address *addr)
 }
 
 int
+rg_engine_room_for(struct rg_engine *e, const char *domain)
+{
+	return e->e_nwaiters < e->e_cfg.max_waiters &&
+	    rg_prober_room(e->e_prober, domain) == RG_PROBER_QUEUED;
+}
+
+int
 rg_engine_lookup(struct rg_engine *e, const char *input, size_t len, unsigned flags,
     int64_t wait_ms, rg_engine_cb cb, void *arg)
 {

@@ -293,6 +293,7 @@ rg_prober_report(struct rg_probe_job *j, int i, struct rg_verdict *v)
 	if (rg_classify_retryable(v->v_class, v->v_reason) &&
 	    rg_prober_schedule_retry(j->j_pr, r, v, j->j_drec.d_cooldown_until) == 0)
 		return;
+	rg_prober_retry_release(j->j_pr, r);
 	r->r_cb(&r->r_addr, v, r->r_arg);
 }
 

@@ -179,6 +179,8 @@ enum rg_prober_status rg_prober_enqueue(struct rg_prober *pr, const struct rg_pr
  */
 int rg_prober_schedule_retry(struct rg_prober *pr, const struct rg_probe_req *req,
     const struct rg_verdict *v, int64_t not_before);
+/* rg_prober_retry_release - a re-probe has its final verdict: drop our retry record. */
+void rg_prober_retry_release(struct rg_prober *pr, const struct rg_probe_req *req);
 /* rg_prober_retry_free - drop a scheduled re-probe (its caller is not told). */
 void rg_prober_retry_free(struct rg_probe_retry *t);
 /*

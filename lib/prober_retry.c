@@ -54,6 +54,28 @@ rg_prober_retry_record(struct rg_prober *pr, const struct rg_probe_req *req, int
 	return 0;
 }
 
+/*
+ * rg_prober_retry_hold - a claimed re-probe runs here now: its record says
+ * so until the session would have ended. Killed in the middle, this process
+ * leaves a record another prober adopts, not an interim verdict nobody
+ * settles; the verdict (or the next retry) replaces or drops the record.
+ */
+static void
+rg_prober_retry_hold(struct rg_prober *pr, const struct rg_probe_req *req)
+{
+	(void)rg_prober_retry_record(pr, req, rg_clock_now() + pr->p_cfg.session_timeout);
+}
+
+void
+rg_prober_retry_release(struct rg_prober *pr, const struct rg_probe_req *req)
+{
+	struct rg_record_retry rec;
+
+	/* Only our own record goes: a prober that took the address over keeps its own. */
+	if (pr->p_store != NULL && req->r_attempt > 1)
+		(void)rg_store_retry_claim(pr->p_store, req->r_addr.a_key, pr->p_token, &rec, NULL);
+}
+
 /* rg_prober_unanswered - the caller of a re-probe that will not run here hears the interim. */
 static void
 rg_prober_unanswered(struct rg_probe_req *req)
@@ -87,6 +109,8 @@ rg_prober_on_retry(evutil_socket_t fd, short what, void *arg)
 			rg_prober_unanswered(&req);
 			return;
 		}
+		if (ls == RG_LIMIT_OK)
+			rg_prober_retry_hold(pr, &req);
 	}
 	if (rg_prober_enqueue(pr, &req) != RG_PROBER_QUEUED)
 		rg_prober_unanswered(&req);
@@ -205,6 +229,7 @@ rg_prober_adopt(struct rg_prober *pr, const char *address, uint64_t token)
 	req.r_source = rec.rt_source;	/* the re-probe comes from the first probe's source */
 	rg_log_info("probe %s: adopting a re-probe (attempt %d, %s) of process %u", address,
 	    req.r_attempt, rg_verdict_reason_name(req.r_retry_reason), rec.rt_pid);
+	rg_prober_retry_hold(pr, &req);
 	if (rg_prober_enqueue(pr, &req) != RG_PROBER_QUEUED)
 		rg_prober_retry_record(pr, &req, rg_clock_now() + 1);	/* full: later */
 }

@@ -81,6 +81,14 @@ void rg_engine_free(struct rg_engine *e);
 int rg_engine_lookup(struct rg_engine *e, const char *input, size_t len, unsigned flags,
     int64_t wait_ms, rg_engine_cb cb, void *arg);
 
+/*
+ * rg_engine_room_for - 1 when a lookup of a recipient in domain may wait
+ * and probe now; 0 when it would be answered at once past max_waiters,
+ * max_probe_jobs or max_domain_jobs. For callers that queue lookups
+ * themselves (rcptguard verify) rather than have them refused.
+ */
+int rg_engine_room_for(struct rg_engine *e, const char *domain);
+
 /* rg_engine_busy - probes or waits still running. */
 int rg_engine_busy(const struct rg_engine *e);
 
