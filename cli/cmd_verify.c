@@ -203,12 +203,20 @@ cli_verify_create(const char *path, int trunc)
 	return fp;
 }
 
-/* cli_verify_cut - keep the first size bytes of an output and write after them. */
+/* cli_verify_cut - keep the first size bytes of an output (a regular file) and write after them. */
 static int
 cli_verify_cut(FILE *fp, const char *name, int64_t size)
 {
 	struct stat sb;
 
+	if (fstat(fileno(fp), &sb) == 0 && !S_ISREG(sb.st_mode)) {
+		/* A pipe or a device (/dev/null): written as it comes, never cut back. */
+		if (size == 0)
+			return 0;
+		cli_error("%s is not a regular file: the interrupted run cannot be continued in "
+		    "it; run again without --resume", name);
+		return -1;
+	}
 	if (fstat(fileno(fp), &sb) < 0 || (int64_t)sb.st_size < size) {
 		cli_error("%s is shorter than the interrupted run wrote: it was changed; run "
 		    "again without --resume", name);
@@ -307,15 +315,23 @@ cli_verify_start(struct cli_ctx *ctx, const struct cli_verify_opts *o,
 	const size_t *hlens;
 	const char *const *hdr = cli_vin_header(run->in, &hlens, &run->hdr_n);
 	char opts[8192];
+	struct stat sb;
 	int loaded = 0;
 
-	if (o->input != NULL && o->output != NULL) {
+	/* Only a regular file can be cut back to its last checkpoint and continued. */
+	if (o->input != NULL && o->output != NULL && fstat(fileno(f->out), &sb) == 0 &&
+	    S_ISREG(sb.st_mode)) {
 		cli_verify_options(o, (int)run->fmt, opts, sizeof(opts));
 		run->j.key = cli_vjournal_key(o->input, o->output, opts);
 		if (cli_vjournal_path(&run->j, ctx->cfg.state_dir, run->err, sizeof(run->err)) < 0) {
 			cli_error("%s", run->err);
 			return CLI_EXIT_CACHE;
 		}
+	}
+	if (o->resume && run->j.path[0] == '\0') {
+		cli_error("--resume: %s is not a regular file: a run written to it cannot be "
+		    "continued", o->output);
+		return CLI_EXIT_USAGE;
 	}
 	if (o->resume) {
 		loaded = cli_vjournal_load(&run->j, run->throttled, run->greylisted, run->err,

@@ -6,7 +6,11 @@
  * timer follows ares_timeout(). No thread, no select loop of our own.
  *
  * A lookup is a small state machine: the MX query, then one getaddrinfo per
- * host (all in flight at once), then the result.
+ * host (all in flight at once), then the result. At most
+ * RG_DNS_MAX_INFLIGHT lookups run at once and the rest wait in order: a
+ * burst of new domains (a bulk verify starts thousands) would otherwise
+ * send as many datagrams at once, and the answers that overflow the
+ * socket's receive buffer are lost until c-ares times out and retries.
  *
  * SECURITY
  *   A DNS answer is hostile input, from any server the path to the
@@ -39,6 +43,9 @@ struct rg_dns_sock {
 	struct rg_dns_sock	*s_next;
 };
 
+#define RG_DNS_MAX_INFLIGHT	64		/* lookups running at once */
+#define RG_DNS_RCVBUF		(1024 * 1024)	/* asked of the kernel, which may cap it */
+
 struct rg_dns_lookup;
 
 struct rg_dns {
@@ -47,6 +54,8 @@ struct rg_dns {
 	struct event		*d_timer;
 	struct rg_dns_sock	*d_socks;
 	int			 d_destroying;
+	int			 d_running;	/* lookups started and not finished */
+	struct rg_dns_lookup	*d_qhead, *d_qtail;	/* waiting to start, in order */
 };
 
 struct rg_dns_lookup {
@@ -56,6 +65,7 @@ struct rg_dns_lookup {
 	char			 l_domain[RG_DNS_NAME_MAX + 1];
 	int			 l_pending;	/* address lookups still running */
 	int			 l_tempfail;	/* a host lookup failed temporarily */
+	struct rg_dns_lookup	*l_next;	/* in d_qhead's queue */
 	struct rg_mx_result	 l_res;
 };
 
@@ -229,9 +239,10 @@ rg_dns_new(struct event_base *base, const struct rg_config *cfg, char *err, size
 	opts.tries = (int)cfg->dns_tries;
 	opts.flags = ARES_FLAG_NOSEARCH;
 	opts.lookups = (char *)"b";	/* DNS only: mail routing never reads /etc/hosts */
+	opts.socket_receive_buffer_size = RG_DNS_RCVBUF;
 	rc = ares_init_options(&dns->d_channel, &opts,
 	    ARES_OPT_SOCK_STATE_CB | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES | ARES_OPT_FLAGS |
-	    ARES_OPT_LOOKUPS);
+	    ARES_OPT_LOOKUPS | ARES_OPT_SOCK_RCVBUF);
 	if (rc != ARES_SUCCESS) {
 		snprintf(err, errsize, "c-ares: %s", ares_strerror(rc));
 		free(dns);
@@ -260,6 +271,11 @@ rg_dns_free(struct rg_dns *dns)
 		return;
 	dns->d_destroying = 1;
 	ares_destroy(dns->d_channel);	/* calls pending callbacks with ARES_EDESTRUCTION */
+	while (dns->d_qhead != NULL) {
+		struct rg_dns_lookup *l = dns->d_qhead;
+		dns->d_qhead = l->l_next;
+		free(l);
+	}
 	for (s = dns->d_socks; s != NULL; s = next) {
 		next = s->s_next;
 		if (s->s_ev != NULL)
@@ -330,10 +346,22 @@ rg_dns_min_ttl(struct rg_mx_result *res, uint32_t ttl)
 		res->m_ttl = ttl;
 }
 
+static void rg_dns_on_mx(void *arg, int status, int timeouts, unsigned char *abuf, int alen);
+
+/* rg_dns_start - send a lookup's MX query. */
+static void
+rg_dns_start(struct rg_dns *dns, struct rg_dns_lookup *l)
+{
+	dns->d_running++;
+	ares_query(dns->d_channel, l->l_domain, ns_c_in, ns_t_mx, rg_dns_on_mx, l);
+	rg_dns_reschedule(dns);
+}
+
 /* rg_dns_finish - every address query has answered: settle the status, deliver once. */
 static void
 rg_dns_finish(struct rg_dns_lookup *l)
 {
+	struct rg_dns *dns = l->l_dns;
 	struct rg_mx_result *res = &l->l_res;
 
 	if (res->m_status == RG_DNS_OK) {
@@ -351,9 +379,17 @@ rg_dns_finish(struct rg_dns_lookup *l)
 				    l->l_domain);
 		}
 	}
-	if (!l->l_dns->d_destroying)
+	dns->d_running--;
+	if (!dns->d_destroying)
 		l->l_cb(res, l->l_arg);
 	free(l);
+	/* The callback may have queued more: start them in order while there is room. */
+	while (!dns->d_destroying && dns->d_qhead != NULL && dns->d_running < RG_DNS_MAX_INFLIGHT) {
+		struct rg_dns_lookup *next = dns->d_qhead;
+		if ((dns->d_qhead = next->l_next) == NULL)
+			dns->d_qtail = NULL;
+		rg_dns_start(dns, next);
+	}
 }
 
 /* rg_dns_is_temp - an ares status that says "ask again later". */
@@ -530,7 +566,14 @@ rg_dns_lookup_mx(struct rg_dns *dns, const char *domain, rg_dns_mx_cb cb, void *
 	l->l_cb = cb;
 	l->l_arg = arg;
 	rg_strlcpy(l->l_domain, domain, sizeof(l->l_domain));
-	ares_query(dns->d_channel, domain, ns_c_in, ns_t_mx, rg_dns_on_mx, l);
-	rg_dns_reschedule(dns);
+	if (dns->d_running >= RG_DNS_MAX_INFLIGHT) {
+		if (dns->d_qtail != NULL)
+			dns->d_qtail->l_next = l;
+		else
+			dns->d_qhead = l;
+		dns->d_qtail = l;
+		return 0;
+	}
+	rg_dns_start(dns, l);
 	return 0;
 }

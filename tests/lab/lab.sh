@@ -240,6 +240,8 @@ host-record=mx.dropfirst.test,127.0.0.34
 mx-host=verify450.test,mx.verify450.test,10
 host-record=mx.verify450.test,127.0.0.35
 DNS
+	# LAB_DNS_EXTRA: more dnsmasq lines (the benchmarks' thousands of domains).
+	if [ -n "${LAB_DNS_EXTRA:-}" ]; then cat "$LAB_DNS_EXTRA" >> "$LAB_DIR/dnsmasq.conf"; fi
 	lab_exec dnsmasq --keep-in-foreground --conf-file="$LAB_DIR/dnsmasq.conf" \
 	    --pid-file="$LAB_DIR/dnsmasq.pid" --log-facility="$LAB_DIR/dnsmasq.log" \
 	    --user=root >/dev/null 2>&1 &

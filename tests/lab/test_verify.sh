@@ -4,15 +4,25 @@
 # plain text and in CSV, in input order, with the split files and the
 # summary; hostile input; SIGKILL then --resume equals a clean run; SIGINT
 # writes what was decided and exits 130; the progress bar in a
-# pseudo-terminal (script). Needs root (the lab).
+# pseudo-terminal (script); a list of 1,500 domains whose MX lookups all
+# start at once, none of them lost; output to /dev/null. Needs root (the
+# lab).
 . "$top_srcdir/tests/cli/tap.sh"
 LAB_TOOLS="$top_srcdir/tests/lab"
 . "$LAB_TOOLS/lab.sh"
 
 RG="$top_builddir/cli/rcptguard"
 PY=${PYTHON3:-/usr/bin/python3}
+NBULK=1500
+
+# 1,500 domains b0.bulk.test ... served by the honest Postfix, which is no
+# relay for them: every row is an SMTP answer, unless DNS lost the lookup.
+LAB_DNS_EXTRA=$(mktemp /tmp/rg-verify-dns-XXXXXX)
+awk -v n=$NBULK 'BEGIN { for (i = 0; i < n; i++) printf "mx-host=b%d.bulk.test,mx.honest.test,10\n", i }' \
+    > "$LAB_DNS_EXTRA"
 
 lab_up_or_bail
+rm -f "$LAB_DNS_EXTRA"
 tap_need script
 T="$LAB_DIR/verify"
 mkdir -p "$T"
@@ -207,5 +217,19 @@ like "it ends on a clean line" "$(tr '\r' '\n' < "$T/prog.tty" | grep -a '9/9')"
 verify prog --wait 30s -o "$T/prog2.jsonl" "$T/list.txt"
 check "without a terminal no bar" sh -c "! grep -q \"$(printf '\r')\" $T/prog.err"
 like "but a plain line" "$(cat "$T/prog.err")" 'verify: 9 of 9 done'
+
+# --- 7. many new domains at once; output that is not a regular file ---
+conf bulk
+awk -v n=$NBULK 'BEGIN { for (i = 0; i < n; i++) printf "user@b%d.bulk.test\n", i }' > "$T/bulk.txt"
+verify bulk --wait 60s -q -o "$T/bulk.jsonl" "$T/bulk.txt"
+is "bulk: every row written" "$(grep -c . "$T/bulk.jsonl")" $NBULK
+is "bulk: no MX lookup lost (rows with a DNS error)" "$(grep -c '"reason":"dns_error"' "$T/bulk.jsonl")" 0
+is "bulk: every row answered by the MX" "$(grep -c '"mx":"mx.honest.test"' "$T/bulk.jsonl")" $NBULK
+verify bulk -q -o /dev/null --summary "$T/null.sum" "$T/bulk.txt"
+is "-o /dev/null: exit as with a file" "$?" "$(verify bulk -q -o "$T/bulk2.jsonl" "$T/bulk.txt"; echo $?)"
+is "-o /dev/null: every row counted" "$(sumf "$T/null.sum" 's["rows"]')" $NBULK
+verify bulk -q --resume -o /dev/null "$T/bulk.txt"
+is "--resume into /dev/null is a usage error" "$?" 2
+like "it says why" "$(tail -n 1 "$T/bulk.err")" 'not a regular file'
 
 tap_done
