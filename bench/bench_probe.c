@@ -11,9 +11,6 @@
  *     The full path for N distinct recipients of DOMAIN (one per session):
  *     engine lookup, lease, limits, cached MX, SMTP, classification, cache
  *     writes. Compare with the sessions reference of the same run.
- *   bench_probe ref IP N CONC RCPTS
- *     The reference client alone: N recipients in sessions of RCPTS, CONC
- *     sessions in flight; prints addresses_per_s (for run-verify-bench.sh).
  *   bench_probe latency IP RCPT N
  *     Median and p90 of N sequential reference sessions (one RCPT), for
  *     comparing rcptguard's first-verdict latency with the bare dialogue.
@@ -55,8 +52,6 @@ struct bench {
 	struct rg_engine	*engine;
 	const char		*domain;
 	int			 round;
-	char			*dialogue;	/* the reference's; NULL: one RCPT */
-	size_t			 dialogue_len;
 };
 
 static double
@@ -103,10 +98,7 @@ ref_read(struct bufferevent *bev, void *arg)
 		static const char dialogue[] = "EHLO bench.test\r\nMAIL FROM:<a@bench.test>\r\n"
 		    "RCPT TO:<b@sink.test>\r\nQUIT\r\n";
 		c->greeted = 1;
-		if (c->b->dialogue != NULL)
-			bufferevent_write(bev, c->b->dialogue, c->b->dialogue_len);
-		else
-			bufferevent_write(bev, dialogue, sizeof(dialogue) - 1);
+		bufferevent_write(bev, dialogue, sizeof(dialogue) - 1);
 	}
 	evbuffer_drain(in, evbuffer_get_length(in));
 }
@@ -288,31 +280,6 @@ main(int argc, char **argv)
 		    "reference CPU µs | ratio |\n|---|---:|---:|---:|---:|---:|---:|\n");
 		bench_table("engine (lease, limits, cached MX, SMTP, cache)", sr, sc, rr, rc, rounds);
 		rg_engine_free(b.engine);
-	} else if (argc == 6 && strcmp(argv[1], "ref") == 0) {
-		int n = atoi(argv[3]), k = atoi(argv[5]);
-		double rate, cpu;
-		size_t cap;
-
-		if (n < 1 || k < 1 || k > 100 || atoi(argv[4]) < 1) {
-			fprintf(stderr, "bench_probe ref: N, CONC and RCPTS (1-100) must be positive\n");
-			return 2;
-		}
-		inet_pton(AF_INET, argv[2], &b.addr.sin_addr);
-		cap = 64 + (size_t)k * 40;
-		b.dialogue = malloc(cap);
-		b.dialogue_len = (size_t)snprintf(b.dialogue, cap,
-		    "EHLO bench.test\r\nMAIL FROM:<a@bench.test>\r\n");
-		for (int i = 0; i < k; i++)
-			b.dialogue_len += (size_t)snprintf(b.dialogue + b.dialogue_len,
-			    cap - b.dialogue_len, "RCPT TO:<u%d@sink.test>\r\n", i);
-		b.dialogue_len += (size_t)snprintf(b.dialogue + b.dialogue_len,
-		    cap - b.dialogue_len, "QUIT\r\n");
-		b.total = (n + k - 1) / k;
-		b.conc = atoi(argv[4]);
-		bench_run(&b, ref_start, &rate, &cpu);
-		printf("addresses_per_s=%.0f sessions=%d rcpts_per_session=%d concurrency=%d\n",
-		    rate * k, b.total, k, b.conc);
-		free(b.dialogue);
 	} else if (argc == 5 && strcmp(argv[1], "latency") == 0) {
 		int n = atoi(argv[4]);
 		double *lat = calloc((size_t)n, sizeof(*lat));
@@ -330,7 +297,6 @@ main(int argc, char **argv)
 	} else {
 		fprintf(stderr, "usage: bench_probe sessions IP N CONC ROUNDS\n"
 		    "       bench_probe engine CONF DOMAIN N CONC ROUNDS SINK_IP\n"
-		    "       bench_probe ref IP N CONC RCPTS\n"
 		    "       bench_probe latency IP RCPT N\n");
 		return 2;
 	}

@@ -9,9 +9,11 @@
 # random order. Limits are opened wide (the machinery is measured, not the
 # politeness of the defaults). Measured, each with its reference from the
 # same run:
-#   1. cold: the list against an empty cache, every address probed.
-#      Reference: the minimal SMTP client of bench_probe writing the same
-#      number of RCPTs in sessions of max_rcpt_per_session, 64 in flight.
+#   1. cold: 100,000 new addresses, then the whole list, each against an
+#      empty cache, every address probed; peak RSS of both, and its parts.
+#      Reference: the probe benchmark's sessions per second at the same
+#      concurrency (bench_probe sessions, 64 in flight: rg_smtp, and the
+#      minimal client), measured before and after.
 #   2. cached: the same list again, every address a fresh cache hit.
 #      Reference: raw LMDB gets of bench_cache (the floor of a lookup).
 #   3. memory: peak RSS of a cached run of the first 100,000 lines and of
@@ -56,20 +58,32 @@ PY
 }
 
 # measure NAME CONF ARGS... - run verify in the lab under a wrapper that
-# prints wall time and peak RSS; the line goes to $LAB_DIR/NAME.m, the
-# summary JSON to $LAB_DIR/NAME.sum.
+# prints wall time, CPU, peak RSS (ru_maxrss) and the peaks of its two
+# parts, sampled 20 times a second: anonymous memory (the process's own)
+# and file pages (the cache file mapped, shared with the daemons and held
+# by the page cache); the line goes to $LAB_DIR/NAME.m, the summary JSON
+# to $LAB_DIR/NAME.sum.
 measure() {
 	name=$1 c=$2
 	shift 2
 	lab_exec /usr/bin/python3 -c '
 import resource, subprocess, sys, time
 t = time.time()
-rc = subprocess.call(sys.argv[2:])
+p = subprocess.Popen(sys.argv[2:], stderr=subprocess.DEVNULL)
+anon = filek = 0
+while p.poll() is None:
+    try:
+        for l in open("/proc/%d/status" % p.pid):
+            if l.startswith("RssAnon:"): anon = max(anon, int(l.split()[1]))
+            if l.startswith("RssFile:"): filek = max(filek, int(l.split()[1]))
+    except OSError:
+        pass
+    time.sleep(0.05)
 ru = resource.getrusage(resource.RUSAGE_CHILDREN)
-open(sys.argv[1], "w").write("rc=%d wall_s=%.2f cpu_s=%.2f maxrss_kb=%d\n" % (
-    rc, time.time() - t, ru.ru_utime + ru.ru_stime, ru.ru_maxrss))
+open(sys.argv[1], "w").write("rc=%d wall_s=%.2f cpu_s=%.2f maxrss_kb=%d anon_kb=%d file_kb=%d\n" % (
+    p.returncode, time.time() - t, ru.ru_utime + ru.ru_stime, ru.ru_maxrss, anon, filek))
 ' "$LAB_DIR/$name.m" "$RG" -c "$c" verify --progress none \
-	    --summary "$LAB_DIR/$name.sum" "$@" 2>/dev/null
+	    --summary "$LAB_DIR/$name.sum" "$@"
 }
 
 # field NAME KEY - KEY=value from NAME.m, or KEY from NAME.sum.
@@ -99,17 +113,39 @@ rps=${rps:-20}
 echo "addresses=$n domains=$ndom max_rcpt_per_session=$rps"
 echo
 
-echo "== 1. cold: every address probed"
-ref1=$(lab_exec "$B/bench/bench_probe" ref 127.0.0.30 "$n" 64 "$rps" | sed -n 's/addresses_per_s=\([0-9]*\).*/\1/p')
+echo "== 1. cold: every address new, against smtp-sink (64 sessions at once)"
+# fresh STATE - a config like verify.conf with an empty state directory of its own.
+fresh() {
+	mkdir -p "$LAB_DIR/$1"
+	sed "s|^state_dir = .*|state_dir = $LAB_DIR/$1|" "$conf" > "$LAB_DIR/$1.conf"
+	echo "$LAB_DIR/$1.conf"
+}
+# sessions - the probe benchmark's rg_smtp and reference sessions/s, 64 in flight.
+sessions() {
+	lab_exec "$B/bench/bench_probe" sessions 127.0.0.30 20000 64 1 |
+	    sed -n 's/^| rg_smtp | \([0-9]*\) | \([0-9]*\) |.*/\1 \2/p'
+}
+mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
+sed 's/^u/s/' "$LAB_DIR/list.txt" | head -n 100000 > "$LAB_DIR/cold100k.txt"
+set -- $(sessions)
+s1=$1 r1=$2
+measure cold100k "$(fresh state100k)" -o "$LAB_DIR/cold100k.jsonl" "$LAB_DIR/cold100k.txt" || true
 measure cold "$conf" -o "$LAB_DIR/cold.jsonl" "$LAB_DIR/list.txt" || true
-ref2=$(lab_exec "$B/bench/bench_probe" ref 127.0.0.30 "$n" 64 "$rps" | sed -n 's/addresses_per_s=\([0-9]*\).*/\1/p')
-ref=$(( (ref1 + ref2) / 2 ))
-cold=$(rate "$n" "$(field cold wall_s)")
-echo "| run | addresses/s | reference addresses/s | ratio | probes | cache hits | deliverable | peak RSS MiB |"
-echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+set -- $(sessions)
+s2=$1 r2=$2
+sref=$(( (s1 + s2) / 2 ))
+rref=$(( (r1 + r2) / 2 ))
+echo "probe benchmark, rg_smtp sessions/s: $s1, $s2 (mean $sref); its minimal client: $r1, $r2 (mean $rref)"
+echo
+echo "| run | addresses/s | ratio to rg_smtp sessions/s | ratio to the minimal client | probes | deliverable | peak RSS MiB | of it anonymous | of it file pages |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
 deliv() { /usr/bin/python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["classes"]["deliverable"])' "$LAB_DIR/$1.sum"; }
-echo "| cold ($n) | $cold | $ref ($ref1, $ref2) | $(ratio "$cold" "$ref") | $(field cold probes) | $(field cold cache_hits) | $(deliv cold) | $(( $(field cold maxrss_kb) / 1024 )) |"
-
+for run in cold100k cold; do
+	rows=$(field $run rows)
+	r=$(rate "$rows" "$(field $run wall_s)")
+	echo "| $run ($rows addresses) | $r | $(ratio "$r" "$sref") | $(ratio "$r" "$rref") | $(field $run probes) | $(deliv $run) | $(mib "$(field $run maxrss_kb)") | $(mib "$(field $run anon_kb)") | $(mib "$(field $run file_kb)") |"
+done
+echo "cache file after the cold run: $(mib $(( $(stat -c %s "$LAB_DIR/state/cache.lmdb") / 1024 ))) MiB"
 echo
 echo "== 2. cached: the same list again"
 rawget() {
@@ -122,10 +158,10 @@ cref2=$(rawget)
 cref=$(( (cref1 + cref2) / 2 ))
 c1=$(rate "$n" "$(field cached wall_s)")
 c2=$(rate "$n" "$(field cached2 wall_s)")
-echo "| run | addresses/s | raw LMDB gets/s | ratio | probes | cache hits | CPU s | peak RSS MiB |"
-echo "|---|---:|---:|---:|---:|---:|---:|---:|"
-echo "| cached, -o FILE | $c1 | $cref ($cref1, $cref2) | $(ratio "$c1" "$cref") | $(field cached probes) | $(field cached cache_hits) | $(field cached cpu_s) | $(( $(field cached maxrss_kb) / 1024 )) |"
-echo "| cached, -o /dev/null | $c2 | $cref | $(ratio "$c2" "$cref") | $(field cached2 probes) | $(field cached2 cache_hits) | $(field cached2 cpu_s) | $(( $(field cached2 maxrss_kb) / 1024 )) |"
+echo "| run | addresses/s | raw LMDB gets/s | ratio | probes | cache hits | CPU s | peak RSS MiB | of it anonymous |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+echo "| cached, -o FILE | $c1 | $cref ($cref1, $cref2) | $(ratio "$c1" "$cref") | $(field cached probes) | $(field cached cache_hits) | $(field cached cpu_s) | $(mib "$(field cached maxrss_kb)") | $(mib "$(field cached anon_kb)") |"
+echo "| cached, -o /dev/null | $c2 | $cref | $(ratio "$c2" "$cref") | $(field cached2 probes) | $(field cached2 cache_hits) | $(field cached2 cpu_s) | $(mib "$(field cached2 maxrss_kb)") | $(mib "$(field cached2 anon_kb)") |"
 echo "digest of the cold and the cached run's rows, times and source left out: $(strip "$LAB_DIR/cold.jsonl") $(strip "$LAB_DIR/cached.jsonl")"
 
 echo
@@ -141,11 +177,11 @@ head -n "$big" "$LAB_DIR/big.txt" > "$LAB_DIR/big2.txt" && mv "$LAB_DIR/big2.txt
 measure small "$conf" -o /dev/null "$LAB_DIR/small.txt" || true
 measure bigrun "$conf" -o /dev/null "$LAB_DIR/big.txt" || true
 rm -f "$LAB_DIR/big.txt"
-echo "| lines | peak RSS KiB | addresses/s | rows | cache hits | duplicates |"
-echo "|---:|---:|---:|---:|---:|---:|"
-echo "| 100000 | $(field small maxrss_kb) | $(rate 100000 "$(field small wall_s)") | $(field small rows) | $(field small cache_hits) | $(field small duplicates) |"
-echo "| $big | $(field bigrun maxrss_kb) | $(rate "$big" "$(field bigrun wall_s)") | $(field bigrun rows) | $(field bigrun cache_hits) | $(field bigrun duplicates) |"
-echo "ratio of peak RSS, $big lines / 100000 lines: $(ratio "$(field bigrun maxrss_kb)" "$(field small maxrss_kb)")"
+echo "| lines | peak RSS KiB | of it anonymous KiB | addresses/s | rows | cache hits | duplicates |"
+echo "|---:|---:|---:|---:|---:|---:|---:|"
+echo "| 100000 | $(field small maxrss_kb) | $(field small anon_kb) | $(rate 100000 "$(field small wall_s)") | $(field small rows) | $(field small cache_hits) | $(field small duplicates) |"
+echo "| $big | $(field bigrun maxrss_kb) | $(field bigrun anon_kb) | $(rate "$big" "$(field bigrun wall_s)") | $(field bigrun rows) | $(field bigrun cache_hits) | $(field bigrun duplicates) |"
+echo "ratio of peak RSS, $big lines / 100000 lines: $(ratio "$(field bigrun maxrss_kb)" "$(field small maxrss_kb)"); of anonymous memory: $(ratio "$(field bigrun anon_kb)" "$(field small anon_kb)")"
 
 echo
 echo "== 4. resume: $rn new addresses, SIGKILL half-way, then --resume"
@@ -153,13 +189,14 @@ echo "== 4. resume: $rn new addresses, SIGKILL half-way, then --resume"
 sed -n "1,${rn}p" "$LAB_DIR/list.txt" | sed 's/^u/r/' > "$LAB_DIR/res.txt"
 sed 's/^u/c/' "$LAB_DIR/res.txt" > "$LAB_DIR/clean.txt"
 measure clean "$conf" -o "$LAB_DIR/clean.jsonl" "$LAB_DIR/clean.txt" || true
-lab_exec "$RG" -c "$conf" verify --progress none -o "$LAB_DIR/res.jsonl" "$LAB_DIR/res.txt" \
-    2>/dev/null &
+# ip netns exec replaces itself with rcptguard: $! is rcptguard.
+ip netns exec "$LAB_NS" "$RG" -c "$conf" verify --progress none -o "$LAB_DIR/res.jsonl" \
+    "$LAB_DIR/res.txt" 2>/dev/null &
 vpid=$!
 half=$((rn / 2))
-wait_for 600 sh -c "[ \"\$(wc -l < '$LAB_DIR/res.jsonl' 2>/dev/null || echo 0)\" -ge $half ]" ||
+rows_in() { [ -f "$1" ] && [ "$(wc -l < "$1")" -ge "$2" ]; }
+wait_for 600 rows_in "$LAB_DIR/res.jsonl" "$half" ||
     { echo "the run to kill never reached $half rows" >&2; exit 1; }
-# ip netns exec replaced itself with rcptguard: $! is rcptguard.
 kill -KILL "$vpid"
 wait "$vpid" 2>/dev/null || true
 cached_at_kill=$("$RG" -c "$conf" cache list 2>/dev/null | grep -c '^r' || true)
@@ -168,7 +205,7 @@ jprobes=$(sed -n 's/^probes \([0-9]*\)$/\1/p' "$jfile")
 jrows=$(sed -n 's/^rows \([0-9]*\)$/\1/p' "$jfile")
 measure resumed "$conf" --resume -o "$LAB_DIR/res.jsonl" "$LAB_DIR/res.txt" || true
 after=$(( $(field resumed probes) - jprobes ))
-echo "| run | rows | probes | rows written when killed | verdicts cached when killed | probes after the resume | of which re-probes |"
+echo "| run | rows | probes | rows in the journal's last checkpoint | verdicts cached when killed | probes after the resume | of which re-probes |"
 echo "|---|---:|---:|---:|---:|---:|---:|"
 echo "| clean | $(field clean rows) | $(field clean probes) | | | | |"
 echo "| killed, resumed | $(field resumed rows) | | $jrows | $cached_at_kill | $after | $(( after - (rn - cached_at_kill) )) |"

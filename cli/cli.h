@@ -45,11 +45,14 @@ void cli_print_verdict(struct cli_ctx *ctx, FILE *fp, const char *address,
     const struct rg_verdict *v, enum rg_verdict_state state);
 void cli_json_print(FILE *fp, json_t *o);
 json_t *cli_json_string(const char *s);
-json_t *cli_verdict_json(const char *address, const struct rg_verdict *v,
+struct cli_jw;
+/* cli_jw_verdict - a verdict's fields, as cache get --json prints them. */
+void cli_jw_verdict(struct cli_jw *w, const char *address, const struct rg_verdict *v,
     enum rg_verdict_state state);
-/* cli_answer_json - an engine's answer as `check --json` prints it. */
+/* cli_jw_answer - an engine's answer's fields, as `check --json` prints them. */
 struct rg_answer;
-json_t *cli_answer_json(const char *input, const struct rg_answer *a, const char *source);
+void cli_jw_answer(struct cli_jw *w, const char *input, const struct rg_answer *a,
+    const char *source);
 void cli_print_absent(struct cli_ctx *ctx, FILE *fp, const char *address, const char *why);
 
 /*

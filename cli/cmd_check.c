@@ -19,6 +19,7 @@
 #include <jansson.h>
 
 #include "cli.h"
+#include "jsonw.h"
 #include "rcptguard/clock.h"
 #include "rcptguard/engine.h"
 #include "rcptguard/log.h"
@@ -102,7 +103,11 @@ cli_check_print(struct cli_ctx *ctx, const struct cli_check_item *it)
 	const struct rg_verdict *v = &a->an_verdict;
 
 	if (ctx->json) {
-		cli_json_print(stdout, cli_answer_json(it->input, a, rg_engine_source_name(a->an_source)));
+		struct cli_jw w;
+
+		cli_jw_open(&w);
+		cli_jw_answer(&w, it->input, a, rg_engine_source_name(a->an_source));
+		cli_jw_print(&w, stdout);
 		return;
 	}
 	cli_print_verdict(ctx, stdout, a->an_address, v, a->an_state);

@@ -13,6 +13,7 @@
 #include <jansson.h>
 
 #include "cli.h"
+#include "jsonw.h"
 #include "rcptguard/engine.h"
 #include "rcptguard/log.h"
 #include "rcptguard/util.h"
@@ -68,41 +69,39 @@ cli_json_print(FILE *fp, json_t *o)
 	json_decref(o);
 }
 
-json_t *
-cli_verdict_json(const char *address, const struct rg_verdict *v, enum rg_verdict_state state)
+void
+cli_jw_verdict(struct cli_jw *w, const char *address, const struct rg_verdict *v,
+    enum rg_verdict_state state)
 {
-	json_t *o = json_object();
-
-	json_object_set_new(o, "address", cli_json_string(address));
-	json_object_set_new(o, "class", json_string(rg_verdict_class_name(v->v_class)));
-	json_object_set_new(o, "reason", json_string(rg_verdict_reason_name(v->v_reason)));
-	json_object_set_new(o, "code", v->v_code ? json_integer(v->v_code) : json_null());
-	json_object_set_new(o, "dsn", v->v_dsn[0] ? cli_json_string(v->v_dsn) : json_null());
-	json_object_set_new(o, "mx", v->v_mx[0] ? cli_json_string(v->v_mx) : json_null());
-	json_object_set_new(o, "text", v->v_text[0] ? cli_json_string(v->v_text) : json_null());
-	json_object_set_new(o, "checked_at", json_integer(v->v_checked_at));
-	json_object_set_new(o, "refresh_at", json_integer(v->v_refresh_at));
-	json_object_set_new(o, "expires_at", json_integer(v->v_expires_at));
-	json_object_set_new(o, "state", json_string(rg_verdict_state_name(state)));
-	json_object_set_new(o, "role", json_boolean(v->v_flags & RG_VERDICT_F_ROLE));
-	json_object_set_new(o, "attempts", json_integer(v->v_attempts));
+	cli_jw_str(w, "address", address);
+	cli_jw_str(w, "class", rg_verdict_class_name(v->v_class));
+	cli_jw_str(w, "reason", rg_verdict_reason_name(v->v_reason));
+	if (v->v_code)
+		cli_jw_int(w, "code", v->v_code);
+	else
+		cli_jw_null(w, "code");
+	cli_jw_str(w, "dsn", v->v_dsn[0] ? v->v_dsn : NULL);
+	cli_jw_str(w, "mx", v->v_mx[0] ? v->v_mx : NULL);
+	cli_jw_str(w, "text", v->v_text[0] ? v->v_text : NULL);
+	cli_jw_int(w, "checked_at", v->v_checked_at);
+	cli_jw_int(w, "refresh_at", v->v_refresh_at);
+	cli_jw_int(w, "expires_at", v->v_expires_at);
+	cli_jw_str(w, "state", rg_verdict_state_name(state));
+	cli_jw_bool(w, "role", (v->v_flags & RG_VERDICT_F_ROLE) != 0);
+	cli_jw_int(w, "attempts", v->v_attempts);
 	if (v->v_attempts > 1)
-		json_object_set_new(o, "retry_reason",
-		    json_string(rg_verdict_reason_name(v->v_retry_reason)));
-	return o;
+		cli_jw_str(w, "retry_reason", rg_verdict_reason_name(v->v_retry_reason));
 }
 
-json_t *
-cli_answer_json(const char *input, const struct rg_answer *a, const char *source)
+void
+cli_jw_answer(struct cli_jw *w, const char *input, const struct rg_answer *a, const char *source)
 {
-	json_t *o = cli_verdict_json(a->an_address, &a->an_verdict, a->an_state);
-
-	json_object_set_new(o, "input", cli_json_string(input));
-	json_object_set_new(o, "source", json_string(source));
-	json_object_set_new(o, "elapsed_ms", json_integer(a->an_elapsed_ms));
+	cli_jw_verdict(w, a->an_address, &a->an_verdict, a->an_state);
+	cli_jw_str(w, "input", input);
+	cli_jw_str(w, "source", source);
+	cli_jw_int(w, "elapsed_ms", a->an_elapsed_ms);
 	if (a->an_detail[0])
-		json_object_set_new(o, "detail", cli_json_string(a->an_detail));
-	return o;
+		cli_jw_str(w, "detail", a->an_detail);
 }
 
 void
@@ -110,7 +109,11 @@ cli_print_verdict(struct cli_ctx *ctx, FILE *fp, const char *address,
     const struct rg_verdict *v, enum rg_verdict_state state)
 {
 	if (ctx->json) {
-		cli_json_print(fp, cli_verdict_json(address, v, state));
+		struct cli_jw w;
+
+		cli_jw_open(&w);
+		cli_jw_verdict(&w, address, v, state);
+		cli_jw_print(&w, fp);
 	} else {
 		char addr[600], text[1100], checked[32], expires[32];
 

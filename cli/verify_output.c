@@ -16,6 +16,7 @@
 #include <jansson.h>
 
 #include "cli.h"
+#include "jsonw.h"
 #include "htab.h"
 #include "rcptguard/log.h"
 #include "rcptguard/util.h"
@@ -108,7 +109,7 @@ cli_vout_csv(FILE *fp, const struct cli_vrow_out *r)
 void
 cli_vout_row(FILE *fp, enum cli_vfmt fmt, const struct cli_vrow_out *r)
 {
-	json_t *o;
+	struct cli_jw w;
 	char clean[1100];
 
 	if (fmt == CLI_VFMT_CSV) {
@@ -120,9 +121,10 @@ cli_vout_row(FILE *fp, enum cli_vfmt fmt, const struct cli_vrow_out *r)
 		rg_log_sanitize(clean, sizeof(clean), r->input, r->inputlen);
 	else
 		rg_strlcpy(clean, r->input ? r->input : "", sizeof(clean));
-	o = cli_answer_json(clean, r->ans, r->source);
-	json_object_set_new(o, "line", json_integer((json_int_t)r->line));
-	cli_json_print(fp, o);
+	cli_jw_open(&w);
+	cli_jw_answer(&w, clean, r->ans, r->source);
+	cli_jw_int(&w, "line", (long long)r->line);
+	cli_jw_print(&w, fp);
 }
 
 /* cli_vout_names - the names a set holds, as a JSON array (order of the table). */

@@ -212,10 +212,48 @@ rg_prober_on_error(struct rg_prober *pr, rg_prober_error_cb cb, void *arg)
 	pr->p_err_arg = arg;
 }
 
+/* rg_prober_dom - the jobs of domain; made (empty) when create says so. NULL: none. */
+static struct rg_probe_dom *
+rg_prober_dom(struct rg_prober *pr, const char *domain, int create)
+{
+	struct rg_probe_dom **b = &pr->p_doms[rg_strhash(domain) & (RG_PROBER_DOM_BUCKETS - 1)], *d;
+
+	for (d = *b; d != NULL; d = d->d_next)
+		if (strcmp(d->d_name, domain) == 0)
+			return d;
+	if (!create || (d = calloc(1, sizeof(*d))) == NULL)
+		return NULL;
+	TAILQ_INIT(&d->d_jobs);
+	rg_strlcpy(d->d_name, domain, sizeof(d->d_name));
+	d->d_next = *b;
+	*b = d;
+	return d;
+}
+
+/* rg_prober_dom_leave - a job goes: off its domain's list, the last one frees it. */
+static void
+rg_prober_dom_leave(struct rg_prober *pr, struct rg_probe_job *j)
+{
+	struct rg_probe_dom *d = j->j_dom, **b;
+
+	if (d == NULL)
+		return;
+	TAILQ_REMOVE(&d->d_jobs, j, j_dlink);
+	j->j_dom = NULL;
+	if (--d->d_njobs > 0)
+		return;
+	for (b = &pr->p_doms[rg_strhash(d->d_name) & (RG_PROBER_DOM_BUCKETS - 1)]; *b != d;
+	    b = &(*b)->d_next)
+		;
+	*b = d->d_next;
+	free(d);
+}
+
 static void
 rg_prober_job_free(struct rg_probe_job *j)
 {
 	rg_prober_release_slots(j);
+	rg_prober_dom_leave(j->j_pr, j);
 	if (j->j_on_slotwait)
 		TAILQ_REMOVE(&j->j_pr->p_slotwait, j, j_wait_link);
 	TAILQ_REMOVE(&j->j_pr->p_jobs, j, j_link);
@@ -753,12 +791,13 @@ rg_prober_on_token(evutil_socket_t fd, short what, void *arg)
 static struct rg_probe_job *
 rg_prober_find(struct rg_prober *pr, const char *domain, int *same)
 {
+	struct rg_probe_dom *d = rg_prober_dom(pr, domain, 0);
 	struct rg_probe_job *j;
 
 	*same = 0;
-	TAILQ_FOREACH(j, &pr->p_jobs, j_link) {
-		if (strcmp(j->j_domain, domain) != 0)
-			continue;
+	if (d == NULL)
+		return NULL;
+	TAILQ_FOREACH(j, &d->d_jobs, j_dlink) {
 		if ((j->j_state == RG_PROBE_QUEUED || j->j_state == RG_PROBE_TOKEN) &&
 		    j->j_nreqs < pr->p_cfg.max_rcpt_per_session)
 			return j;
@@ -786,6 +825,7 @@ rg_prober_enqueue(struct rg_prober *pr, const struct rg_probe_req *req)
 	struct rg_probe_job *j;
 	struct timeval now = { 0, 0 };
 	const struct rg_address *addr = &req->r_addr;
+	struct rg_probe_dom *d;
 	int same;
 
 	/* Join a job of the same domain that has not started and has room. */
@@ -794,15 +834,21 @@ rg_prober_enqueue(struct rg_prober *pr, const struct rg_probe_req *req)
 			return RG_PROBER_FULL;
 		if ((j = calloc(1, sizeof(*j))) == NULL)
 			return RG_PROBER_ENOMEM;
-		j->j_pr = pr;
-		rg_strlcpy(j->j_domain, addr->a_domain, sizeof(j->j_domain));
-		j->j_state = RG_PROBE_QUEUED;
-		if ((j->j_start = evtimer_new(pr->p_base, rg_prober_on_start, j)) == NULL) {
+		if ((j->j_start = evtimer_new(pr->p_base, rg_prober_on_start, j)) == NULL ||
+		    (d = rg_prober_dom(pr, addr->a_domain, 1)) == NULL) {
+			if (j->j_start != NULL)
+				event_free(j->j_start);
 			free(j);
 			return RG_PROBER_ENOMEM;
 		}
+		j->j_pr = pr;
+		rg_strlcpy(j->j_domain, addr->a_domain, sizeof(j->j_domain));
+		j->j_state = RG_PROBE_QUEUED;
 		TAILQ_INSERT_TAIL(&pr->p_jobs, j, j_link);
 		pr->p_njobs++;
+		TAILQ_INSERT_TAIL(&d->d_jobs, j, j_dlink);
+		d->d_njobs++;
+		j->j_dom = d;
 		evtimer_add(j->j_start, &now);
 	}
 	if (j->j_nreqs == j->j_reqcap) {

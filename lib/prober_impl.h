@@ -81,8 +81,12 @@ enum rg_probe_state {
  * j_start for the start from the loop, j_token for the domain's rate
  * (made when first needed); slot waits share the prober's p_slot_timer.
  */
+struct rg_probe_dom;
+
 struct rg_probe_job {
 	TAILQ_ENTRY(rg_probe_job) j_link;
+	TAILQ_ENTRY(rg_probe_job) j_dlink;	/* on j_dom's list */
+	struct rg_probe_dom	*j_dom;
 	TAILQ_ENTRY(rg_probe_job) j_wait_link;	/* on p_slotwait while j_on_slotwait */
 	enum rg_probe_state	 j_state;
 	int			 j_on_slotwait;
@@ -114,6 +118,21 @@ struct rg_probe_job {
 
 TAILQ_HEAD(rg_probe_jobs, rg_probe_job);
 
+/*
+ * The jobs of one domain, found by name in p_doms: joining a recipient to
+ * its domain's job must not walk every job of the prober (a bulk verify
+ * keeps thousands in flight). Made with the domain's first job, freed with
+ * its last.
+ */
+#define RG_PROBER_DOM_BUCKETS	4096	/* a power of two */
+
+struct rg_probe_dom {
+	struct rg_probe_dom	*d_next;	/* in its bucket */
+	struct rg_probe_jobs	 d_jobs;	/* oldest first, via j_dlink */
+	int			 d_njobs;
+	char			 d_name[RG_ADDR_DOMAIN_MAX + 1];
+};
+
 struct rg_prober {
 	struct event_base	*p_base;
 	struct rg_config	 p_cfg;
@@ -130,6 +149,7 @@ struct rg_prober {
 	char			 p_mail_from[RG_CONFIG_PATH_MAX];
 	struct rg_probe_jobs	 p_jobs;
 	int			 p_njobs;
+	struct rg_probe_dom	*p_doms[RG_PROBER_DOM_BUCKETS];
 	struct rg_probe_jobs	 p_slotwait;	/* jobs waiting for slots, in arrival order */
 	struct event		*p_slot_timer;	/* the next pass over them */
 	int64_t			 p_slot_backoff_ms;

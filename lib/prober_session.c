@@ -233,10 +233,7 @@ rg_prober_try_next(struct rg_probe_job *j)
 			    j->j_reqs[i].r_source >= 1 && j->j_reqs[i].r_source <= pr->p_nsources)
 				si = j->j_reqs[i].r_source;
 		if (si < 1 || si > pr->p_nsources) {
-			uint32_t hash = 5381;
-			for (const char *c = j->j_domain; *c; c++)
-				hash = hash * 33 + (unsigned char)*c;
-			si = (int)(hash % (uint32_t)pr->p_nsources) + 1;
+			si = (int)(rg_strhash(j->j_domain) % (uint32_t)pr->p_nsources) + 1;
 			j->j_drec.d_source_index = (uint8_t)si;
 			rg_prober_domain_save(j);
 		}

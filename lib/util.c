@@ -31,6 +31,16 @@ rg_strlcpy(char *dst, const char *src, size_t size)
 	return len;
 }
 
+uint32_t
+rg_strhash(const char *s)
+{
+	uint32_t h = 5381;
+
+	while (*s != '\0')
+		h = h * 33 + (unsigned char)*s++;
+	return h;
+}
+
 size_t
 rg_strlcat(char *dst, const char *src, size_t size)
 {

@@ -20,6 +20,9 @@ size_t rg_strlcat(char *dst, const char *src, size_t size);
 /* rg_strlower - ASCII lower-case in place. */
 void rg_strlower(char *s);
 
+/* rg_strhash - djb2 of a string: table buckets, stable choices per name. */
+uint32_t rg_strhash(const char *s);
+
 /* rg_parse_duration - "30s", "5m", "3h", "31d", "2w" or plain seconds. 0 on success. */
 int rg_parse_duration(const char *s, int64_t *out);
 
