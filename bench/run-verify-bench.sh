@@ -23,6 +23,7 @@
 #      addresses the killed one had not verified, and compares the output
 #      with a clean run's.
 # usage: run-verify-bench.sh [ADDRESSES] [DOMAINS] [BIG_LINES] [RESUME_N]
+# (BENCH_PARTS="1 2 3 4" in the environment picks the parts; 2 needs 1.)
 set -eu
 cd "$(dirname "$0")/.."
 n=${1:-1000000}
@@ -104,6 +105,8 @@ strip() {
 	    s/"source":"[a-z]*",\{0,1\}//; s/"\(address\|input\)":"[cru]/"\1":"r/g' "$1" | md5sum | cut -c1-12
 }
 
+want() { case " ${BENCH_PARTS:-1 2 3 4} " in *" $1 "*) return 0 ;; esac; return 1; }
+
 rate() { awk -v a="$1" -v t="$2" 'BEGIN { printf "%.0f", a / t }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 
@@ -113,6 +116,7 @@ rps=${rps:-20}
 echo "addresses=$n domains=$ndom max_rcpt_per_session=$rps"
 echo
 
+if want 1; then
 echo "== 1. cold: every address new, against smtp-sink (64 sessions at once)"
 # fresh STATE - a config like verify.conf with an empty state directory of its own.
 fresh() {
@@ -146,6 +150,8 @@ for run in cold100k cold; do
 	echo "| $run ($rows addresses) | $r | $(ratio "$r" "$sref") | $(ratio "$r" "$rref") | $(field $run probes) | $(deliv $run) | $(mib "$(field $run maxrss_kb)") | $(mib "$(field $run anon_kb)") | $(mib "$(field $run file_kb)") |"
 done
 echo "cache file after the cold run: $(mib $(( $(stat -c %s "$LAB_DIR/state/cache.lmdb") / 1024 ))) MiB"
+fi
+if want 2; then
 echo
 echo "== 2. cached: the same list again"
 rawget() {
@@ -163,7 +169,8 @@ echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
 echo "| cached, -o FILE | $c1 | $cref ($cref1, $cref2) | $(ratio "$c1" "$cref") | $(field cached probes) | $(field cached cache_hits) | $(field cached cpu_s) | $(mib "$(field cached maxrss_kb)") | $(mib "$(field cached anon_kb)") |"
 echo "| cached, -o /dev/null | $c2 | $cref | $(ratio "$c2" "$cref") | $(field cached2 probes) | $(field cached2 cache_hits) | $(field cached2 cpu_s) | $(mib "$(field cached2 maxrss_kb)") | $(mib "$(field cached2 anon_kb)") |"
 echo "digest of the cold and the cached run's rows, times and source left out: $(strip "$LAB_DIR/cold.jsonl") $(strip "$LAB_DIR/cached.jsonl")"
-
+fi
+if want 3; then
 echo
 echo "== 3. memory: 100,000 lines against $big lines (cached)"
 head -n 100000 "$LAB_DIR/list.txt" > "$LAB_DIR/small.txt"
@@ -182,12 +189,13 @@ echo "|---:|---:|---:|---:|---:|---:|---:|"
 echo "| 100000 | $(field small maxrss_kb) | $(field small anon_kb) | $(rate 100000 "$(field small wall_s)") | $(field small rows) | $(field small cache_hits) | $(field small duplicates) |"
 echo "| $big | $(field bigrun maxrss_kb) | $(field bigrun anon_kb) | $(rate "$big" "$(field bigrun wall_s)") | $(field bigrun rows) | $(field bigrun cache_hits) | $(field bigrun duplicates) |"
 echo "ratio of peak RSS, $big lines / 100000 lines: $(ratio "$(field bigrun maxrss_kb)" "$(field small maxrss_kb)"); of anonymous memory: $(ratio "$(field bigrun anon_kb)" "$(field small anon_kb)")"
-
+fi
+if want 4; then
 echo
 echo "== 4. resume: $rn new addresses, SIGKILL half-way, then --resume"
 # Fresh addresses (another seed of local parts) and a fresh state: every one is probed.
 sed -n "1,${rn}p" "$LAB_DIR/list.txt" | sed 's/^u/r/' > "$LAB_DIR/res.txt"
-sed 's/^u/c/' "$LAB_DIR/res.txt" > "$LAB_DIR/clean.txt"
+sed 's/^r/c/' "$LAB_DIR/res.txt" > "$LAB_DIR/clean.txt"
 measure clean "$conf" -o "$LAB_DIR/clean.jsonl" "$LAB_DIR/clean.txt" || true
 # ip netns exec replaces itself with rcptguard: $! is rcptguard.
 ip netns exec "$LAB_NS" "$RG" -c "$conf" verify --progress none -o "$LAB_DIR/res.jsonl" \
@@ -210,3 +218,4 @@ echo "|---|---:|---:|---:|---:|---:|---:|"
 echo "| clean | $(field clean rows) | $(field clean probes) | | | | |"
 echo "| killed, resumed | $(field resumed rows) | | $jrows | $cached_at_kill | $after | $(( after - (rn - cached_at_kill) )) |"
 echo "output of the resumed run against the clean run: $(strip "$LAB_DIR/res.jsonl") $(strip "$LAB_DIR/clean.jsonl")"
+fi

@@ -107,17 +107,6 @@ cli_jw_utf8(const unsigned char *s, size_t n, uint32_t *cp)
 	return len;
 }
 
-static int
-cli_jw_valid(const unsigned char *s, size_t n)
-{
-	uint32_t cp;
-
-	for (size_t i = 0, l; i < n; i += l)
-		if ((l = cli_jw_utf8(s + i, n - i, &cp)) == 0)
-			return 0;
-	return 1;
-}
-
 static void
 cli_jw_u(struct cli_jw *w, uint32_t c)
 {
@@ -127,11 +116,14 @@ cli_jw_u(struct cli_jw *w, uint32_t c)
 	cli_jw_put(w, e, sizeof(e));
 }
 
-/* cli_jw_escaped - s (valid UTF-8) as a quoted JSON string of ASCII. */
-static void
+/*
+ * cli_jw_escaped - s as a quoted JSON string of ASCII; -1, with nothing
+ * written, when s is not UTF-8.
+ */
+static int
 cli_jw_escaped(struct cli_jw *w, const unsigned char *s, size_t n)
 {
-	size_t i = 0, run;
+	size_t i = 0, run, start = w->len, l;
 	uint32_t cp;
 
 	cli_jw_put(w, "\"", 1);
@@ -143,7 +135,11 @@ cli_jw_escaped(struct cli_jw *w, const unsigned char *s, size_t n)
 		cli_jw_put(w, (const char *)s + i, run - i);
 		if ((i = run) >= n)
 			break;
-		i += cli_jw_utf8(s + i, n - i, &cp);
+		if ((l = cli_jw_utf8(s + i, n - i, &cp)) == 0) {
+			w->len = start;
+			return -1;
+		}
+		i += l;
 		switch (cp) {
 		case '"': cli_jw_put(w, "\\\"", 2); break;
 		case '\\': cli_jw_put(w, "\\\\", 2); break;
@@ -162,6 +158,7 @@ cli_jw_escaped(struct cli_jw *w, const unsigned char *s, size_t n)
 		}
 	}
 	cli_jw_put(w, "\"", 1);
+	return 0;
 }
 
 void
@@ -176,22 +173,26 @@ cli_jw_str(struct cli_jw *w, const char *key, const char *s)
 		return;
 	}
 	n = strlen(s);
-	if (!cli_jw_valid((const unsigned char *)s, n)) {
-		rg_log_sanitize(clean, sizeof(clean), s, n);
-		s = clean;
-		n = strlen(s);
+	if (cli_jw_escaped(w, (const unsigned char *)s, n) < 0) {
+		/* Not UTF-8: shown as the logs show it, which is ASCII. */
+		n = rg_log_sanitize(clean, sizeof(clean), s, n);
+		(void)cli_jw_escaped(w, (const unsigned char *)clean, n);
 	}
-	cli_jw_escaped(w, (const unsigned char *)s, n);
 }
 
 void
 cli_jw_int(struct cli_jw *w, const char *key, long long v)
 {
-	char num[24];
-	int n = snprintf(num, sizeof(num), "%lld", v);
+	char num[24], *p = num + sizeof(num);
+	unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
 
 	cli_jw_key(w, key);
-	cli_jw_put(w, num, (size_t)n);
+	do
+		*--p = (char)('0' + u % 10);
+	while ((u /= 10) != 0);
+	if (v < 0)
+		*--p = '-';
+	cli_jw_put(w, p, (size_t)(num + sizeof(num) - p));
 }
 
 void

@@ -122,8 +122,11 @@ int cli_vjournal_load(struct cli_vjournal *j, struct cli_htab *throttled,
 int cli_vjournal_save(const struct cli_vjournal *j, struct cli_htab *throttled,
     struct cli_htab *greylisted, char *err, size_t errsize);
 void cli_vjournal_remove(const struct cli_vjournal *j);
-int cli_vseen_test(const unsigned char *seen, const char *key);
-void cli_vseen_add(unsigned char *seen, const char *key);
+/* cli_vseen_hash - a key's hash for the filter of written addresses. */
+uint64_t cli_vseen_hash(const char *key);
+/* cli_vseen_test - 1 when the filter may have seen h, 0 when it has not. */
+int cli_vseen_test(const unsigned char *seen, uint64_t h);
+void cli_vseen_add(unsigned char *seen, uint64_t h);
 
 /* --- progress (verify_progress.c) --- */
 

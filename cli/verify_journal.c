@@ -12,7 +12,7 @@
  * leaves the previous one or the new one, never a mix.
  *
  * FORMAT
- *   "rcptguard-verify-journal 1", then "name value" lines, then
+ *   "rcptguard-verify-journal 2", then "name value" lines, then
  *   "seen N" and N bytes of the filter.
  */
 #include "rg_build.h"
@@ -30,7 +30,7 @@
 #include "verify.h"
 
 #define CLI_VSEEN_HASHES	7
-#define CLI_VJ_MAGIC		"rcptguard-verify-journal 1"
+#define CLI_VJ_MAGIC		"rcptguard-verify-journal 2"	/* 2: the blocked filter */
 
 uint64_t
 cli_vjournal_key(const char *input, const char *output, const char *options)
@@ -88,35 +88,55 @@ cli_vjournal_path(struct cli_vjournal *j, const char *state_dir, char *err, size
 	return 0;
 }
 
-/* cli_vseen_bit - the i-th bit of key (double hashing). */
-static uint64_t
-cli_vseen_bit(uint64_t h1, uint64_t h2, int i)
+/*
+ * The filter is blocked: a key's CLI_VSEEN_HASHES bits all fall in one
+ * 64-byte block (one cache line), chosen by the high half of its hash,
+ * the bits by 9-bit slices of a second mix of it. One cache miss per test
+ * or add instead of one per bit, for a false-positive rate a little above
+ * the plain filter's (about 0.1 % at a million keys, 5 % at ten million).
+ */
+#define CLI_VSEEN_BLOCK		64
+#define CLI_VSEEN_BLOCKS	(CLI_VSEEN_BYTES / CLI_VSEEN_BLOCK)
+
+uint64_t
+cli_vseen_hash(const char *key)
 {
-	return (h1 + (uint64_t)i * h2) % ((uint64_t)CLI_VSEEN_BYTES * 8);
+	return cli_hash64(key, strlen(key), 0);
+}
+
+/* cli_vseen_bits - the block of h and the bits of h in it, as 9-bit offsets in x. */
+static const unsigned char *
+cli_vseen_block(const unsigned char *seen, uint64_t h, uint64_t *x)
+{
+	/* A splitmix64 finalizer: bits independent of those that chose the block. */
+	uint64_t z = h + 0x9e3779b97f4a7c15ULL;
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	*x = z ^ (z >> 31);
+	return seen + ((h >> 32) % CLI_VSEEN_BLOCKS) * CLI_VSEEN_BLOCK;
 }
 
 int
-cli_vseen_test(const unsigned char *seen, const char *key)
+cli_vseen_test(const unsigned char *seen, uint64_t h)
 {
-	uint64_t h1 = cli_hash64(key, strlen(key), 0), h2 = cli_hash64(key, strlen(key), 1) | 1;
+	uint64_t x;
+	const unsigned char *blk = cli_vseen_block(seen, h, &x);
 
-	for (int i = 0; i < CLI_VSEEN_HASHES; i++) {
-		uint64_t b = cli_vseen_bit(h1, h2, i);
-		if (!(seen[b >> 3] & (1u << (b & 7))))
+	for (int i = 0; i < CLI_VSEEN_HASHES; i++, x >>= 9)
+		if (!(blk[(x & 511) >> 3] & (1u << (x & 7))))
 			return 0;
-	}
 	return 1;
 }
 
 void
-cli_vseen_add(unsigned char *seen, const char *key)
+cli_vseen_add(unsigned char *seen, uint64_t h)
 {
-	uint64_t h1 = cli_hash64(key, strlen(key), 0), h2 = cli_hash64(key, strlen(key), 1) | 1;
+	uint64_t x;
+	unsigned char *blk = (unsigned char *)cli_vseen_block(seen, h, &x);
 
-	for (int i = 0; i < CLI_VSEEN_HASHES; i++) {
-		uint64_t b = cli_vseen_bit(h1, h2, i);
-		seen[b >> 3] |= (unsigned char)(1u << (b & 7));
-	}
+	for (int i = 0; i < CLI_VSEEN_HASHES; i++, x >>= 9)
+		blk[(x & 511) >> 3] |= (unsigned char)(1u << (x & 7));
 }
 
 struct cli_vj_names {

@@ -54,6 +54,7 @@ struct cli_vslot {
 	const char		*addr;		/* trimmed; NULL for a row without one */
 	size_t			 addrlen;
 	const char		*key;		/* normalized address, NULL when it does not parse */
+	uint64_t		 seenhash;	/* cli_vseen_hash(key) */
 	const char		*domain;
 	const char		*bad;		/* the reader's complaint, copied */
 	void			*mem;
@@ -442,6 +443,7 @@ cli_vrun_admit(struct cli_vrun *run, const struct cli_vin_row *row)
 		return;
 	}
 	if (parsed) {
+		s->seenhash = cli_vseen_hash(s->key);
 		/* A duplicate: reported on its own row, with the first row's answer. */
 		if ((first = cli_htab_get(run->keys, s->key)) != NULL) {
 			s->dup = 1;
@@ -454,7 +456,7 @@ cli_vrun_admit(struct cli_vrun *run, const struct cli_vin_row *row)
 			}
 			return;
 		}
-		s->dup = cli_vseen_test(run->j.seen, s->key);
+		s->dup = cli_vseen_test(run->j.seen, s->seenhash);
 		if (cli_htab_put(run->keys, s->key, s) < 0) {
 			cli_vrun_fail(run, "out of memory");
 			return;
@@ -584,7 +586,7 @@ cli_vrun_emit(struct cli_vrun *run, struct cli_vslot *s)
 	if (s->key != NULL) {
 		if (cli_htab_get(run->keys, s->key) == s)
 			cli_htab_del(run->keys, s->key);
-		cli_vseen_add(run->j.seen, s->key);
+		cli_vseen_add(run->j.seen, s->seenhash);
 	}
 	run->j.offset = s->end_off;
 	run->j.lines = s->end_lines;
