@@ -65,5 +65,6 @@ int cli_state(struct cli_ctx *ctx);
 int cli_cmd_cache(struct cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_check(struct cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_verify(struct cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_reload(struct cli_ctx *ctx, int argc, char **argv);
 
 #endif /* RG_CLI_H */

@@ -48,9 +48,11 @@ cli_usage(FILE *fp)
 	    "         [--progress auto|bar|plain|none] [-q] [--summary FILE] [FILE|-]\n"
 	    "                                       verify a whole list, in input order\n"
 	    "  config [--defaults]                  print every configuration key\n"
+	    "  reload policyd|milter PID [--timeout D]\n"
+	    "                                       SIGHUP a daemon, wait for its answer\n"
 	    "\n"
 	    "add --json to a command for one JSON object per line.\n"
-	    "exit codes: 0 ok, 1 not found, 2 usage, 3 cache error, 4 configuration error,\n"
+	    "exit codes: 0 ok, 1 not found (reload: refused or no answer), 2 usage, 3 cache error, 4 configuration error,\n"
 	    "  5 check or verify found an undeliverable address, 6 risky or unknown ones,\n"
 	    "  130 verify was interrupted (--resume continues it)\n",
 	    rg_config_default_path);
@@ -137,6 +139,12 @@ main(int argc, char **argv)
 	/* An explicit -c must exist; the default file may be absent (built-in defaults). */
 	if (rg_config_load(&ctx.cfg, cfgpath ? cfgpath : rg_config_default_path,
 	    cfgpath != NULL, err, sizeof(err)) < 0) {
+		if (optind < argc && strcmp(argv[optind], "reload") == 0) {
+			/* The daemon would refuse it too: it is not disturbed, and the reload fails. */
+			cli_error("reload refused: %s; the daemon keeps its running configuration",
+			    err);
+			return CLI_EXIT_NOTFOUND;
+		}
 		cli_error("%s", err);
 		return CLI_EXIT_CONFIG;
 	}
@@ -171,6 +179,8 @@ main(int argc, char **argv)
 		return cli_cmd_verify(&ctx, argc - optind, argv + optind);
 	if (strcmp(argv[optind], "config") == 0)
 		return cli_cmd_config(&ctx, argc - optind, argv + optind);
+	if (strcmp(argv[optind], "reload") == 0)
+		return cli_cmd_reload(&ctx, argc - optind, argv + optind);
 	cli_error("unknown command \"%s\"", argv[optind]);
 	cli_usage(stderr);
 	return CLI_EXIT_USAGE;

@@ -10,7 +10,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
+
+#ifdef HAVE_LIBSYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
 
 #include "rcptguard/daemon.h"
 #include "rcptguard/knowledge.h"
@@ -62,11 +67,12 @@ static void
 rg_daemon_usage(const struct rg_daemon_opts *o, const char *listen_help)
 {
 	fprintf(stderr,
-	    "usage: %s [-fnvV] [-c config] [-l socket]\n"
+	    "usage: %s [-fnsvV] [-c config] [-l socket]\n"
 	    "  -c FILE    configuration file (default %s)\n"
 	    "  -l SOCKET  %s\n"
 	    "  -f         stay in the foreground and log to stderr\n"
 	    "  -n         check the configuration and exit\n"
+	    "  -s         stay in the foreground and log to syslog (for systemd)\n"
 	    "  -v         log debug messages too\n"
 	    "  -V         print the version and exit\n", o->o_prog, rg_config_default_path,
 	    listen_help);
@@ -80,7 +86,7 @@ rg_daemon_options(struct rg_daemon_opts *o, int argc, char **argv, int many_list
 	int ch;
 
 	o->o_config = rg_config_default_path;
-	while ((ch = getopt(argc, argv, "c:fl:nvV")) != -1) {
+	while ((ch = getopt(argc, argv, "c:fl:nsvV")) != -1) {
 		switch (ch) {
 		case 'c':
 			o->o_config = optarg;
@@ -101,6 +107,10 @@ rg_daemon_options(struct rg_daemon_opts *o, int argc, char **argv, int many_list
 			break;
 		case 'n':
 			o->o_check = 1;
+			break;
+		case 's':
+			o->o_foreground = 1;
+			o->o_syslog = 1;
 			break;
 		case 'v':
 			o->o_verbose = 1;
@@ -128,17 +138,20 @@ rg_daemon_config(const struct rg_daemon_opts *o, struct rg_config *cfg, char *er
 }
 
 struct rg_config *
-rg_daemon_reload_config(const struct rg_daemon_opts *o)
+rg_daemon_reload_config(const struct rg_daemon_opts *o, char *why, size_t whysize)
 {
 	struct rg_config *cfg = malloc(sizeof(*cfg));
 	char err[1400];
 
 	if (cfg == NULL) {
-		rg_log_error("reload refused: out of memory; keeping the running configuration");
+		snprintf(why, whysize, "reload refused: out of memory; keeping the running "
+		    "configuration");
+		rg_log_error("%s", why);
 		return NULL;
 	}
 	if (rg_daemon_config(o, cfg, err, sizeof(err)) < 0) {
-		rg_log_error("reload refused: %s; keeping the running configuration", err);
+		snprintf(why, whysize, "reload refused: %s; keeping the running configuration", err);
+		rg_log_error("%s", why);
 		free(cfg);
 		return NULL;
 	}
@@ -224,6 +237,97 @@ rg_daemon_state(const struct rg_privs *pv, const struct rg_config *cfg)
 		rg_log_error("%s", err);	/* the cache reports it; fail_mode applies */
 		break;
 	}
+}
+
+static unsigned rg_daemon_generation;
+
+/* rg_daemon_notify - one state line to systemd, when it asked for them. */
+static void
+rg_daemon_notify(const char *state, const char *status)
+{
+#ifdef HAVE_LIBSYSTEMD
+	char clean[400];
+	struct timespec ts;
+
+	rg_log_sanitize(clean, sizeof(clean), status, strlen(status));
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	/* MONOTONIC_USEC: what systemd 253's Type=notify-reload asks with RELOADING=1. */
+	if (sd_notifyf(0, "%s\nSTATUS=%s\nMONOTONIC_USEC=%llu", state, clean,
+	    (unsigned long long)ts.tv_sec * 1000000ULL + (unsigned long long)ts.tv_nsec / 1000) < 0)
+		rg_log_warn("cannot notify the service manager");
+#else
+	(void)state;
+	(void)status;
+#endif
+}
+
+const char *
+rg_daemon_status_dir(const char *state_dir)
+{
+	static char first[RG_CONFIG_PATH_MAX];
+	const char *run = getenv("RUNTIME_DIRECTORY");
+	size_t n;
+
+	if (run == NULL || run[0] != '/')
+		return state_dir;
+	/* systemd lists several with colons between when the unit names several: the first. */
+	if ((n = strcspn(run, ":")) >= sizeof(first))
+		return state_dir;
+	memcpy(first, run, n);
+	first[n] = '\0';
+	return first;
+}
+
+/* rg_daemon_status - the status file, replaced whole; a failure is logged, never fatal. */
+static void
+rg_daemon_status(const char *prog, const char *state_dir, const char *result,
+    const char *message)
+{
+	char path[RG_CONFIG_PATH_MAX + 64], tmp[RG_CONFIG_PATH_MAX + 96], clean[1100];
+	FILE *fp;
+	int fd;
+
+	const char *dir = rg_daemon_status_dir(state_dir);
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s.status", dir, prog) >= sizeof(path) ||
+	    (size_t)snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", path, (long)getpid()) >= sizeof(tmp))
+		return;
+	rg_log_sanitize(clean, sizeof(clean), message, strlen(message));
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0640)) < 0 ||
+	    (fp = fdopen(fd, "w")) == NULL) {
+		if (fd >= 0)
+			close(fd);
+		rg_log_warn("%s: %s", tmp, strerror(errno));
+		return;
+	}
+	fprintf(fp, "pid %ld\ngeneration %u\nresult %s\nmessage %s\n", (long)getpid(),
+	    rg_daemon_generation, result, clean);
+	if (fclose(fp) != 0 || rename(tmp, path) < 0) {
+		rg_log_warn("%s: %s", path, strerror(errno));
+		unlink(tmp);
+	}
+}
+
+void
+rg_daemon_up(const char *prog, const char *state_dir, const char *status)
+{
+	rg_daemon_generation = 0;
+	rg_daemon_status(prog, state_dir, "started", status);
+	rg_daemon_notify("READY=1", status);
+}
+
+void
+rg_daemon_reload_begin(void)
+{
+	rg_daemon_notify("RELOADING=1", "reloading the configuration");
+}
+
+void
+rg_daemon_reload_end(const char *prog, const char *state_dir, int ok, const char *message)
+{
+	rg_daemon_generation++;
+	rg_daemon_status(prog, state_dir, ok ? "ok" : "failed", message);
+	rg_daemon_notify("READY=1", message);
 }
 
 void

@@ -192,12 +192,16 @@ milter_thread(void *arg)
 static void
 milter_reload(struct milter_main *m)
 {
-	struct rg_config *cfg = rg_daemon_reload_config(&m->m_opts);
+	struct rg_config *cfg;
 	struct milter_state *st, *old;
-	char err[1400];
+	char err[1400], why[1600], state_dir[RG_CONFIG_PATH_MAX];
 
-	if (cfg == NULL)
+	rg_daemon_reload_begin();
+	rg_strlcpy(state_dir, milter_cur->ms_cfg.state_dir, sizeof(state_dir));
+	if ((cfg = rg_daemon_reload_config(&m->m_opts, why, sizeof(why))) == NULL) {
+		rg_daemon_reload_end("rcptguard-milter", state_dir, 0, why);
 		return;
+	}
 	if (strcmp(cfg->milter_listen, milter_cur->ms_cfg.milter_listen) != 0)
 		rg_log_warn("reload: a new listen socket takes a restart; still on %s",
 		    milter_cur->ms_cfg.milter_listen);
@@ -215,10 +219,12 @@ milter_reload(struct milter_main *m)
 	}
 	if ((st = milter_state_open(cfg, err, sizeof(err))) == NULL) {
 		/* cannot happen for a checked config, short of memory */
-		rg_log_error("reload: %s; keeping the running configuration", err);
+		snprintf(why, sizeof(why), "reload: %s; keeping the running configuration", err);
+		rg_log_error("%s", why);
 		old->ms_engine = rg_engine_thread_start(&old->ms_cfg, err, sizeof(err));
 		pthread_rwlock_unlock(&milter_lock);
 		free(cfg);
+		rg_daemon_reload_end("rcptguard-milter", state_dir, 0, why);
 		return;
 	}
 	rg_strlcpy(st->ms_cfg.milter_listen, old->ms_cfg.milter_listen,
@@ -229,6 +235,8 @@ milter_reload(struct milter_main *m)
 	milter_state_free(old);
 	free(cfg);
 	rg_log_info("configuration reloaded from %s", m->m_opts.o_config);
+	snprintf(why, sizeof(why), "configuration reloaded from %s", m->m_opts.o_config);
+	rg_daemon_reload_end("rcptguard-milter", state_dir, 1, why);
 }
 
 /* milter_signals - the handler writes to a pipe the main thread reads. */
@@ -303,6 +311,8 @@ main(int argc, char **argv)
 		if (rg_daemon_detach(&notify) < 0)
 			rg_log_fatal("cannot go to the background: %s", strerror(errno));
 		rg_log_init("rcptguard-milter", RG_LOG_SYSLOG);
+	} else if (m.m_opts.o_syslog) {
+		rg_log_init("rcptguard-milter", RG_LOG_SYSLOG);
 	}
 
 	/* The engine thread never takes the signals either. */
@@ -329,13 +339,14 @@ main(int argc, char **argv)
 	    st->ms_engine != NULL && rg_engine_thread_store(st->ms_engine) != NULL ?
 	    "ok" : "unusable");
 	rg_daemon_ready(notify, 0);
+	rg_daemon_up("rcptguard-milter", st->ms_cfg.state_dir, "serving");
 
 	/*
 	 * In the foreground the callbacks' log lines gather in a buffer that
 	 * this thread writes out every tick (or sooner when it fills), instead
 	 * of one write per decision.
 	 */
-	if (m.m_opts.o_foreground)
+	if (m.m_opts.o_foreground && !m.m_opts.o_syslog)
 		rg_log_set_buffered(1);
 	for (;;) {
 		struct pollfd pfd = { .fd = m.m_sigpipe[0], .events = POLLIN };

@@ -60,20 +60,28 @@ policyd_engine_open(struct policyd_main *m, const struct rg_config *cfg, char *e
 static void
 policyd_reload(struct policyd_main *m)
 {
-	struct rg_config *cfg = rg_daemon_reload_config(&m->m_opts);
+	struct rg_config *cfg;
 	struct rg_policy *old_policy = m->m_policy;
-	char err[1400];
+	char err[1400], why[1600], state_dir[RG_CONFIG_PATH_MAX];
+	int ok = 1;
 
-	if (cfg == NULL)
+	rg_daemon_reload_begin();
+	rg_strlcpy(state_dir, m->m_cfg.state_dir, sizeof(state_dir));
+	if ((cfg = rg_daemon_reload_config(&m->m_opts, why, sizeof(why))) == NULL) {
+		rg_daemon_reload_end("rcptguard-policyd", state_dir, 0, why);
 		return;
+	}
 	/* Lookups in flight are answered (in progress) as the old engine goes. */
 	policyd_server_pause(m->m_srv);
 	policyd_server_set(m->m_srv, NULL, old_policy, NULL);
 	rg_engine_free(m->m_engine);
 	m->m_engine = NULL;
 	m->m_policy = NULL;
-	if (policyd_engine_open(m, cfg, err, sizeof(err)) < 0)
-		rg_log_error("reload: %s: every recipient follows fail_mode", err);
+	if (policyd_engine_open(m, cfg, err, sizeof(err)) < 0) {
+		snprintf(why, sizeof(why), "reloaded, but %s: every recipient follows fail_mode", err);
+		rg_log_error("%s", why);
+		ok = 0;
+	}
 	if (m->m_policy == NULL)
 		m->m_policy = old_policy;	/* cannot happen: the config was checked */
 	else
@@ -83,6 +91,9 @@ policyd_reload(struct policyd_main *m)
 	free(cfg);
 	policyd_server_resume(m->m_srv);
 	rg_log_info("configuration reloaded from %s", m->m_opts.o_config);
+	if (ok)
+		snprintf(why, sizeof(why), "configuration reloaded from %s", m->m_opts.o_config);
+	rg_daemon_reload_end("rcptguard-policyd", state_dir, ok, why);
 }
 
 static void
@@ -133,6 +144,8 @@ main(int argc, char **argv)
 		rg_log_init("rcptguard-policyd", RG_LOG_SYSLOG);
 		if (event_reinit(m.m_base) < 0)
 			rg_log_fatal("cannot reinitialize the event loop");
+	} else if (m.m_opts.o_syslog) {
+		rg_log_init("rcptguard-policyd", RG_LOG_SYSLOG);
 	}
 
 	/* The cache is opened as the user: root never opens a file there by name. */
@@ -155,6 +168,7 @@ main(int argc, char **argv)
 	    m.m_privs.pv_active ? m.m_privs.pv_user : "(unchanged)",
 	    m.m_engine != NULL && rg_engine_cache_status(m.m_engine) == 0 ? "ok" : "unusable");
 	rg_daemon_ready(notify, 0);
+	rg_daemon_up("rcptguard-policyd", m.m_cfg.state_dir, "serving");
 
 	/*
 	 * One turn of the loop at a time: the turn reads what every ready
@@ -163,7 +177,7 @@ main(int argc, char **argv)
 	 * one each, and the requests are served back to back, between system
 	 * calls rather than one between each pair of them.
 	 */
-	if (m.m_opts.o_foreground)
+	if (m.m_opts.o_foreground && !m.m_opts.o_syslog)
 		rg_log_set_buffered(1);
 	for (;;) {
 		int rc = event_base_loop(m.m_base, EVLOOP_ONCE);

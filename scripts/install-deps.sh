@@ -11,11 +11,12 @@ PKGS="
 build-essential autoconf automake libtool pkg-config
 liblmdb-dev lmdb-utils
 libinih-dev libidn2-dev libjansson-dev
-libevent-dev libc-ares-dev libssl-dev
+libevent-dev libc-ares-dev libssl-dev libsystemd-dev
 libcmocka-dev libmilter-dev miltertest
 python3 valgrind
 clang libclang-rt-14-dev
-iproute2 dnsmasq-base postfix postgrey swaks openssl
+iproute2 dnsmasq-base postfix postgrey swaks openssl systemd
+debhelper dpkg-dev lintian
 "
 
 if [ "$(id -u)" -ne 0 ]; then

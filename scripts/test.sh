@@ -6,7 +6,8 @@
 # 3. builds again with AddressSanitizer and UndefinedBehaviorSanitizer
 #    (LeakSanitizer included) and runs `make check` there;
 # 4. runs the unit tests and the command line under valgrind;
-# 5. builds the libFuzzer targets with clang and runs each for
+# 5. builds the Debian package from the tracked files and runs lintian;
+# 6. builds the libFuzzer targets with clang and runs each for
 #    RG_FUZZ_SECONDS (default 30) from the seed corpus.
 # Ends with one line "rcptguard: N passed, N failed".
 set -eu
@@ -90,6 +91,12 @@ echo "==> valgrind"
 vg_rc=0
 ./scripts/valgrind-check.sh _build/dev > _build/valgrind.log 2>&1 || vg_rc=$?
 tap_stage valgrind _build/valgrind.log "$vg_rc"
+
+echo "==> package: dpkg-buildpackage and lintian"
+deb_rc=0
+top_srcdir=$top sh tests/packaging/test_deb.sh > _build/package.log 2>&1 || deb_rc=$?
+grep -E '^(not ok|# lintian: [EWIP]:)' _build/package.log || true
+tap_stage package _build/package.log "$deb_rc"
 
 echo "==> fuzz: ${RG_FUZZ_SECONDS:-30}s per target"
 mkdir -p _build/fuzz

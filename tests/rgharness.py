@@ -139,11 +139,11 @@ wait_budget = 2s
         wait_until(lambda: self.proc.poll() is not None or "ready:" in self.logtext()[mark:], 120)
         return self.proc.poll() is None and "ready:" in self.logtext()[mark:]
 
-    def start(self, wait=True, argv_prefix=()):
+    def start(self, wait=True, argv_prefix=(), env=None):
         mark = len(self.logtext())
         logf = open(self.log, "ab")
         self.proc = subprocess.Popen(list(argv_prefix) + self.wrap + [self.binary, "-f", "-c", self.conf],
-                                     stdout=logf, stderr=logf)
+                                     stdout=logf, stderr=logf, env=env)
         logf.close()
         return self._wait_ready(mark) if wait else True
 
@@ -417,6 +417,69 @@ def faults_background(root, prog, ask, want_syntax, bad_listen):
     bad = Daemon(root, "badlisten", listen=bad_listen, prog=prog)
     p = subprocess.run([bad.binary, "-c", bad.conf], capture_output=True, text=True, timeout=30)
     ok(p.returncode != 0 and "listen" in p.stderr, "a socket that cannot be opened fails the start", p.stderr)
+
+
+def faults_systemd(root, prog, ask, want_syntax):
+    """Under a service manager (NOTIFY_SOCKET, as systemd sets it for
+    Type=notify): READY=1 once the daemon serves; `rcptguard reload`, the
+    units' ExecReload=, waits for the reload and says how it went, with
+    RELOADING=1 then READY=1 sent meanwhile; a refused configuration fails
+    the reload and the running one keeps serving."""
+    d = Daemon(root, "notify", prog=prog)
+    nsock = os.path.join(d.dir, "notify.sock")
+    ns = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    ns.bind(nsock)
+    got = []
+
+    def until(word, secs=120):
+        end = time.monotonic() + secs
+        while time.monotonic() < end:
+            ns.settimeout(max(0.05, end - time.monotonic()))
+            try:
+                got.append(ns.recv(4096).decode(errors="replace"))
+            except socket.timeout:
+                break
+            if word in got[-1]:
+                return got[-1]
+        return None
+
+    d.start(wait=False, env=dict(os.environ, NOTIFY_SOCKET=nsock))
+    ready = until("READY=1")
+    ok(ready is not None and "STATUS=serving" in ready, "READY=1 reaches the service manager", got)
+    # The word comes after the socket listens and the cache is open: ask at once.
+    is_(ask(d, "bad@@x"), want_syntax, "at READY=1 the daemon answers")
+    reload = [RG, "-c", d.conf, "reload", prog, str(d.proc.pid)]
+    r = subprocess.run(reload, capture_output=True, text=True, timeout=120)
+    ok(r.returncode == 0 and "configuration reloaded" in r.stdout, "rcptguard reload: done, exit 0",
+       r.stdout, r.stderr)
+    ready = until("READY=1")
+    ok(any("RELOADING=1" in g for g in got) and ready is not None and
+       [i for i, g in enumerate(got) if "RELOADING=1" in g][-1] < len(got) - 1,
+       "RELOADING=1, then READY=1 again", got)
+    r = subprocess.run([RG, "-c", d.conf, "reload", prog, "999999999"], capture_output=True, text=True,
+                       timeout=30)
+    ok(r.returncode == 1 and "999999999" in r.stderr, "rcptguard reload of no such process: exit 1",
+       r.stderr)
+    # A file the daemon refuses: the command says why, the daemon keeps serving.
+    with open(d.conf, "a") as f:
+        f.write("bogus_key = 1\n")
+    r = subprocess.run(reload, capture_output=True, text=True, timeout=120)
+    ok(r.returncode == 1 and "reload refused" in r.stderr and "bogus_key" in r.stderr,
+       "a refused configuration: the reload fails and says why", r.stdout, r.stderr)
+    is_(ask(d, "bad@@x"), want_syntax, "after the refused reload it still serves")
+    # Under systemd the status lives in RUNTIME_DIRECTORY, for the daemon and the command alike.
+    run = os.path.join(d.dir, "run")
+    os.makedirs(run)
+    d.write_conf("")
+    d.stop()
+    d.start(wait=False, env=dict(os.environ, NOTIFY_SOCKET=nsock, RUNTIME_DIRECTORY=run))
+    ok(until("READY=1") is not None, "READY=1 after a restart with RUNTIME_DIRECTORY", got)
+    r = subprocess.run(reload[:3] + ["reload", prog, str(d.proc.pid)], capture_output=True, text=True,
+                       timeout=120, env=dict(os.environ, RUNTIME_DIRECTORY=run))
+    ok(r.returncode == 0 and os.path.exists(os.path.join(run, f"rcptguard-{prog}.status")),
+       "the reload's status is in RUNTIME_DIRECTORY", r.stdout, r.stderr)
+    is_(d.stop(), 0, "under NOTIFY_SOCKET: a clean exit")
+    ns.close()
 
 
 LOAD_LOOP = """

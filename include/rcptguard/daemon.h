@@ -19,14 +19,15 @@
 int rg_daemon_load(struct rg_config *cfg, const char *path, int must_exist, char *err,
     size_t errsize);
 
-/* The command line both daemons take: -c -f -l -n -v -V. */
+/* The command line both daemons take: -c -f -l -n -s -v -V. */
 struct rg_daemon_opts {
 	const char	*o_prog;		/* "rcptguard-policyd" */
 	const char	*o_config;		/* -c, or the default path */
 	int		 o_config_must_exist;	/* -c was given */
 	char		 o_listen[RG_CONFIG_PATH_MAX];	/* -l ("," between several), or "" */
 	size_t		 o_listen_off;		/* where -l goes in struct rg_config */
-	int		 o_foreground;		/* -f */
+	int		 o_foreground;		/* -f, or -s */
+	int		 o_syslog;		/* -s: in the foreground, logging to syslog */
 	int		 o_check;		/* -n */
 	int		 o_verbose;		/* -v */
 };
@@ -44,9 +45,11 @@ int rg_daemon_config(const struct rg_daemon_opts *o, struct rg_config *cfg, char
 
 /*
  * rg_daemon_reload_config - SIGHUP: the new config (caller frees), or NULL
- * after logging why it was refused (the running one stays).
+ * after logging why it was refused (the running one stays); why says it
+ * too.
  */
-struct rg_config *rg_daemon_reload_config(const struct rg_daemon_opts *o);
+struct rg_config *rg_daemon_reload_config(const struct rg_daemon_opts *o, char *why,
+    size_t whysize);
 
 /*
  * rg_daemon_start_config - logging to stderr, then the config: exits 1 with
@@ -68,6 +71,28 @@ void rg_daemon_ready(int notify, unsigned char status);
  * then reports it and fail_mode applies).
  */
 void rg_daemon_state(const struct rg_privs *pv, const struct rg_config *cfg);
+
+/*
+ * Telling the service manager, and whoever asked for a reload, how it went.
+ *
+ * rg_daemon_up - serving: READY=1 to systemd (sd_notify, when the daemon
+ * runs under a NOTIFY_SOCKET), and the status file STATE/PROG.status
+ * written with generation 0.
+ * rg_daemon_reload_begin - RELOADING=1, as SIGHUP arrives.
+ * rg_daemon_reload_end - READY=1 again and the status file with the next
+ * generation, saying whether the new configuration runs (ok) and why not.
+ *
+ * STATUS FILE
+ *   In $RUNTIME_DIRECTORY when systemd gives one (it stays the same when a
+ *   reload changes state_dir), else in state_dir. "pid N", "generation N",
+ *   "result started|ok|failed", "message TEXT" lines, replaced whole (a temporary file, then rename); `rcptguard
+ *   reload` sends SIGHUP and waits for the generation to move.
+ */
+void rg_daemon_up(const char *prog, const char *state_dir, const char *status);
+/* rg_daemon_status_dir - where the status file is: $RUNTIME_DIRECTORY, else state_dir. */
+const char *rg_daemon_status_dir(const char *state_dir);
+void rg_daemon_reload_begin(void);
+void rg_daemon_reload_end(const char *prog, const char *state_dir, int ok, const char *message);
 
 /* rg_daemon_raise_nofile - as many descriptors as the hard limit allows. */
 void rg_daemon_raise_nofile(void);

@@ -17,7 +17,8 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from rgharness import (PROGS, Daemon, faults_background, faults_cache,  # noqa: E402
-                       faults_kill9, faults_privs, faults_state, is_, main, ok, wait_until)
+                       faults_kill9, faults_privs, faults_state, faults_systemd, is_, main, ok,
+                       wait_until)
 
 MILTER = PROGS["milter"][0]
 
@@ -343,6 +344,7 @@ timeout = 3s
     faults_privs(root, "milter", ask1, "450 4.7.1")
     faults_state(root, "milter")
     faults_background(root, "milter", ask1, REJ_1_3, "inet:99999@256.0.0.1")
+    faults_systemd(root, "milter", ask1, REJ_1_3)
     faults_kill9(root, "milter", ask1, """
 def pkt(c, d=b""):
     return struct.pack(">I", len(d) + 1) + c + d

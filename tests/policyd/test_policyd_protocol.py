@@ -20,7 +20,8 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from rgharness import (PROGS, Daemon, faults_background, faults_cache,  # noqa: E402
-                       faults_kill9, faults_privs, faults_state, is_, main, ok, wait_until)
+                       faults_kill9, faults_privs, faults_state, faults_systemd, is_, main, ok,
+                       wait_until)
 
 POLICYD = PROGS["policyd"][0]
 
@@ -438,6 +439,8 @@ defer_window = 2s
     faults_background(root, "policyd", ask1,
                       "action=550 5.1.3 rcptguard: the address is not valid (bad_syntax)",
                       "inet:256.0.0.1:99999")
+    faults_systemd(root, "policyd", ask1,
+                   "action=550 5.1.3 rcptguard: the address is not valid (bad_syntax)")
     faults_kill9(root, "policyd", ask1, """
 def session(s, i):
     for j in range(50):
