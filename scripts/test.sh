@@ -6,7 +6,8 @@
 # 3. builds again with AddressSanitizer and UndefinedBehaviorSanitizer
 #    (LeakSanitizer included) and runs `make check` there;
 # 4. runs the unit tests and the command line under valgrind;
-# 5. builds the Debian package from the tracked files and runs lintian;
+# 5. builds the Debian package from the tracked files, runs lintian, and
+#    installs it in a booted Debian 12 container (systemd-nspawn);
 # 6. builds the libFuzzer targets with clang and runs each for
 #    RG_FUZZ_SECONDS (default 30) from the seed corpus.
 # Ends with one line "rcptguard: N passed, N failed".
@@ -94,9 +95,18 @@ tap_stage valgrind _build/valgrind.log "$vg_rc"
 
 echo "==> package: dpkg-buildpackage and lintian"
 deb_rc=0
-top_srcdir=$top sh tests/packaging/test_deb.sh > _build/package.log 2>&1 || deb_rc=$?
+rm -rf _build/deb
+RG_DEB_OUT=$top/_build/deb top_srcdir=$top sh tests/packaging/test_deb.sh > _build/package.log 2>&1 ||
+    deb_rc=$?
 grep -E '^(not ok|# lintian: [EWIP]:)' _build/package.log || true
 tap_stage package _build/package.log "$deb_rc"
+
+echo "==> package: installed in a booted Debian 12 (systemd-nspawn)"
+ct_rc=0
+top_srcdir=$top sh tests/packaging/test_container.sh "$(ls _build/deb/rcptguard_*.deb 2>/dev/null | head -n 1)" \
+    > _build/container.log 2>&1 || ct_rc=$?
+grep -E '^not ok' -A4 _build/container.log || true
+tap_stage container _build/container.log "$ct_rc"
 
 echo "==> fuzz: ${RG_FUZZ_SECONDS:-30}s per target"
 mkdir -p _build/fuzz

@@ -3,7 +3,8 @@
 # dpkg-buildpackage -us -uc -b builds it, lintian finds no error (its
 # warnings are listed), and the .deb holds the daemons, the command line,
 # the units, the conffiles and the maintainer scripts.
-# Run by scripts/test.sh as a stage of its own (it builds the whole tree).
+# Run by scripts/test.sh as a stage of its own (it builds the whole tree),
+# which then installs the package in a booted container (test_container.sh).
 . "$top_srcdir/tests/cli/tap.sh"
 tap_need dpkg-buildpackage dh lintian git
 W=$(mktemp -d /tmp/rg-deb-XXXXXX)
@@ -18,6 +19,10 @@ if [ $rc -ne 0 ]; then tail -n 40 "$W/build.log" | sed 's/^/# /'; fi
 is "dpkg-buildpackage -us -uc -b: exit 0" "$rc" 0
 deb=$(ls "$W"/rcptguard_*.deb 2>/dev/null | head -n 1)
 check "one binary package, rcptguard_*.deb" test -n "$deb"
+# RG_DEB_OUT: where to leave it for the install test.
+if [ -n "${RG_DEB_OUT:-}" ] && [ -n "$deb" ]; then
+	mkdir -p "$RG_DEB_OUT" && cp "$deb" "$RG_DEB_OUT/"
+fi
 
 lintian --tag-display-limit 0 -I -E --pedantic "$W"/rcptguard_*.changes > "$W/lintian.log" 2>&1
 sed 's/^/# lintian: /' "$W/lintian.log"
