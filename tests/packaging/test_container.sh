@@ -166,6 +166,28 @@ for u in rcptguard-policyd rcptguard-milter; do
 	    awk -v s="${sc:-99}" 'BEGIN { exit !(s <= 1.5) }'
 done
 
+# --- upgrade: the cache, the local configuration and the services stay ---
+UP=$(ls "$(dirname "$DEB")"/upgrade/rcptguard_*.deb 2>/dev/null | head -n 1)
+if [ -n "$UP" ]; then
+	cp "$UP" "$R/root/"
+	cx "echo '# a local change, kept on upgrade' >> /etc/rcptguard/rcptguard.conf"
+	before=$(cx systemctl show -p MainPID --value rcptguard-milter)
+	cx "DEBIAN_FRONTEND=noninteractive apt-get install -y -q /root/$(basename "$UP")" > "$W/upgrade.log" 2>&1
+	is "apt install of a later version: exit 0" "$?" 0
+	like "the new version is installed" "$(cx "dpkg-query -W -f='\${Version}' rcptguard")" 'upgrade1$'
+	after=$(cx systemctl show -p MainPID --value rcptguard-milter)
+	check "the milter was restarted ($before -> $after)" test "$before" != "$after"
+	for u in rcptguard-policyd rcptguard-milter; do
+		check "$u is active after the upgrade" wait_for 60 active "$u"
+	done
+	like "the cache kept its verdicts" "$(cx rcptguard cache get ghost@dead.example)" \
+	    '^ghost@dead\.example undeliverable no_mailbox'
+	like "the local configuration is kept" "$(cx tail -n 1 /etc/rcptguard/rcptguard.conf)" 'kept on upgrade'
+	like "Postfix is answered after the upgrade" "$(swaks_rcpt ghost@dead.example)" '550 5\.1\.1 .*no_mailbox'
+else
+	tap_not_ok "no upgrade package next to $DEB"
+fi
+
 # --- remove, purge ---
 cx "DEBIAN_FRONTEND=noninteractive apt-get remove -y -q rcptguard" > "$W/remove.log" 2>&1
 is "apt remove: exit 0" "$?" 0

@@ -19,9 +19,23 @@ if [ $rc -ne 0 ]; then tail -n 40 "$W/build.log" | sed 's/^/# /'; fi
 is "dpkg-buildpackage -us -uc -b: exit 0" "$rc" 0
 deb=$(ls "$W"/rcptguard_*.deb 2>/dev/null | head -n 1)
 check "one binary package, rcptguard_*.deb" test -n "$deb"
-# RG_DEB_OUT: where to leave it for the install test.
+# RG_DEB_OUT: where to leave it for the install test, with a second build
+# of a later version (only the changelog differs) for the upgrade.
 if [ -n "${RG_DEB_OUT:-}" ] && [ -n "$deb" ]; then
-	mkdir -p "$RG_DEB_OUT" && cp "$deb" "$RG_DEB_OUT/"
+	mkdir -p "$RG_DEB_OUT/upgrade" && cp "$deb" "$RG_DEB_OUT/"
+	ver=$(dpkg-deb -f "$deb" Version)
+	{
+		printf 'rcptguard (%s+upgrade1) unstable; urgency=medium\n\n' "$ver"
+		printf '  * A later version, built by the tests to check upgrades.\n\n'
+		printf ' -- rcptguard developers <rcptguard-devel@lists.rcptguard.invalid>  %s\n\n' \
+		    "$(date -R)"
+		cat "$W/rcptguard/debian/changelog"
+	} > "$W/changelog.new"
+	mv "$W/changelog.new" "$W/rcptguard/debian/changelog"
+	(cd "$W/rcptguard" && dpkg-buildpackage -us -uc -b) > "$W/build2.log" 2>&1
+	is "the upgrade's build: exit 0" "$?" 0
+	cp "$W"/rcptguard_*+upgrade1_*.deb "$RG_DEB_OUT/upgrade/" 2>/dev/null
+	check "the upgrade's package, version $ver+upgrade1" sh -c "ls '$RG_DEB_OUT'/upgrade/rcptguard_*+upgrade1_*.deb"
 fi
 
 lintian --tag-display-limit 0 -I -E --pedantic "$W"/rcptguard_*.changes > "$W/lintian.log" 2>&1
