@@ -153,8 +153,12 @@ $top/etc/rcptguard/postfix-policyd.cf and postfix-milter.cf; Sendmail's
 INPUT_MAIL_FILTER line is in sendmail-milter.mc.)
 
 The configuration is $top/etc/rcptguard/rcptguard.conf: every key is there,
-commented out at its default; after editing it, "kill -HUP $policyd_pid $milter_pid"
-reloads both.
+commented out at its default; after editing it,
+  $rg reload policyd $policyd_pid
+  $rg reload milter $milter_pid
+reload each and wait for its answer (a refused file is reported, and the
+running configuration stays); "kill -HUP $policyd_pid $milter_pid" does the same
+without waiting.
 
 The command line shares the cache:
   $rg check --json postmaster@example.org
