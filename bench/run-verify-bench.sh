@@ -35,7 +35,6 @@ BENCH_TARGETS="cli/rcptguard"
 . bench/bench_lib.sh
 
 dns=$(mktemp /tmp/rg-vbench-dns-XXXXXX)
-i=0
 awk -v n="$ndom" 'BEGIN { for (i = 0; i < n; i++) printf "mx-host=d%d.sink.test,mx.sink.test,10\n", i }' > "$dns"
 LAB_DNS_EXTRA=$dns
 bench_sink_lab verify.conf

@@ -214,7 +214,11 @@ cli_verify_cut(FILE *fp, const char *name, int64_t size)
 {
 	struct stat sb;
 
-	if (fstat(fileno(fp), &sb) == 0 && !S_ISREG(sb.st_mode)) {
+	if (fstat(fileno(fp), &sb) < 0) {
+		cli_error("%s: %s", name, strerror(errno));
+		return -1;
+	}
+	if (!S_ISREG(sb.st_mode)) {
 		/* A pipe or a device (/dev/null): written as it comes, never cut back. */
 		if (size == 0)
 			return 0;
@@ -222,7 +226,7 @@ cli_verify_cut(FILE *fp, const char *name, int64_t size)
 		    "it; run again without --resume", name);
 		return -1;
 	}
-	if (fstat(fileno(fp), &sb) < 0 || (int64_t)sb.st_size < size) {
+	if ((int64_t)sb.st_size < size) {
 		cli_error("%s is shorter than the interrupted run wrote: it was changed; run "
 		    "again without --resume", name);
 		return -1;

@@ -104,7 +104,7 @@ cli_vseen_hash(const char *key)
 	return cli_hash64(key, strlen(key), 0);
 }
 
-/* cli_vseen_bits - the block of h and the bits of h in it, as 9-bit offsets in x. */
+/* cli_vseen_block - the block of h; *x gets the bits of h in it, as 9-bit offsets. */
 static const unsigned char *
 cli_vseen_block(const unsigned char *seen, uint64_t h, uint64_t *x)
 {

@@ -199,7 +199,7 @@ milter_reload(struct milter_main *m)
 	rg_daemon_reload_begin();
 	rg_strlcpy(state_dir, milter_cur->ms_cfg.state_dir, sizeof(state_dir));
 	if ((cfg = rg_daemon_reload_config(&m->m_opts, why, sizeof(why))) == NULL) {
-		rg_daemon_reload_end("rcptguard-milter", state_dir, 0, why);
+		rg_daemon_reload_end(m->m_opts.o_prog, state_dir, 0, why);
 		return;
 	}
 	if (strcmp(cfg->milter_listen, milter_cur->ms_cfg.milter_listen) != 0)
@@ -224,7 +224,7 @@ milter_reload(struct milter_main *m)
 		old->ms_engine = rg_engine_thread_start(&old->ms_cfg, err, sizeof(err));
 		pthread_rwlock_unlock(&milter_lock);
 		free(cfg);
-		rg_daemon_reload_end("rcptguard-milter", state_dir, 0, why);
+		rg_daemon_reload_end(m->m_opts.o_prog, state_dir, 0, why);
 		return;
 	}
 	rg_strlcpy(st->ms_cfg.milter_listen, old->ms_cfg.milter_listen,
@@ -236,7 +236,7 @@ milter_reload(struct milter_main *m)
 	free(cfg);
 	rg_log_info("configuration reloaded from %s", m->m_opts.o_config);
 	snprintf(why, sizeof(why), "configuration reloaded from %s", m->m_opts.o_config);
-	rg_daemon_reload_end("rcptguard-milter", state_dir, 1, why);
+	rg_daemon_reload_end(m->m_opts.o_prog, state_dir, 1, why);
 }
 
 /* milter_signals - the handler writes to a pipe the main thread reads. */
@@ -307,13 +307,10 @@ main(int argc, char **argv)
 	milter_lock_init();
 
 	milter_open_socket(&m, cfg);
-	if (!m.m_opts.o_foreground) {
-		if (rg_daemon_detach(&notify) < 0)
-			rg_log_fatal("cannot go to the background: %s", strerror(errno));
-		rg_log_init("rcptguard-milter", RG_LOG_SYSLOG);
-	} else if (m.m_opts.o_syslog) {
-		rg_log_init("rcptguard-milter", RG_LOG_SYSLOG);
-	}
+	if (!m.m_opts.o_foreground && rg_daemon_detach(&notify) < 0)
+		rg_log_fatal("cannot go to the background: %s", strerror(errno));
+	if (!m.m_opts.o_foreground || m.m_opts.o_syslog)
+		rg_log_init(m.m_opts.o_prog, RG_LOG_SYSLOG);
 
 	/* The engine thread never takes the signals either. */
 	milter_signals(&m);
@@ -339,7 +336,7 @@ main(int argc, char **argv)
 	    st->ms_engine != NULL && rg_engine_thread_store(st->ms_engine) != NULL ?
 	    "ok" : "unusable");
 	rg_daemon_ready(notify, 0);
-	rg_daemon_up("rcptguard-milter", st->ms_cfg.state_dir, "serving");
+	rg_daemon_up(m.m_opts.o_prog, st->ms_cfg.state_dir, "serving");
 
 	/*
 	 * In the foreground the callbacks' log lines gather in a buffer that

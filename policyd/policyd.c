@@ -68,7 +68,7 @@ policyd_reload(struct policyd_main *m)
 	rg_daemon_reload_begin();
 	rg_strlcpy(state_dir, m->m_cfg.state_dir, sizeof(state_dir));
 	if ((cfg = rg_daemon_reload_config(&m->m_opts, why, sizeof(why))) == NULL) {
-		rg_daemon_reload_end("rcptguard-policyd", state_dir, 0, why);
+		rg_daemon_reload_end(m->m_opts.o_prog, state_dir, 0, why);
 		return;
 	}
 	/* Lookups in flight are answered (in progress) as the old engine goes. */
@@ -93,7 +93,7 @@ policyd_reload(struct policyd_main *m)
 	rg_log_info("configuration reloaded from %s", m->m_opts.o_config);
 	if (ok)
 		snprintf(why, sizeof(why), "configuration reloaded from %s", m->m_opts.o_config);
-	rg_daemon_reload_end("rcptguard-policyd", state_dir, ok, why);
+	rg_daemon_reload_end(m->m_opts.o_prog, state_dir, ok, why);
 }
 
 static void
@@ -138,15 +138,12 @@ main(int argc, char **argv)
 		rg_log_fatal("cannot create the event loop");
 	if ((m.m_srv = policyd_server_new(m.m_base, &m.m_cfg, &m.m_privs, err, sizeof(err))) == NULL)
 		rg_log_fatal("%s", err);
-	if (!m.m_opts.o_foreground) {
-		if (rg_daemon_detach(&notify) < 0)
-			rg_log_fatal("cannot go to the background: %s", strerror(errno));
-		rg_log_init("rcptguard-policyd", RG_LOG_SYSLOG);
-		if (event_reinit(m.m_base) < 0)
-			rg_log_fatal("cannot reinitialize the event loop");
-	} else if (m.m_opts.o_syslog) {
-		rg_log_init("rcptguard-policyd", RG_LOG_SYSLOG);
-	}
+	if (!m.m_opts.o_foreground && rg_daemon_detach(&notify) < 0)
+		rg_log_fatal("cannot go to the background: %s", strerror(errno));
+	if (!m.m_opts.o_foreground || m.m_opts.o_syslog)
+		rg_log_init(m.m_opts.o_prog, RG_LOG_SYSLOG);
+	if (!m.m_opts.o_foreground && event_reinit(m.m_base) < 0)
+		rg_log_fatal("cannot reinitialize the event loop");
 
 	/* The cache is opened as the user: root never opens a file there by name. */
 	rg_daemon_state(&m.m_privs, &m.m_cfg);
@@ -168,7 +165,7 @@ main(int argc, char **argv)
 	    m.m_privs.pv_active ? m.m_privs.pv_user : "(unchanged)",
 	    m.m_engine != NULL && rg_engine_cache_status(m.m_engine) == 0 ? "ok" : "unusable");
 	rg_daemon_ready(notify, 0);
-	rg_daemon_up("rcptguard-policyd", m.m_cfg.state_dir, "serving");
+	rg_daemon_up(m.m_opts.o_prog, m.m_cfg.state_dir, "serving");
 
 	/*
 	 * One turn of the loop at a time: the turn reads what every ready
