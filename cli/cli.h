@@ -62,7 +62,14 @@ void cli_print_absent(struct cli_ctx *ctx, FILE *fp, const char *address, const 
  */
 int cli_state(struct cli_ctx *ctx);
 
+/* The cache's statistics, as `cache stats` and `stats` show them. */
+struct rg_cache_stats;
+int cli_cache_stats_read(struct cli_ctx *ctx, struct rg_cache_stats *st);	/* -1: said why */
+json_t *cli_cache_stats_json(const struct rg_cache_stats *st);
+void cli_cache_stats_print(FILE *fp, const struct rg_cache_stats *st);
+
 int cli_cmd_cache(struct cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_stats(struct cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_check(struct cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_verify(struct cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_reload(struct cli_ctx *ctx, int argc, char **argv);

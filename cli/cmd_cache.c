@@ -489,70 +489,90 @@ cli_cache_purge(struct cli_ctx *ctx, int argc, char **argv)
 	return CLI_EXIT_OK;
 }
 
+json_t *
+cli_cache_stats_json(const struct rg_cache_stats *st)
+{
+	json_t *o = json_object(), *cls = json_object(), *state = json_object(), *dbs = json_object();
+
+	json_object_set_new(o, "path", json_string(st->cs_path));
+	json_object_set_new(o, "map_size", json_integer((json_int_t)st->cs_map_size));
+	json_object_set_new(o, "map_size_max", json_integer((json_int_t)st->cs_map_size_max));
+	json_object_set_new(o, "used_bytes", json_integer((json_int_t)st->cs_used_bytes));
+	json_object_set_new(o, "file_bytes", json_integer((json_int_t)st->cs_file_bytes));
+	json_object_set_new(o, "readers_used", json_integer(st->cs_readers_used));
+	json_object_set_new(o, "readers_max", json_integer(st->cs_readers_max));
+	for (int db = 0; db < RG_DB_COUNT; db++)
+		json_object_set_new(dbs, rg_cache_db_name((enum rg_cache_db)db),
+		    json_integer((json_int_t)st->cs_entries[db]));
+	json_object_set_new(o, "entries", dbs);
+	for (int i = 0; i < RG_CLASS_COUNT; i++)
+		json_object_set_new(cls, rg_verdict_class_name((enum rg_class)i),
+		    json_integer((json_int_t)st->cs_by_class[i]));
+	json_object_set_new(o, "verdicts_by_class", cls);
+	for (int i = 0; i < 3; i++)
+		json_object_set_new(state, rg_verdict_state_name((enum rg_verdict_state)i),
+		    json_integer((json_int_t)st->cs_by_state[i]));
+	json_object_set_new(o, "verdicts_by_state", state);
+	json_object_set_new(o, "unreadable", json_integer((json_int_t)st->cs_bad_records));
+	return o;
+}
+
+void
+cli_cache_stats_print(FILE *fp, const struct rg_cache_stats *st)
+{
+	char ms[32], mx[32];
+
+	rg_format_size((int64_t)st->cs_map_size, ms, sizeof(ms));
+	rg_format_size((int64_t)st->cs_map_size_max, mx, sizeof(mx));
+	fprintf(fp, "cache:     %s\n", st->cs_path);
+	fprintf(fp, "map:       %s of at most %s; %" PRIu64 " bytes used, file %" PRIu64 " bytes\n",
+	    ms, mx, st->cs_used_bytes, st->cs_file_bytes);
+	fprintf(fp, "readers:   %u of %u slots in use\n", st->cs_readers_used, st->cs_readers_max);
+	fprintf(fp, "verdicts:  %" PRIu64 " (deliverable %" PRIu64 ", undeliverable %" PRIu64
+	    ", risky %" PRIu64 ", unknown %" PRIu64 ")\n", st->cs_entries[RG_DB_VERDICTS],
+	    st->cs_by_class[RG_CLASS_DELIVERABLE], st->cs_by_class[RG_CLASS_UNDELIVERABLE],
+	    st->cs_by_class[RG_CLASS_RISKY], st->cs_by_class[RG_CLASS_UNKNOWN]);
+	fprintf(fp, "state:     fresh %" PRIu64 ", stale %" PRIu64 ", expired %" PRIu64
+	    ", unreadable %" PRIu64 "\n", st->cs_by_state[RG_STATE_FRESH],
+	    st->cs_by_state[RG_STATE_STALE], st->cs_by_state[RG_STATE_EXPIRED], st->cs_bad_records);
+	fprintf(fp, "domains:   %" PRIu64 "\nleases:    %" PRIu64 "\nlimits:    %" PRIu64 "\n",
+	    st->cs_entries[RG_DB_DOMAINS], st->cs_entries[RG_DB_LEASES], st->cs_entries[RG_DB_LIMITS]);
+}
+
+int
+cli_cache_stats_read(struct cli_ctx *ctx, struct rg_cache_stats *st)
+{
+	struct rg_store *c;
+	int s;
+
+	if ((c = cli_cache_open(ctx, RG_CACHE_O_CREATE)) == NULL)
+		return -1;
+	s = rg_cache_stats(rg_store_cache(c), st);
+	rg_store_close(c);
+	if (s != RG_CACHE_OK) {
+		cli_error("stats: %s", rg_cache_strerror(s));
+		return -1;
+	}
+	return 0;
+}
+
 /* cli_cache_stats - "cache stats": counts per class and the map's use. */
 static int
 cli_cache_stats(struct cli_ctx *ctx, int argc, char **argv)
 {
 	struct rg_cache_stats st;
-	struct rg_store *c;
-	int first, s;
+	int first;
 
 	if ((first = cli_cache_opts(ctx, argc, argv, NULL, "jh", NULL, NULL)) < 0 || first != argc) {
 		cli_error("usage: cache stats [--json]");
 		return CLI_EXIT_USAGE;
 	}
-	if ((c = cli_cache_open(ctx, RG_CACHE_O_CREATE)) == NULL)
+	if (cli_cache_stats_read(ctx, &st) < 0)
 		return CLI_EXIT_CACHE;
-	s = rg_cache_stats(rg_store_cache(c), &st);
-	rg_store_close(c);
-	if (s != RG_CACHE_OK) {
-		cli_error("stats: %s", rg_cache_strerror(s));
-		return CLI_EXIT_CACHE;
-	}
-	if (ctx->json) {
-		json_t *o = json_object(), *cls = json_object(), *state = json_object(), *dbs = json_object();
-
-		json_object_set_new(o, "path", json_string(st.cs_path));
-		json_object_set_new(o, "map_size", json_integer((json_int_t)st.cs_map_size));
-		json_object_set_new(o, "map_size_max", json_integer((json_int_t)st.cs_map_size_max));
-		json_object_set_new(o, "used_bytes", json_integer((json_int_t)st.cs_used_bytes));
-		json_object_set_new(o, "file_bytes", json_integer((json_int_t)st.cs_file_bytes));
-		json_object_set_new(o, "readers_used", json_integer(st.cs_readers_used));
-		json_object_set_new(o, "readers_max", json_integer(st.cs_readers_max));
-		for (int db = 0; db < RG_DB_COUNT; db++)
-			json_object_set_new(dbs, rg_cache_db_name((enum rg_cache_db)db),
-			    json_integer((json_int_t)st.cs_entries[db]));
-		json_object_set_new(o, "entries", dbs);
-		for (int i = 0; i < RG_CLASS_COUNT; i++)
-			json_object_set_new(cls, rg_verdict_class_name((enum rg_class)i),
-			    json_integer((json_int_t)st.cs_by_class[i]));
-		json_object_set_new(o, "verdicts_by_class", cls);
-		for (int i = 0; i < 3; i++)
-			json_object_set_new(state, rg_verdict_state_name((enum rg_verdict_state)i),
-			    json_integer((json_int_t)st.cs_by_state[i]));
-		json_object_set_new(o, "verdicts_by_state", state);
-		json_object_set_new(o, "unreadable", json_integer((json_int_t)st.cs_bad_records));
-		cli_json_print(stdout, o);
-		return CLI_EXIT_OK;
-	}
-	{
-		char ms[32], mx[32];
-		rg_format_size((int64_t)st.cs_map_size, ms, sizeof(ms));
-		rg_format_size((int64_t)st.cs_map_size_max, mx, sizeof(mx));
-		printf("cache:     %s\n", st.cs_path);
-		printf("map:       %s of at most %s; %" PRIu64 " bytes used, file %" PRIu64 " bytes\n",
-		    ms, mx, st.cs_used_bytes, st.cs_file_bytes);
-		printf("readers:   %u of %u slots in use\n", st.cs_readers_used, st.cs_readers_max);
-		printf("verdicts:  %" PRIu64 " (deliverable %" PRIu64 ", undeliverable %" PRIu64
-		    ", risky %" PRIu64 ", unknown %" PRIu64 ")\n", st.cs_entries[RG_DB_VERDICTS],
-		    st.cs_by_class[RG_CLASS_DELIVERABLE], st.cs_by_class[RG_CLASS_UNDELIVERABLE],
-		    st.cs_by_class[RG_CLASS_RISKY], st.cs_by_class[RG_CLASS_UNKNOWN]);
-		printf("state:     fresh %" PRIu64 ", stale %" PRIu64 ", expired %" PRIu64
-		    ", unreadable %" PRIu64 "\n", st.cs_by_state[RG_STATE_FRESH],
-		    st.cs_by_state[RG_STATE_STALE], st.cs_by_state[RG_STATE_EXPIRED], st.cs_bad_records);
-		printf("domains:   %" PRIu64 "\nleases:    %" PRIu64 "\nlimits:    %" PRIu64 "\n",
-		    st.cs_entries[RG_DB_DOMAINS], st.cs_entries[RG_DB_LEASES], st.cs_entries[RG_DB_LIMITS]);
-	}
+	if (ctx->json)
+		cli_json_print(stdout, cli_cache_stats_json(&st));
+	else
+		cli_cache_stats_print(stdout, &st);
 	return CLI_EXIT_OK;
 }
 

@@ -49,6 +49,7 @@ cli_usage(FILE *fp)
 	    "                                       verify a whole list, in input order\n"
 	    "  config [--defaults]                  print every configuration key\n"
 	    "  reload policyd|milter PID [--timeout D]\n"
+	    "  stats [--json] [--timeout D] | stats --watch [--interval D] [--count N]\n"
 	    "                                       SIGHUP a daemon, wait for its answer\n"
 	    "\n"
 	    "add --json to a command for one JSON object per line.\n"
@@ -181,6 +182,8 @@ main(int argc, char **argv)
 		return cli_cmd_config(&ctx, argc - optind, argv + optind);
 	if (strcmp(argv[optind], "reload") == 0)
 		return cli_cmd_reload(&ctx, argc - optind, argv + optind);
+	if (strcmp(argv[optind], "stats") == 0)
+		return cli_cmd_stats(&ctx, argc - optind, argv + optind);
 	cli_error("unknown command \"%s\"", argv[optind]);
 	cli_usage(stderr);
 	return CLI_EXIT_USAGE;

@@ -115,6 +115,12 @@ rg_cache_strerror(int status)
 	return "unknown cache status";
 }
 
+const char *const *
+rg_cache_db_list(void)
+{
+	return rg_cache_db_names;
+}
+
 const char *
 rg_cache_db_name(enum rg_cache_db db)
 {
@@ -706,8 +712,9 @@ rg_cache_purge_all(struct rg_cache *c)
 	return rg_cache_write(c, rg_cache_purge_fn, NULL);
 }
 
-int
-rg_cache_stats(struct rg_cache *c, struct rg_cache_stats *st)
+/* rg_cache_stats_read - the statistics; walk: also read every verdict. */
+static int
+rg_cache_stats_read(struct rg_cache *c, struct rg_cache_stats *st, int walk)
 {
 	MDB_envinfo info;
 	MDB_stat es, ms;
@@ -739,7 +746,7 @@ rg_cache_stats(struct rg_cache *c, struct rg_cache_stats *st)
 	for (int db = 0; db < RG_DB_COUNT; db++)
 		if (mdb_stat(txn, c->c_dbi[db], &ms) == 0)
 			st->cs_entries[db] = ms.ms_entries;
-	if ((rc = mdb_cursor_open(txn, c->c_dbi[RG_DB_VERDICTS], &cur)) == 0) {
+	if (walk && (rc = mdb_cursor_open(txn, c->c_dbi[RG_DB_VERDICTS], &cur)) == 0) {
 		for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
 		    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 			struct rg_verdict vd;
@@ -755,4 +762,16 @@ rg_cache_stats(struct rg_cache *c, struct rg_cache_stats *st)
 	}
 	rg_cache_rtxn_end(c, txn);
 	return rg_cache_status(rc);
+}
+
+int
+rg_cache_stats(struct rg_cache *c, struct rg_cache_stats *st)
+{
+	return rg_cache_stats_read(c, st, 1);
+}
+
+int
+rg_cache_usage(struct rg_cache *c, struct rg_cache_stats *st)
+{
+	return rg_cache_stats_read(c, st, 0);
 }

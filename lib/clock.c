@@ -44,6 +44,15 @@ rg_clock_mono_ms(void)
 	return rg_clock_read(CLOCK_MONOTONIC);
 }
 
+double
+rg_clock_stamp(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 void
 rg_clock_set(rg_clock_fn fn, void *arg)
 {

@@ -264,6 +264,9 @@ static const struct rg_config_key rg_config_table[] = {
 	{ "policyd", "listen_backlog", RG_CFG_INT, RG_OFF(listen_backlog),
 	  "1024", 16, 65535, NULL,
 	  "connections the kernel queues before they are accepted (capped by net.core.somaxconn)" },
+	{ "policyd", "metrics_listen", RG_CFG_STRING, RG_OFF(metrics_listen),
+	  "", 0, RG_CONFIG_PATH_MAX, NULL,
+	  "Prometheus metrics at http://host:port/metrics, written inet:host:port; empty: none" },
 
 	{ "milter", "listen", RG_CFG_STRING, RG_OFF(milter_listen),
 	  "inet:10041@127.0.0.1", 1, RG_CONFIG_PATH_MAX, NULL,
@@ -283,6 +286,9 @@ static const struct rg_config_key rg_config_table[] = {
 	{ "milter", "listen_backlog", RG_CFG_INT, RG_OFF(milter_listen_backlog),
 	  "1024", 16, 65535, NULL,
 	  "connections the kernel queues before libmilter accepts them (capped by net.core.somaxconn)" },
+	{ "milter", "metrics_listen", RG_CFG_STRING, RG_OFF(milter_metrics_listen),
+	  "", 0, RG_CONFIG_PATH_MAX, NULL,
+	  "Prometheus metrics at http://host:port/metrics, written inet:host:port; empty: none" },
 };
 
 const struct rg_config_key *

@@ -18,8 +18,10 @@
 #endif
 
 #include "rcptguard/daemon.h"
+#include "rcptguard/exporter.h"
 #include "rcptguard/knowledge.h"
 #include "rcptguard/log.h"
+#include "rcptguard/metrics.h"
 #include "rcptguard/policy.h"
 #include "rcptguard/util.h"
 
@@ -339,4 +341,58 @@ rg_daemon_raise_nofile(void)
 		rl.rlim_cur = rl.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
+}
+
+static const char *const rg_daemon_versions[] = { PACKAGE_VERSION };
+
+static double
+rg_daemon_build_info(void *arg, int i, int j)
+{
+	(void)arg;
+	(void)i;
+	(void)j;
+	return 1;
+}
+
+void
+rg_daemon_metrics_init(const char *prog)
+{
+	const struct rg_metric_label version = { "version", rg_daemon_versions, 1 };
+
+	rg_policy_count_as(strncmp(prog, "rcptguard-", 10) == 0 ? prog + 10 : prog);
+	rg_metrics_gauge(rg_metrics_process(), "rcptguard_build_info",
+	    "Always 1; the version of the running daemon is its label.", &version, NULL,
+	    rg_daemon_build_info, NULL);
+}
+
+int
+rg_daemon_metrics_bind(const char *spec, int *fd, char *err, size_t errsize)
+{
+	*fd = -1;
+	if (spec[0] == '\0')
+		return 0;
+	return (*fd = rg_exporter_listen(spec, err, errsize)) < 0 ? -1 : 0;
+}
+
+int
+rg_daemon_metrics_rebind(const char *prog, const char *state_dir, int *fd, char *cur,
+    size_t cursize, const char *spec)
+{
+	char err[RG_CONFIG_PATH_MAX + 256], why[sizeof(err) + 64];
+	int nfd;
+
+	if (strcmp(cur, spec) == 0)
+		return 0;
+	if (rg_daemon_metrics_bind(spec, &nfd, err, sizeof(err)) < 0) {
+		snprintf(why, sizeof(why), "reload refused: %s; keeping the running configuration",
+		    err);
+		rg_log_error("%s", why);
+		rg_daemon_reload_end(prog, state_dir, 0, why);
+		return -1;
+	}
+	if (*fd >= 0)
+		close(*fd);
+	*fd = nfd;
+	rg_strlcpy(cur, spec, cursize);
+	return 1;
 }

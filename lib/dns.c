@@ -33,8 +33,10 @@
 #include <ares.h>
 #include <event2/event.h>
 
+#include "rcptguard/clock.h"
 #include "rcptguard/dns.h"
 #include "rcptguard/log.h"
+#include "rcptguard/metrics.h"
 #include "rcptguard/util.h"
 
 struct rg_dns_sock {
@@ -56,6 +58,8 @@ struct rg_dns {
 	int			 d_destroying;
 	int			 d_running;	/* lookups started and not finished */
 	struct rg_dns_lookup	*d_qhead, *d_qtail;	/* waiting to start, in order */
+	struct rg_metric	*d_m_lookups;	/* by result */
+	struct rg_metric	*d_m_seconds;	/* from the MX query to the result */
 };
 
 struct rg_dns_lookup {
@@ -66,6 +70,7 @@ struct rg_dns_lookup {
 	int			 l_pending;	/* address lookups still running */
 	int			 l_tempfail;	/* a host lookup failed temporarily */
 	struct rg_dns_lookup	*l_next;	/* in d_qhead's queue */
+	double			 l_started;	/* rg_clock_stamp at the MX query */
 	struct rg_mx_result	 l_res;
 };
 
@@ -74,17 +79,13 @@ struct rg_dns_host_query {
 	int			 q_index;
 };
 
+/* In enum rg_dns_status order: the names of logs and of the metrics' labels. */
+static const char *const rg_dns_results[] = { "ok", "nxdomain", "null_mx", "no_host", "tempfail" };
+
 const char *
 rg_dns_status_name(enum rg_dns_status s)
 {
-	switch (s) {
-	case RG_DNS_OK: return "ok";
-	case RG_DNS_NXDOMAIN: return "nxdomain";
-	case RG_DNS_NULL_MX: return "null_mx";
-	case RG_DNS_NO_HOST: return "no_host";
-	case RG_DNS_TEMPFAIL: return "tempfail";
-	}
-	return "?";
+	return (unsigned)s < RG_ARRAY_LEN(rg_dns_results) ? rg_dns_results[s] : "?";
 }
 
 static void rg_dns_reschedule(struct rg_dns *dns);
@@ -259,6 +260,19 @@ rg_dns_new(struct event_base *base, const struct rg_config *cfg, char *err, size
 		}
 	}
 	dns->d_timer = evtimer_new(base, rg_dns_on_timer, dns);
+	{
+		static const double bounds[] = { 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
+		    2.5, 5, 10 };
+		const struct rg_metric_label result = { "result", rg_dns_results,
+		    (int)RG_ARRAY_LEN(rg_dns_results) };
+		dns->d_m_lookups = rg_metrics_counter(rg_metrics_process(),
+		    "rcptguard_dns_lookups_total", "MX lookups (with their address lookups) by result.",
+		    &result, NULL);
+		dns->d_m_seconds = rg_metrics_histogram(rg_metrics_process(),
+		    "rcptguard_dns_lookup_duration_seconds",
+		    "Time from an MX query to the mail hosts' addresses.", NULL, bounds,
+		    (int)RG_ARRAY_LEN(bounds));
+	}
 	return dns;
 }
 
@@ -353,6 +367,7 @@ static void
 rg_dns_start(struct rg_dns *dns, struct rg_dns_lookup *l)
 {
 	dns->d_running++;
+	l->l_started = rg_clock_stamp();
 	ares_query(dns->d_channel, l->l_domain, ns_c_in, ns_t_mx, rg_dns_on_mx, l);
 	rg_dns_reschedule(dns);
 }
@@ -380,8 +395,11 @@ rg_dns_finish(struct rg_dns_lookup *l)
 		}
 	}
 	dns->d_running--;
-	if (!dns->d_destroying)
+	if (!dns->d_destroying) {
+		rg_metric_inc(dns->d_m_lookups, (int)res->m_status, 0);
+		rg_metric_observe(dns->d_m_seconds, 0, rg_clock_stamp() - l->l_started);
 		l->l_cb(res, l->l_arg);
+	}
 	free(l);
 	/* The callback may have queued more: start them in order while there is room. */
 	while (!dns->d_destroying && dns->d_qhead != NULL && dns->d_running < RG_DNS_MAX_INFLIGHT) {

@@ -37,6 +37,8 @@
 #include "rcptguard/store.h"
 #include "rcptguard/util.h"
 
+#include "engine_impl.h"
+
 #define RG_ENGINE_POLL_MS	100	/* re-read the cache while another process probes */
 #define RG_ENGINE_RETRY_MIN_S	1	/* the first look at a failed cache */
 #define RG_ENGINE_RETRY_MAX_S	60	/* ... backing off to this */
@@ -56,6 +58,7 @@ struct rg_waiter {
 	int64_t			 w_start_ms;	/* 0: on the stack, answered within the call */
 	int64_t			 w_deadline_ms;	/* on the stack: the budget, from the start */
 	int64_t			 w_start_time;	/* rg_clock_now() at the start */
+	double			 w_stamp;	/* rg_clock_stamp() at the start, for the metrics */
 	int			 w_answered;
 	int			 w_probing;	/* the prober owes us a callback */
 	int			 w_polling;	/* another process holds the lease */
@@ -81,19 +84,19 @@ struct rg_engine {
 	struct rg_waiters	 e_waiters;
 	int			 e_nwaiters;
 	struct event		*e_maint;	/* periodic flush and sweep */
+	struct rg_engine_metrics e_m;
 };
+
+struct rg_engine_metrics *
+rg_engine_metrics_of(struct rg_engine *e)
+{
+	return &e->e_m;
+}
 
 const char *
 rg_engine_source_name(enum rg_answer_source s)
 {
-	switch (s) {
-	case RG_ANSWER_SYNTAX: return "syntax";
-	case RG_ANSWER_STATIC: return "static";
-	case RG_ANSWER_CACHE: return "cache";
-	case RG_ANSWER_PROBE: return "probe";
-	case RG_ANSWER_PENDING: return "pending";
-	}
-	return "?";
+	return (unsigned)s < RG_ENGINE_NSOURCES ? rg_engine_sources[s] : "?";
 }
 
 static void
@@ -125,6 +128,8 @@ rg_engine_retry_arm(struct rg_engine *e)
 static void
 rg_engine_cache_failed(struct rg_engine *e, int status, const char *what)
 {
+	if (status < 0)
+		rg_metric_inc(e->e_m.em_cache_errors, 0, 0);
 	if (status >= 0 || __atomic_load_n(&e->e_cache_status, __ATOMIC_RELAXED) < 0)
 		return;
 	__atomic_store_n(&e->e_cache_status, status, __ATOMIC_RELAXED);
@@ -215,6 +220,7 @@ rg_engine_new(struct event_base *base, const struct rg_config *cfg, char *err, s
 	e->e_base = base;
 	e->e_cfg = *cfg;
 	TAILQ_INIT(&e->e_waiters);
+	rg_engine_metrics_init(e, &e->e_m);
 	e->e_store = rg_store_open(cfg, RG_CACHE_O_CREATE, &e->e_cache_status, cerr, sizeof(cerr));
 	if ((e->e_know = rg_knowledge_load(cfg, err, errsize)) == NULL ||
 	    (e->e_prober = rg_prober_new(base, cfg, e->e_store, e->e_know, err, errsize)) == NULL ||
@@ -224,6 +230,7 @@ rg_engine_new(struct event_base *base, const struct rg_config *cfg, char *err, s
 		rg_prober_free(e->e_prober);
 		rg_knowledge_free(e->e_know);
 		rg_store_close(e->e_store);
+		rg_engine_metrics_fini(e);
 		free(e);
 		return NULL;
 	}
@@ -299,6 +306,7 @@ rg_engine_free(struct rg_engine *e)
 	}
 	rg_store_close(e->e_store);
 	rg_knowledge_free(e->e_know);
+	rg_engine_metrics_fini(e);
 	free(e);
 }
 
@@ -351,8 +359,11 @@ rg_waiter_answer(struct rg_waiter *w, const struct rg_verdict *v, enum rg_answer
 	/* A verdict read from the cache is good even while its writes fail. */
 	ans.an_cache_status = src == RG_ANSWER_CACHE ? RG_CACHE_OK :
 	    __atomic_load_n(&w->w_engine->e_cache_status, __ATOMIC_RELAXED);
-	if (ans.an_cache_status < 0 && src != RG_ANSWER_STATIC)
+	if (ans.an_cache_status < 0 && src != RG_ANSWER_STATIC) {
 		rg_engine_count(&w->w_engine->e_ctr.ec_fail_mode);
+		rg_metric_inc(w->w_engine->e_m.em_fail_mode, 0, 0);
+	}
+	rg_engine_count_answer(&w->w_engine->e_m, &ans, w->w_stamp);
 	w->w_cb(&ans, w->w_arg);
 }
 
@@ -382,6 +393,7 @@ rg_engine_overload(struct rg_waiter *w, const char *cap)
 	struct rg_verdict v;
 
 	rg_engine_count(&e->e_ctr.ec_overload);
+	rg_metric_inc(e->e_m.em_overload, 0, 0);
 	if (now - e->e_overload_logged_ms >= RG_ENGINE_OVERLOAD_LOG_S * 1000) {
 		uint64_t n = __atomic_load_n(&e->e_ctr.ec_overload, __ATOMIC_RELAXED);
 		rg_log_warn("%s reached: recipients are answered unknown/in_progress at once and "
@@ -594,6 +606,7 @@ rg_engine_lookup(struct rg_engine *e, const char *input, size_t len, unsigned fl
 	int64_t now = rg_clock_now();
 	struct rg_store *cache = rg_engine_store(e);
 	const char *full;
+	int looked;
 
 	/*
 	 * Most lookups end here, answered from what is known: they live on the
@@ -606,6 +619,7 @@ rg_engine_lookup(struct rg_engine *e, const char *input, size_t len, unsigned fl
 	tmp.w_start_ms = 0;
 	tmp.w_deadline_ms = wait_ms > 0 ? wait_ms : 0;
 	tmp.w_start_time = now;
+	tmp.w_stamp = rg_clock_stamp();
 	tmp.w_answered = 0;
 	tmp.w_probing = 0;
 	tmp.w_polling = 0;
@@ -624,6 +638,7 @@ rg_engine_lookup(struct rg_engine *e, const char *input, size_t len, unsigned fl
 		ans.an_cache_status = __atomic_load_n(&e->e_cache_status, __ATOMIC_RELAXED);
 		snprintf(ans.an_detail, sizeof(ans.an_detail), "%s at byte %zu", ae.e_detail,
 		    ae.e_offset);
+		rg_engine_count_answer(&e->e_m, &ans, tmp.w_stamp);
 		cb(&ans, arg);
 		return 0;
 	}
@@ -645,7 +660,8 @@ rg_engine_lookup(struct rg_engine *e, const char *input, size_t len, unsigned fl
 	/* 3. The cache: fresh answers; stale answers and refreshes. */
 	if (!(flags & RG_LOOKUP_KNOWN_ONLY))
 		rg_engine_count(&e->e_ctr.ec_lookups);
-	if (cache != NULL && !(flags & RG_LOOKUP_NO_CACHE)) {
+	looked = cache != NULL && !(flags & RG_LOOKUP_NO_CACHE);
+	if (looked) {
 		enum rg_verdict_state st = RG_STATE_EXPIRED;
 		int rc = rg_store_get(cache, tmp.w_addr.a_key, &v, NULL);
 		if (rc == RG_CACHE_OK)
@@ -654,10 +670,13 @@ rg_engine_lookup(struct rg_engine *e, const char *input, size_t len, unsigned fl
 			return 1;	/* the loop's lookup records and logs the failure */
 		if (rc < 0) {
 			rg_engine_cache_failed(e, rc, "a lookup");
+			looked = 0;	/* an error, not a miss */
 		} else if (rc == RG_CACHE_OK && st == RG_STATE_STALE && (flags & RG_LOOKUP_KNOWN_ONLY)) {
 			return 1;	/* answered by the loop, which refreshes it */
 		} else if (rc == RG_CACHE_OK && st != RG_STATE_EXPIRED &&
 		    !rg_engine_retry_soon(cache, &tmp.w_addr, &v, now, wait_ms)) {
+			rg_metric_inc(e->e_m.em_cache, st == RG_STATE_STALE ? RG_ENGINE_STALE :
+			    RG_ENGINE_FRESH, 0);
 			rg_waiter_answer(&tmp, &v, RG_ANSWER_CACHE);
 			/* A background refresh, when it can probe; at a cap it waits for the next hit. */
 			if (st == RG_STATE_STALE && rg_engine_cache_status(e) == RG_CACHE_OK &&
@@ -672,6 +691,8 @@ rg_engine_lookup(struct rg_engine *e, const char *input, size_t len, unsigned fl
 	/* 4. Probe, and wait at most the budget. */
 	if (flags & RG_LOOKUP_KNOWN_ONLY)
 		return 1;
+	if (looked)
+		rg_metric_inc(e->e_m.em_cache, RG_ENGINE_MISS, 0);
 	if (cache == NULL || rg_engine_cache_status(e) < 0) {
 		/* No probe without its limits, and they live in the cache: fail_mode. */
 		rg_engine_pending(&v);

@@ -26,7 +26,9 @@
 #include "rcptguard/address.h"
 #include "rcptguard/clock.h"
 #include "rcptguard/engine.h"
+#include "rcptguard/exporter.h"
 #include "rcptguard/log.h"
+#include "rcptguard/metrics.h"
 #include "rcptguard/util.h"
 
 struct rg_engine_req {
@@ -56,6 +58,7 @@ struct rg_engine_thread {
 	struct event_base	*t_base;
 	struct event		*t_wake;
 	struct rg_engine	*t_engine;
+	struct rg_exporter	*t_exporter;	/* the metrics, on this loop; NULL: none */
 };
 
 static void
@@ -168,7 +171,7 @@ rg_engine_thread_main(void *arg)
 }
 
 struct rg_engine_thread *
-rg_engine_thread_start(const struct rg_config *cfg, char *err, size_t errsize)
+rg_engine_thread_start(const struct rg_config *cfg, int metrics_fd, char *err, size_t errsize)
 {
 	struct rg_engine_thread *t = calloc(1, sizeof(*t));
 
@@ -187,6 +190,9 @@ rg_engine_thread_start(const struct rg_config *cfg, char *err, size_t errsize)
 	}
 	if ((t->t_engine = rg_engine_new(t->t_base, cfg, err, errsize)) == NULL)
 		goto fail;
+	if (metrics_fd >= 0 && (t->t_exporter = rg_exporter_new(t->t_base, rg_metrics_process(),
+	    metrics_fd, err, errsize)) == NULL)
+		goto fail;
 	t->t_wake = event_new(t->t_base, t->t_efd, EV_READ | EV_PERSIST, rg_engine_thread_on_wake, t);
 	if (t->t_wake == NULL || event_add(t->t_wake, NULL) < 0 ||
 	    pthread_create(&t->t_thread, NULL, rg_engine_thread_main, t) != 0) {
@@ -197,6 +203,7 @@ rg_engine_thread_start(const struct rg_config *cfg, char *err, size_t errsize)
 fail:
 	if (t->t_wake != NULL)
 		event_free(t->t_wake);
+	rg_exporter_free(t->t_exporter);
 	rg_engine_free(t->t_engine);
 	if (t->t_base != NULL)
 		event_base_free(t->t_base);
@@ -294,6 +301,7 @@ rg_engine_thread_stop(struct rg_engine_thread *t)
 	if (write(t->t_efd, &one, sizeof(one)) < 0)
 		rg_log_warn("engine thread: eventfd write: %s", strerror(errno));
 	pthread_join(t->t_thread, NULL);
+	rg_exporter_free(t->t_exporter);
 	rg_engine_free(t->t_engine);
 	event_free(t->t_wake);
 	event_base_free(t->t_base);

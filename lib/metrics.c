@@ -7,10 +7,15 @@
  * bucket and +Inf (not cumulative: rendering adds them up, and the count
  * is their total), then the sum in microseconds. Updates are relaxed atomic adds: a scrape may see
  * one update and not another made at the same moment, never a torn value.
+ *
+ * A declaration finds the family of that name when it exists, so a module
+ * made again (the engine after a reload) goes on counting the same series;
+ * the registry's lock covers only declarations, bindings and rendering.
  */
 #include "rg_build.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,6 +45,7 @@ struct rg_metric {
 };
 
 struct rg_metrics {
+	pthread_mutex_t		 r_lock;
 	struct rg_metric	*r_head, **r_tail;
 };
 
@@ -88,8 +94,13 @@ rg_metrics_new(void)
 {
 	struct rg_metrics *m = calloc(1, sizeof(*m));
 
-	if (m != NULL)
-		m->r_tail = &m->r_head;
+	if (m == NULL)
+		return NULL;
+	if (pthread_mutex_init(&m->r_lock, NULL) != 0) {
+		free(m);
+		return NULL;
+	}
+	m->r_tail = &m->r_head;
 	return m;
 }
 
@@ -105,7 +116,32 @@ rg_metrics_free(struct rg_metrics *m)
 		free(f->m_cells);
 		free(f);
 	}
+	pthread_mutex_destroy(&m->r_lock);
 	free(m);
+}
+
+static pthread_once_t rg_metrics_once = PTHREAD_ONCE_INIT;
+static struct rg_metrics *rg_metrics_proc;
+
+static void
+rg_metrics_proc_init(void)
+{
+	rg_metrics_proc = rg_metrics_new();
+}
+
+struct rg_metrics *
+rg_metrics_process(void)
+{
+	pthread_once(&rg_metrics_once, rg_metrics_proc_init);
+	return rg_metrics_proc;
+}
+
+void
+rg_metrics_process_free(void)
+{
+	pthread_once(&rg_metrics_once, rg_metrics_proc_init);
+	rg_metrics_free(rg_metrics_proc);
+	rg_metrics_proc = NULL;
 }
 
 /* rg_metrics_name_ok - Prometheus' metric and label name rules. */
@@ -132,8 +168,13 @@ rg_metrics_family(struct rg_metrics *m, enum rg_metric_type type, const char *na
 
 	if (m == NULL || !rg_metrics_name_ok(name, 1) ||
 	    (a != NULL && (!rg_metrics_name_ok(a->l_name, 0) || a->l_n < 1)) ||
-	    (b != NULL && (a == NULL || !rg_metrics_name_ok(b->l_name, 0) || b->l_n < 1)) ||
-	    (f = calloc(1, sizeof(*f))) == NULL)
+	    (b != NULL && (a == NULL || !rg_metrics_name_ok(b->l_name, 0) || b->l_n < 1)))
+		return NULL;
+	for (f = m->r_head; f != NULL; f = f->m_next)
+		if (strcmp(f->m_name, name) == 0)	/* declared before: the same shape or nothing */
+			return f->m_type == type && f->m_na == (a != NULL ? a->l_n : 1) &&
+			    f->m_nb == (b != NULL ? b->l_n : 1) ? f : NULL;
+	if ((f = calloc(1, sizeof(*f))) == NULL)
 		return NULL;
 	f->m_type = type;
 	rg_strlcpy(f->m_name, name, sizeof(f->m_name));
@@ -159,7 +200,14 @@ struct rg_metric *
 rg_metrics_counter(struct rg_metrics *m, const char *name, const char *help,
     const struct rg_metric_label *a, const struct rg_metric_label *b)
 {
-	return rg_metrics_family(m, RG_METRIC_COUNTER, name, help, a, b, 1);
+	struct rg_metric *f;
+
+	if (m == NULL)
+		return NULL;
+	pthread_mutex_lock(&m->r_lock);
+	f = rg_metrics_family(m, RG_METRIC_COUNTER, name, help, a, b, 1);
+	pthread_mutex_unlock(&m->r_lock);
+	return f;
 }
 
 struct rg_metric *
@@ -169,11 +217,27 @@ rg_metrics_gauge(struct rg_metrics *m, const char *name, const char *help,
 {
 	struct rg_metric *f;
 
-	if (fn == NULL || (f = rg_metrics_family(m, RG_METRIC_GAUGE, name, help, a, b, 0)) == NULL)
+	if (m == NULL)
 		return NULL;
-	f->m_fn = fn;
-	f->m_arg = arg;
+	pthread_mutex_lock(&m->r_lock);
+	if ((f = rg_metrics_family(m, RG_METRIC_GAUGE, name, help, a, b, 0)) != NULL) {
+		f->m_fn = fn;
+		f->m_arg = arg;
+	}
+	pthread_mutex_unlock(&m->r_lock);
 	return f;
+}
+
+void
+rg_metrics_unbind(struct rg_metrics *m, void *arg)
+{
+	if (m == NULL)
+		return;
+	pthread_mutex_lock(&m->r_lock);
+	for (struct rg_metric *f = m->r_head; f != NULL; f = f->m_next)
+		if (f->m_type == RG_METRIC_GAUGE && f->m_arg == arg)
+			f->m_fn = NULL;
+	pthread_mutex_unlock(&m->r_lock);
 }
 
 struct rg_metric *
@@ -182,17 +246,20 @@ rg_metrics_histogram(struct rg_metrics *m, const char *name, const char *help,
 {
 	struct rg_metric *f;
 
-	if (nbounds < 1 || nbounds > RG_METRIC_BOUNDS_MAX)
+	if (m == NULL || nbounds < 1 || nbounds > RG_METRIC_BOUNDS_MAX)
 		return NULL;
 	for (int i = 1; i < nbounds; i++)
 		if (!(bounds[i] > bounds[i - 1]))
 			return NULL;
+	pthread_mutex_lock(&m->r_lock);
 	/* Per series: a cell per bucket and +Inf, then the sum in microseconds. */
 	if ((f = rg_metrics_family(m, RG_METRIC_HISTOGRAM, name, help, a, NULL,
-	    (size_t)nbounds + 2)) == NULL)
-		return NULL;
-	memcpy(f->m_bounds, bounds, (size_t)nbounds * sizeof(*bounds));
-	f->m_nbounds = nbounds;
+	    (size_t)nbounds + 2)) != NULL && f->m_nbounds == 0) {
+		memcpy(f->m_bounds, bounds, (size_t)nbounds * sizeof(*bounds));
+		f->m_nbounds = nbounds;
+	} else if (f != NULL && f->m_nbounds != nbounds)
+		f = NULL;
+	pthread_mutex_unlock(&m->r_lock);
 	return f;
 }
 
@@ -298,6 +365,8 @@ rg_metrics_render_one(struct rg_mbuf *o, const struct rg_metric *f)
 				rg_mbuf_labels(o, f, i, j, NULL);
 				rg_mbuf_printf(o, " %llu\n", (unsigned long long)rg_metric_value(f, i, j));
 			} else if (f->m_type == RG_METRIC_GAUGE) {
+				if (f->m_fn == NULL)	/* its owner is gone: no sample */
+					continue;
 				rg_mbuf_printf(o, "%s", f->m_name);
 				rg_mbuf_labels(o, f, i, j, NULL);
 				rg_mbuf_printf(o, " ");
@@ -340,8 +409,12 @@ rg_metrics_render(struct rg_metrics *m, size_t *len)
 	if ((o.b = malloc(o.cap = 4096)) == NULL)
 		return NULL;
 	o.b[0] = '\0';
-	for (const struct rg_metric *f = m != NULL ? m->r_head : NULL; f != NULL; f = f->m_next)
-		rg_metrics_render_one(&o, f);
+	if (m != NULL) {
+		pthread_mutex_lock(&m->r_lock);
+		for (const struct rg_metric *f = m->r_head; f != NULL; f = f->m_next)
+			rg_metrics_render_one(&o, f);
+		pthread_mutex_unlock(&m->r_lock);
+	}
 	if (o.failed) {
 		free(o.b);
 		return NULL;

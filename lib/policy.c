@@ -21,6 +21,7 @@
 #include "rcptguard/address.h"
 #include "rcptguard/clock.h"
 #include "rcptguard/log.h"
+#include "rcptguard/metrics.h"
 #include "rcptguard/netaddr.h"
 #include "rcptguard/policy.h"
 #include "rcptguard/util.h"
@@ -53,6 +54,32 @@ const char *
 rg_policy_action_name(enum rg_action a)
 {
 	return (unsigned)a < RG_ACTION_COUNT ? rg_policy_action_names[a] : "?";
+}
+
+/* What the decisions are counted under (rg_policy_count_as). */
+static const char *const rg_policy_frontends[] = { "policyd", "milter", "other" };
+static const char *const rg_policy_whys[] = { "verdict", "exempt", "fail_mode", "defer_window",
+    "monitor" };
+static struct rg_metric *rg_policy_m_decisions, *rg_policy_m_whys;
+static int rg_policy_frontend = 2;
+
+void
+rg_policy_count_as(const char *frontend)
+{
+	const struct rg_metric_label fe = { "frontend", rg_policy_frontends,
+	    (int)RG_ARRAY_LEN(rg_policy_frontends) };
+	const struct rg_metric_label act = { "action", rg_policy_action_names, RG_ACTION_COUNT };
+	const struct rg_metric_label why = { "why", rg_policy_whys, (int)RG_ARRAY_LEN(rg_policy_whys) };
+
+	rg_policy_frontend = 2;
+	for (int i = 0; i < 2; i++)
+		if (strcmp(frontend, rg_policy_frontends[i]) == 0)
+			rg_policy_frontend = i;
+	rg_policy_m_decisions = rg_metrics_counter(rg_metrics_process(), "rcptguard_decisions_total",
+	    "Recipients decided, by front-end and action.", &fe, &act);
+	rg_policy_m_whys = rg_metrics_counter(rg_metrics_process(), "rcptguard_decision_causes_total",
+	    "Recipients decided, by what decided: the verdict, an exemption, fail_mode, the defer "
+	    "window's end, monitor mode.", &why, NULL);
 }
 
 static void
@@ -415,6 +442,8 @@ rg_policy_log(const struct rg_policy_request *req, const struct rg_answer *ans,
 {
 	struct rg_logline l;
 
+	rg_metric_inc(rg_policy_m_decisions, rg_policy_frontend, (int)d->d_action);
+	rg_metric_inc(rg_policy_m_whys, (int)d->d_why, 0);
 	if (!rg_logline_wanted(RG_LOG_INFO))
 		return;
 	rg_logline_init(&l);

@@ -187,6 +187,7 @@ rg_prober_new(struct event_base *base, const struct rg_config *cfg, struct rg_st
 		snprintf(err, errsize, "cannot create a TLS context");
 		goto fail;
 	}
+	rg_prober_metrics_init(pr);
 	return pr;
 fail:
 	rg_dns_free(pr->p_dns);
@@ -278,6 +279,7 @@ rg_prober_free(struct rg_prober *pr)
 
 	if (pr == NULL)
 		return;
+	rg_prober_metrics_fini(pr);
 	rg_prober_retry_fini(pr);	/* before the jobs: their re-probes in flight */
 	while ((j = TAILQ_FIRST(&pr->p_jobs)) != NULL)
 		rg_prober_job_free(j);
@@ -307,6 +309,7 @@ rg_prober_report(struct rg_probe_job *j, int i, struct rg_verdict *v)
 	if (r->r_done)
 		return;
 	r->r_done = 1;
+	rg_prober_count_verdict(j->j_pr, v);
 	v->v_attempts = (uint16_t)r->r_attempt;
 	v->v_retry_reason = r->r_attempt > 1 ? r->r_retry_reason : 0;
 	if (j->j_pr->p_know != NULL && rg_knowledge_role(j->j_pr->p_know, r->r_addr.a_local))
@@ -365,6 +368,7 @@ static void
 rg_prober_job_end(struct rg_probe_job *j)
 {
 	rg_prober_job_enter(j, RG_PROBE_DONE);
+	rg_prober_count_job(j);
 	rg_prober_job_free(j);
 }
 
@@ -411,6 +415,7 @@ rg_prober_cooldown(struct rg_probe_job *j, int64_t hint)
 
 	rg_log_warn("probe %s: throttled by the server, pausing probes for %llds", j->j_domain,
 	    (long long)pause);
+	rg_prober_note_cooling(j->j_pr, j->j_domain, j->j_drec.d_cooldown_until);
 	rg_prober_domain_save(j);
 }
 
@@ -436,6 +441,7 @@ rg_prober_on_smtp(const struct rg_smtp_result *res, void *arg)
 
 	j->j_smtp = NULL;
 	j->j_rounds++;
+	rg_prober_count_session(j, res);
 	rg_prober_release_slots(j);
 	rg_log_debug("probe %s via %s: %s stage=%s state=%s replies=%d %s", j->j_domain, mx,
 	    rg_smtp_status_name(res->s_status), rg_smtp_stage_name(res->s_stage),
@@ -844,6 +850,7 @@ rg_prober_enqueue(struct rg_prober *pr, const struct rg_probe_req *req)
 		j->j_pr = pr;
 		rg_strlcpy(j->j_domain, addr->a_domain, sizeof(j->j_domain));
 		j->j_state = RG_PROBE_QUEUED;
+		j->j_started = rg_clock_stamp();
 		TAILQ_INSERT_TAIL(&pr->p_jobs, j, j_link);
 		pr->p_njobs++;
 		TAILQ_INSERT_TAIL(&d->d_jobs, j, j_dlink);

@@ -30,6 +30,7 @@
 #define RG_PROBER_RETRY_GRACE		30	/* a live owner's overdue re-probe is taken over */
 #define RG_PROBER_RETRY_KEEP		86400	/* a retry record outlives its due time this long */
 #define RG_PROBER_ADOPT_MAX		64	/* re-probes adopted per scan */
+#define RG_PROBER_COOL_SLOTS		256	/* paused domains the metrics follow */
 
 struct rg_probe_req {
 	struct rg_address	 r_addr;
@@ -107,6 +108,8 @@ struct rg_probe_job {
 	int			 j_sess_nreal;	/* real recipients in the session under way */
 	int			 j_sess_per_txn;	/* its recipients per transaction; 0: all */
 	int			 j_random;	/* the catch-all probe is in this session */
+	double			 j_started;	/* rg_clock_stamp at the job's making */
+	double			 j_sess_started;	/* ... at the session's start */
 	int			 j_unreliable;	/* provider rule: a 250 proves little */
 	char			 j_random_rcpt[RG_ADDR_MAILBOX_MAX + 32];
 	struct rg_domain_record	 j_drec;
@@ -160,6 +163,12 @@ struct rg_prober {
 	struct event		*p_retry_scan;	/* looks for durable re-probes to adopt */
 	uint64_t		 p_token;	/* this instance, in the retry records it writes */
 	uint32_t		 p_pid;
+	/* prober_metrics.c */
+	struct rg_metric	*p_m_probes, *p_m_sessions, *p_m_rcpts, *p_m_session_s, *p_m_job_s;
+	struct {
+		uint32_t	c_hash;
+		int64_t		c_until;
+	}			 p_cool[RG_PROBER_COOL_SLOTS];
 };
 
 /* rg_prober_job_state_name - for logs and debug output. */
@@ -168,6 +177,14 @@ const char *rg_prober_job_state_name(enum rg_probe_state st);
 void rg_prober_job_enter(struct rg_probe_job *j, enum rg_probe_state st);
 /* rg_prober_timer_ms - arm ev to fire in ms milliseconds. */
 void rg_prober_timer_ms(struct event *ev, int64_t ms);
+
+/* prober_metrics.c: what the prober counts. */
+void rg_prober_metrics_init(struct rg_prober *pr);
+void rg_prober_metrics_fini(struct rg_prober *pr);
+void rg_prober_count_verdict(struct rg_prober *pr, const struct rg_verdict *v);
+void rg_prober_count_session(struct rg_probe_job *j, const struct rg_smtp_result *res);
+void rg_prober_count_job(struct rg_probe_job *j);
+void rg_prober_note_cooling(struct rg_prober *pr, const char *domain, int64_t until);
 
 /* prober.c: the ends of a job, and what it learned. */
 void rg_prober_finish_all(struct rg_probe_job *j, enum rg_class c, enum rg_reason reason,

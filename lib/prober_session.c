@@ -249,6 +249,7 @@ rg_prober_try_next(struct rg_probe_job *j)
 	p.p_greeting_timeout = (int)pr->p_cfg.greeting_timeout;
 	p.p_command_timeout = (int)pr->p_cfg.command_timeout;
 	p.p_session_timeout = (int)pr->p_cfg.session_timeout;
+	j->j_sess_started = rg_clock_stamp();
 	j->j_smtp = rg_smtp_start(pr->p_pool, &p, rg_prober_on_smtp, j);
 	if (j->j_smtp == NULL)
 		rg_prober_finish_all(j, RG_CLASS_UNKNOWN, RG_REASON_PROTOCOL_ERROR, NULL, h->h_name,

@@ -7,6 +7,7 @@
  */
 #include "rg_build.h"
 
+#include <pthread.h>
 #include <string.h>
 
 #include "rcptguard/util.h"
@@ -95,6 +96,29 @@ rg_verdict_class_name(enum rg_class c)
 	if ((unsigned)c >= RG_CLASS_COUNT)
 		return "?";
 	return rg_verdict_class_names[c];
+}
+
+const char *const *
+rg_verdict_class_list(void)
+{
+	return rg_verdict_class_names;
+}
+
+static const char *rg_verdict_reason_names[RG_REASON_COUNT];
+static pthread_once_t rg_verdict_reason_once = PTHREAD_ONCE_INIT;
+
+static void
+rg_verdict_reason_names_init(void)
+{
+	for (int i = 0; i < RG_REASON_COUNT; i++)
+		rg_verdict_reason_names[i] = rg_verdict_reasons[i].name;
+}
+
+const char *const *
+rg_verdict_reason_list(void)
+{
+	pthread_once(&rg_verdict_reason_once, rg_verdict_reason_names_init);
+	return rg_verdict_reason_names;
 }
 
 const char *

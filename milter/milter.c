@@ -40,6 +40,7 @@
 #include "milter.h"
 #include "rcptguard/daemon.h"
 #include "rcptguard/log.h"
+#include "rcptguard/metrics.h"
 #include "rcptguard/privs.h"
 #include "rcptguard/util.h"
 
@@ -92,7 +93,7 @@ milter_state_free(struct milter_state *st)
  * engine may be missing (reported): then every recipient follows fail_mode.
  */
 static struct milter_state *
-milter_state_open(const struct rg_config *cfg, char *err, size_t errsize)
+milter_state_open(const struct rg_config *cfg, int metrics_fd, char *err, size_t errsize)
 {
 	struct milter_state *st = calloc(1, sizeof(*st));
 	char eerr[1024];
@@ -107,7 +108,7 @@ milter_state_open(const struct rg_config *cfg, char *err, size_t errsize)
 		return NULL;
 	}
 	st->ms_may_tag = rg_policy_may_tag(st->ms_policy);
-	if ((st->ms_engine = rg_engine_thread_start(cfg, eerr, sizeof(eerr))) == NULL)
+	if ((st->ms_engine = rg_engine_thread_start(cfg, metrics_fd, eerr, sizeof(eerr))) == NULL)
 		rg_log_error("%s: every recipient follows fail_mode=%s", eerr,
 		    cfg->fail_mode == RG_FAIL_DEFER ? "defer" : "pass");
 	return st;
@@ -118,11 +119,22 @@ milter_state_open(const struct rg_config *cfg, char *err, size_t errsize)
 struct milter_main {
 	struct rg_daemon_opts	 m_opts;
 	struct rg_privs		 m_privs;
+	int			 m_metrics_fd;	/* -1: no metrics */
+	char			 m_metrics_spec[RG_CONFIG_PATH_MAX];
 	int			 m_sigpipe[2];
 	pthread_t		 m_thread;
 };
 
 static int milter_sigfd = -1;
+
+static double
+milter_gauge_connections(void *arg, int i, int j)
+{
+	(void)arg;
+	(void)i;
+	(void)j;
+	return __atomic_load_n(&milter_connections, __ATOMIC_RELAXED);
+}
 
 /* milter_unix_path - the file of a unix socket spec, or NULL for inet. */
 static const char *
@@ -205,6 +217,11 @@ milter_reload(struct milter_main *m)
 	if (strcmp(cfg->milter_listen, milter_cur->ms_cfg.milter_listen) != 0)
 		rg_log_warn("reload: a new listen socket takes a restart; still on %s",
 		    milter_cur->ms_cfg.milter_listen);
+	if (rg_daemon_metrics_rebind(m->m_opts.o_prog, state_dir, &m->m_metrics_fd, m->m_metrics_spec,
+	    sizeof(m->m_metrics_spec), cfg->milter_metrics_listen) < 0) {
+		free(cfg);
+		return;
+	}
 	/*
 	 * The old engine closes its cache before the new one opens it (LMDB
 	 * allows one environment per file in a process). Recipients that
@@ -217,11 +234,12 @@ milter_reload(struct milter_main *m)
 		rg_engine_thread_stop(old->ms_engine);
 		old->ms_engine = NULL;
 	}
-	if ((st = milter_state_open(cfg, err, sizeof(err))) == NULL) {
+	if ((st = milter_state_open(cfg, m->m_metrics_fd, err, sizeof(err))) == NULL) {
 		/* cannot happen for a checked config, short of memory */
 		snprintf(why, sizeof(why), "reload: %s; keeping the running configuration", err);
 		rg_log_error("%s", why);
-		old->ms_engine = rg_engine_thread_start(&old->ms_cfg, err, sizeof(err));
+		old->ms_engine = rg_engine_thread_start(&old->ms_cfg, m->m_metrics_fd, err,
+		    sizeof(err));
 		pthread_rwlock_unlock(&milter_lock);
 		free(cfg);
 		rg_daemon_reload_end(m->m_opts.o_prog, state_dir, 0, why);
@@ -307,6 +325,13 @@ main(int argc, char **argv)
 	milter_lock_init();
 
 	milter_open_socket(&m, cfg);
+	rg_daemon_metrics_init(m.m_opts.o_prog);
+	if (rg_daemon_metrics_bind(cfg->milter_metrics_listen, &m.m_metrics_fd, err,
+	    sizeof(err)) < 0)
+		rg_log_fatal("%s", err);
+	rg_strlcpy(m.m_metrics_spec, cfg->milter_metrics_listen, sizeof(m.m_metrics_spec));
+	rg_metrics_gauge(rg_metrics_process(), "rcptguard_connections",
+	    "Connections from the MTA open now.", NULL, NULL, milter_gauge_connections, NULL);
 	if (!m.m_opts.o_foreground && rg_daemon_detach(&notify) < 0)
 		rg_log_fatal("cannot go to the background: %s", strerror(errno));
 	if (!m.m_opts.o_foreground || m.m_opts.o_syslog)
@@ -323,7 +348,7 @@ main(int argc, char **argv)
 	rg_daemon_state(&m.m_privs, cfg);
 	if (rg_privs_drop(&m.m_privs, err, sizeof(err)) < 0)
 		rg_log_fatal("%s", err);
-	if ((st = milter_state_open(cfg, err, sizeof(err))) == NULL)
+	if ((st = milter_state_open(cfg, m.m_metrics_fd, err, sizeof(err))) == NULL)
 		rg_log_fatal("%s", err);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	free(cfg);
@@ -331,10 +356,10 @@ main(int argc, char **argv)
 	rg_policy_failed(st->ms_policy, &milter_stopping);
 
 	milter_start_thread(&m);
-	rg_log_info("ready: listen=%s user=%s cache=%s", st->ms_cfg.milter_listen,
+	rg_log_info("ready: listen=%s user=%s cache=%s metrics=%s", st->ms_cfg.milter_listen,
 	    m.m_privs.pv_active ? m.m_privs.pv_user : "(unchanged)",
 	    st->ms_engine != NULL && rg_engine_thread_store(st->ms_engine) != NULL ?
-	    "ok" : "unusable");
+	    "ok" : "unusable", m.m_metrics_spec[0] != '\0' ? m.m_metrics_spec : "off");
 	rg_daemon_ready(notify, 0);
 	rg_daemon_up(m.m_opts.o_prog, st->ms_cfg.state_dir, "serving");
 
@@ -376,6 +401,9 @@ main(int argc, char **argv)
 	rg_log_set_buffered(0);
 	close(m.m_sigpipe[0]);
 	close(m.m_sigpipe[1]);
+	if (m.m_metrics_fd >= 0)
+		close(m.m_metrics_fd);
+	rg_metrics_process_free();
 	rg_log_info("stopped");
 	rg_log_close();
 	return 0;

@@ -36,5 +36,7 @@ extern struct rg_decision milter_stopping;
 
 /* The callbacks, for smfi_register. */
 extern struct smfiDesc milter_desc;
+/* Connections between xxfi_connect and xxfi_close (atomic), for the metrics. */
+extern int milter_connections;
 
 #endif /* RG_MILTER_H */

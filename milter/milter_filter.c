@@ -111,6 +111,8 @@ milter_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1, unsigned long
 	return SMFIS_CONTINUE;
 }
 
+int milter_connections;
+
 static sfsistat
 milter_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *hostaddr)
 {
@@ -132,6 +134,7 @@ milter_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *hostaddr)
 		    c->mc_client_addr, sizeof(c->mc_client_addr));
 	}
 	smfi_setpriv(ctx, c);
+	__atomic_add_fetch(&milter_connections, 1, __ATOMIC_RELAXED);
 	return SMFIS_CONTINUE;
 }
 
@@ -261,6 +264,7 @@ milter_close(SMFICTX *ctx)
 		milter_conn_drop_msg(c);
 		free(c);
 		smfi_setpriv(ctx, NULL);
+		__atomic_sub_fetch(&milter_connections, 1, __ATOMIC_RELAXED);
 	}
 	return SMFIS_CONTINUE;
 }

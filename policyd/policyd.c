@@ -27,7 +27,9 @@
 #include "policyd.h"
 #include "rcptguard/cache.h"
 #include "rcptguard/daemon.h"
+#include "rcptguard/exporter.h"
 #include "rcptguard/log.h"
+#include "rcptguard/metrics.h"
 #include "rcptguard/util.h"
 
 struct policyd_main {
@@ -38,7 +40,23 @@ struct policyd_main {
 	struct rg_engine	*m_engine;
 	struct rg_policy	*m_policy;
 	struct rg_privs		 m_privs;
+	int			 m_metrics_fd;	/* -1: no metrics */
+	char			 m_metrics_spec[RG_CONFIG_PATH_MAX];
+	struct rg_exporter	*m_exporter;
 };
+
+/* policyd_metrics_serve - serve the metrics from m_metrics_fd, when there is one. */
+static int
+policyd_metrics_serve(struct policyd_main *m, char *err, size_t errsize)
+{
+	rg_exporter_free(m->m_exporter);
+	m->m_exporter = NULL;
+	if (m->m_metrics_fd < 0)
+		return 0;
+	m->m_exporter = rg_exporter_new(m->m_base, rg_metrics_process(), m->m_metrics_fd, err,
+	    errsize);
+	return m->m_exporter != NULL ? 0 : -1;
+}
 
 /* policyd_engine_open - engine and policy for cfg; the engine may come back NULL. */
 static int
@@ -70,6 +88,19 @@ policyd_reload(struct policyd_main *m)
 	if ((cfg = rg_daemon_reload_config(&m->m_opts, why, sizeof(why))) == NULL) {
 		rg_daemon_reload_end(m->m_opts.o_prog, state_dir, 0, why);
 		return;
+	}
+	switch (rg_daemon_metrics_rebind(m->m_opts.o_prog, state_dir, &m->m_metrics_fd,
+	    m->m_metrics_spec, sizeof(m->m_metrics_spec), cfg->metrics_listen)) {
+	case -1:
+		free(cfg);
+		return;
+	case 1:
+		if (policyd_metrics_serve(m, err, sizeof(err)) < 0) {
+			rg_log_error("%s", err);
+			ok = 0;
+			snprintf(why, sizeof(why), "reloaded, but %s", err);
+		}
+		break;
 	}
 	/* Lookups in flight are answered (in progress) as the old engine goes. */
 	policyd_server_pause(m->m_srv);
@@ -138,6 +169,10 @@ main(int argc, char **argv)
 		rg_log_fatal("cannot create the event loop");
 	if ((m.m_srv = policyd_server_new(m.m_base, &m.m_cfg, &m.m_privs, err, sizeof(err))) == NULL)
 		rg_log_fatal("%s", err);
+	rg_daemon_metrics_init(m.m_opts.o_prog);
+	if (rg_daemon_metrics_bind(m.m_cfg.metrics_listen, &m.m_metrics_fd, err, sizeof(err)) < 0)
+		rg_log_fatal("%s", err);
+	rg_strlcpy(m.m_metrics_spec, m.m_cfg.metrics_listen, sizeof(m.m_metrics_spec));
 	if (!m.m_opts.o_foreground && rg_daemon_detach(&notify) < 0)
 		rg_log_fatal("cannot go to the background: %s", strerror(errno));
 	if (!m.m_opts.o_foreground || m.m_opts.o_syslog)
@@ -155,15 +190,18 @@ main(int argc, char **argv)
 		rg_log_error("%s: every recipient follows fail_mode", err);
 	}
 	policyd_server_set(m.m_srv, m.m_engine, m.m_policy, NULL);
+	if (policyd_metrics_serve(&m, err, sizeof(err)) < 0)
+		rg_log_fatal("%s", err);
 
 	for (int i = 0; signums[i] != 0; i++) {
 		sigs[i] = evsignal_new(m.m_base, signums[i], policyd_on_signal, &m);
 		if (sigs[i] == NULL || evsignal_add(sigs[i], NULL) < 0)
 			rg_log_fatal("cannot watch signal %d", signums[i]);
 	}
-	rg_log_info("ready: listen=%s user=%s cache=%s", m.m_cfg.listen,
+	rg_log_info("ready: listen=%s user=%s cache=%s metrics=%s", m.m_cfg.listen,
 	    m.m_privs.pv_active ? m.m_privs.pv_user : "(unchanged)",
-	    m.m_engine != NULL && rg_engine_cache_status(m.m_engine) == 0 ? "ok" : "unusable");
+	    m.m_engine != NULL && rg_engine_cache_status(m.m_engine) == 0 ? "ok" : "unusable",
+	    m.m_metrics_spec[0] != '\0' ? m.m_metrics_spec : "off");
 	rg_daemon_ready(notify, 0);
 	rg_daemon_up(m.m_opts.o_prog, m.m_cfg.state_dir, "serving");
 
@@ -189,9 +227,13 @@ main(int argc, char **argv)
 	policyd_server_flush(m.m_srv);	/* the last answers, before the hang-up */
 	policyd_server_free(m.m_srv);
 	rg_policy_free(m.m_policy);
+	rg_exporter_free(m.m_exporter);
+	if (m.m_metrics_fd >= 0)
+		close(m.m_metrics_fd);
 	for (int i = 0; signums[i] != 0; i++)
 		event_free(sigs[i]);
 	event_base_free(m.m_base);
+	rg_metrics_process_free();
 	rg_log_info("stopped");
 	rg_log_close();
 	return 0;

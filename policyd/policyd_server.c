@@ -45,6 +45,7 @@
 #include "policyd.h"
 #include "rcptguard/clock.h"
 #include "rcptguard/log.h"
+#include "rcptguard/metrics.h"
 #include "rcptguard/netaddr.h"
 #include "rcptguard/util.h"
 
@@ -747,6 +748,14 @@ policyd_listen_one(struct policyd_server *srv, const struct rg_privs *pv, const 
 	return 0;
 }
 
+static double
+policyd_gauge_connections(void *arg, int i, int j)
+{
+	(void)i;
+	(void)j;
+	return ((const struct policyd_server *)arg)->s_nconns;
+}
+
 struct policyd_server *
 policyd_server_new(struct event_base *base, const struct rg_config *cfg,
     const struct rg_privs *pv, char *err, size_t errsize)
@@ -783,6 +792,8 @@ policyd_server_new(struct event_base *base, const struct rg_config *cfg,
 		snprintf(err, errsize, "listen: no socket given");
 		goto fail;
 	}
+	rg_metrics_gauge(rg_metrics_process(), "rcptguard_connections",
+	    "Connections from the MTA open now.", NULL, NULL, policyd_gauge_connections, srv);
 	return srv;
 fail:
 	policyd_server_free(srv);
@@ -873,5 +884,6 @@ policyd_server_free(struct policyd_server *srv)
 	}
 	if (srv->s_sweep != NULL)
 		event_free(srv->s_sweep);
+	rg_metrics_unbind(rg_metrics_process(), srv);
 	free(srv);
 }

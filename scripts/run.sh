@@ -164,4 +164,13 @@ The command line shares the cache:
   $rg check --json postmaster@example.org
   $rg cache list
   $rg cache stats
+
+Metrics for Prometheus, and a live view: set in that file
+  [policyd]
+  metrics_listen = inet:127.0.0.1:10042
+  [milter]
+  metrics_listen = inet:127.0.0.1:10043
+reload both as above, then
+  $rg stats
+  $rg stats --watch
 TXT

@@ -52,6 +52,7 @@ run "cli stats --json" $vg $full "$rg" -c "$tmp/rg.conf" cache stats --json
 run "cli purge" $vg $full "$rg" -c "$tmp/rg.conf" cache purge --expired
 run "cli del" $vg $full "$rg" -c "$tmp/rg.conf" cache del a@example.org
 run "cli config" $vg $full "$rg" -c "$tmp/rg.conf" config
+run "cli stats --json (no daemon configured)" $vg $full "$rg" -c "$tmp/rg.conf" stats --json
 # check without the network: syntax, a literal; the engine is built and freed.
 want=5
 run "cli check (no network)" $vg $full --errors-for-leak-kinds=definite,indirect \
@@ -68,5 +69,8 @@ run "rcptguard-milter miltertest suite" env RG_MILTER_WRAP="$vg $full $msupp" \
     sh "$top/tests/milter/test_milter_miltertest.sh"
 run "rcptguard-milter protocol suite" env RG_WRAP="$vg $full $msupp" \
     /usr/bin/python3 "$top/tests/milter/test_milter_protocol.py"
+# Both daemons serving metrics, scraped by promtool, Prometheus and stats.
+run "metrics of both daemons" env RG_WRAP="$vg $full $msupp" \
+    /usr/bin/python3 "$top/tests/metrics/test_metrics_scrape.py"
 echo "1..$n"
 exit $rc_all

@@ -81,6 +81,8 @@ struct rg_cache_stats {
 
 const char *rg_cache_strerror(int status);
 const char *rg_cache_db_name(enum rg_cache_db db);
+/* rg_cache_db_list - every database's name, in enum order. */
+const char *const *rg_cache_db_list(void);
 
 /* rg_cache_open - open (or create) the cache described by cfg. NULL on failure
  * with *status set and err describing the problem. */
@@ -175,5 +177,7 @@ uint64_t rg_cache_writes(struct rg_cache *c);
 int rg_cache_sync(struct rg_cache *c);
 
 int rg_cache_stats(struct rg_cache *c, struct rg_cache_stats *st);
+/* rg_cache_usage - the same without reading every verdict: no by_class, by_state, bad_records. */
+int rg_cache_usage(struct rg_cache *c, struct rg_cache_stats *st);
 
 #endif /* RG_CACHE_H */

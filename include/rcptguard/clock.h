@@ -21,6 +21,11 @@ int64_t rg_clock_ms(void);
 int64_t rg_clock_now(void);
 /* rg_clock_mono_ms - monotonic milliseconds, for intervals and deadlines. */
 int64_t rg_clock_mono_ms(void);
+/*
+ * rg_clock_stamp - monotonic seconds with nanosecond precision, for the
+ * latencies the metrics measure; the test clock does not drive it.
+ */
+double rg_clock_stamp(void);
 /* rg_clock_set - drive every clock from fn; NULL returns to the system clocks. */
 void rg_clock_set(rg_clock_fn fn, void *arg);
 

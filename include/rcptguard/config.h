@@ -139,6 +139,7 @@ struct rg_config {
 	int64_t		max_line_length;
 	int64_t		max_attributes;
 	int64_t		listen_backlog;
+	char		metrics_listen[RG_CONFIG_PATH_MAX];	/* "": no metrics */
 	/* [milter] */
 	char		milter_listen[RG_CONFIG_PATH_MAX];
 	char		milter_socket_owner[64];
@@ -146,6 +147,7 @@ struct rg_config {
 	int64_t		milter_socket_mode;
 	int64_t		milter_timeout;
 	int64_t		milter_listen_backlog;
+	char		milter_metrics_listen[RG_CONFIG_PATH_MAX];
 
 	char		source[RG_CONFIG_PATH_MAX];	/* file it was read from, or "" */
 };

@@ -94,6 +94,23 @@ const char *rg_daemon_status_dir(const char *state_dir);
 void rg_daemon_reload_begin(void);
 void rg_daemon_reload_end(const char *prog, const char *state_dir, int ok, const char *message);
 
+/*
+ * Metrics (rcptguard_*, served at metrics_listen by exporter.h).
+ *
+ * rg_daemon_metrics_init - decisions are counted as prog's ("rcptguard-
+ * policyd" counts as policyd); rcptguard_build_info says the version.
+ * rg_daemon_metrics_bind - bind spec into *fd (-1 when spec is empty), as
+ * the daemon starts: -1 with err when it cannot.
+ * rg_daemon_metrics_rebind - a reload: 0 when spec did not change, 1 when
+ * *fd now listens at spec (the old one closed, -1 for ""), -1 when the new
+ * address cannot be bound: *fd and *cur stay, and the reload is refused
+ * (logged, rg_daemon_reload_end) for the caller to keep what runs.
+ */
+void rg_daemon_metrics_init(const char *prog);
+int rg_daemon_metrics_bind(const char *spec, int *fd, char *err, size_t errsize);
+int rg_daemon_metrics_rebind(const char *prog, const char *state_dir, int *fd, char *cur,
+    size_t cursize, const char *spec);
+
 /* rg_daemon_raise_nofile - as many descriptors as the hard limit allows. */
 void rg_daemon_raise_nofile(void);
 

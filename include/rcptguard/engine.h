@@ -117,8 +117,13 @@ const char *rg_engine_source_name(enum rg_answer_source s);
  */
 struct rg_engine_thread;
 
-struct rg_engine_thread *rg_engine_thread_start(const struct rg_config *cfg, char *err,
-    size_t errsize);
+/*
+ * rg_engine_thread_start - the engine on a thread of its own; metrics_fd,
+ * when not -1, is a listening socket (rg_exporter_listen, kept by the
+ * caller) where the engine's loop serves the metrics.
+ */
+struct rg_engine_thread *rg_engine_thread_start(const struct rg_config *cfg, int metrics_fd,
+    char *err, size_t errsize);
 /* rg_engine_thread_lookup - blocking lookup; 0 with ans filled, -1 when not answered. */
 int rg_engine_thread_lookup(struct rg_engine_thread *t, const char *input, size_t len,
     unsigned flags, int64_t wait_ms, struct rg_answer *ans);

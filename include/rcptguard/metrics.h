@@ -8,6 +8,10 @@
  * Counters and histogram buckets are updated atomically (the milter counts
  * from many threads) and never take a lock; gauges are read at render time
  * through a callback, on the thread that renders.
+ *
+ * Declaring a name that exists returns that family when it has the same
+ * type and shape (NULL otherwise), so modules made again after a reload
+ * keep their series; a gauge declared again is bound to the new callback.
  */
 #ifndef RG_METRICS_H
 #define RG_METRICS_H
@@ -33,6 +37,14 @@ struct rg_metrics *rg_metrics_new(void);
 void rg_metrics_free(struct rg_metrics *m);
 
 /*
+ * rg_metrics_process - the registry of this process, made at first use,
+ * where the modules of a daemon declare what they count;
+ * rg_metrics_process_free frees it at exit (nothing may count after).
+ */
+struct rg_metrics *rg_metrics_process(void);
+void rg_metrics_process_free(void);
+
+/*
  * Declarations; a and b may be NULL (fewer labels). Names must follow
  * Prometheus' rules ([a-zA-Z_:][a-zA-Z0-9_:]*), counters end in _total.
  * NULL when out of memory or when the name is not valid (a programming
@@ -44,6 +56,8 @@ struct rg_metric *rg_metrics_counter(struct rg_metrics *m, const char *name, con
 struct rg_metric *rg_metrics_gauge(struct rg_metrics *m, const char *name, const char *help,
     const struct rg_metric_label *a, const struct rg_metric_label *b, rg_metric_gauge_fn fn,
     void *arg);
+/* rg_metrics_unbind - gauges bound to arg render no sample until declared again. */
+void rg_metrics_unbind(struct rg_metrics *m, void *arg);
 /* Histograms: seconds, with ascending upper bounds (+Inf is added). */
 struct rg_metric *rg_metrics_histogram(struct rg_metrics *m, const char *name, const char *help,
     const struct rg_metric_label *a, const double *bounds, int nbounds);

@@ -94,7 +94,14 @@ void rg_policy_on_answer(const struct rg_policy *p, struct rg_store *cache,
     const struct rg_policy_request *req, const struct rg_answer *ans, struct rg_decision *d);
 
 /*
- * rg_policy_log - the one log line of a decision: queue id (or NOQUEUE),
+ * rg_policy_count_as - count every decision from now on in the process
+ * registry (rcptguard_decisions_total) under frontend: "policyd",
+ * "milter", anything else as "other". Called once at a daemon's start.
+ */
+void rg_policy_count_as(const char *frontend);
+
+/*
+ * rg_policy_log - the one log line of a decision, and its count: queue id (or NOQUEUE),
  * then key=value fields. ans may be NULL (exempt, fail_mode).
  */
 void rg_policy_log(const struct rg_policy_request *req, const struct rg_answer *ans,

@@ -83,6 +83,9 @@ enum rg_verdict_state {
 const char *rg_verdict_class_name(enum rg_class c);
 const char *rg_verdict_reason_name(enum rg_reason r);
 const char *rg_verdict_state_name(enum rg_verdict_state s);
+/* Every class's and reason's name, in enum order (the metrics' label values). */
+const char *const *rg_verdict_class_list(void);
+const char *const *rg_verdict_reason_list(void);
 /* Lookups by name: 0 on success, -1 when the name is not in the table. */
 int rg_verdict_class_parse(const char *name, enum rg_class *out);
 int rg_verdict_reason_parse(const char *name, enum rg_reason *out);

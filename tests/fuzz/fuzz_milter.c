@@ -182,7 +182,7 @@ fuzz_milter_setup(void)
 	if ((fuzz_state.ms_policy = rg_policy_new(cfg, err, sizeof(err))) == NULL)
 		abort();
 	fuzz_state.ms_may_tag = 1;
-	if ((fuzz_state.ms_engine = rg_engine_thread_start(cfg, err, sizeof(err))) == NULL)
+	if ((fuzz_state.ms_engine = rg_engine_thread_start(cfg, -1, err, sizeof(err))) == NULL)
 		abort();
 	rg_policy_failed(fuzz_state.ms_policy, &milter_stopping);
 }

@@ -131,7 +131,7 @@ test_engine_thread(void **state)
 	assert_int_equal(waitpid(pid, &wst, 0), pid);
 	assert_true(WIFEXITED(wst) && WEXITSTATUS(wst) == 0);
 
-	engine = rg_engine_thread_start(&cfg, err, sizeof(err));
+	engine = rg_engine_thread_start(&cfg, -1, err, sizeof(err));
 	if (engine == NULL)
 		fail_msg("start: %s", err);
 	for (int i = 0; i < THREADS; i++)

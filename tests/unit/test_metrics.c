@@ -175,6 +175,77 @@ test_bad_names_refused(void **state)
 	rg_metrics_free(m);
 }
 
+static double
+one_fn(void *arg, int i, int j)
+{
+	(void)arg;
+	(void)i;
+	(void)j;
+	return 1;
+}
+
+static double
+two_fn(void *arg, int i, int j)
+{
+	(void)arg;
+	(void)i;
+	(void)j;
+	return 2;
+}
+
+/* A module made again (the engine after a reload) finds its families and keeps counting. */
+static void
+test_declared_again(void **state)
+{
+	static const double b1[] = { 0.1, 1 }, b2[] = { 0.1, 1, 10 };
+	struct rg_metric_label act = { "action", actions, 3 }, fe = { "frontend", fronts, 2 };
+	struct rg_metrics *m = rg_metrics_new();
+	struct rg_metric *c1, *c2, *g, *h;
+	int owner1, owner2;
+	char *text;
+
+	(void)state;
+	c1 = rg_metrics_counter(m, "rcptguard_a_total", "a", &act, NULL);
+	rg_metric_add(c1, 2, 0, 5);
+	c2 = rg_metrics_counter(m, "rcptguard_a_total", "a", &act, NULL);
+	assert_ptr_equal(c1, c2);
+	assert_int_equal(rg_metric_value(c2, 2, 0), 5);
+	/* Another shape or type under the same name is refused, not mixed up. */
+	assert_null(rg_metrics_counter(m, "rcptguard_a_total", "a", &fe, NULL));
+	assert_null(rg_metrics_gauge(m, "rcptguard_a_total", "a", &act, NULL, one_fn, NULL));
+	h = rg_metrics_histogram(m, "rcptguard_h_seconds", "h", NULL, b1, 2);
+	assert_ptr_equal(rg_metrics_histogram(m, "rcptguard_h_seconds", "h", NULL, b1, 2), h);
+	assert_null(rg_metrics_histogram(m, "rcptguard_h_seconds", "h", NULL, b2, 3));
+
+	/* A gauge follows its latest owner; an owner that goes leaves no sample. */
+	g = rg_metrics_gauge(m, "rcptguard_g", "g", NULL, NULL, one_fn, &owner1);
+	assert_ptr_equal(rg_metrics_gauge(m, "rcptguard_g", "g", NULL, NULL, two_fn, &owner2), g);
+	text = rg_metrics_render(m, NULL);
+	assert_non_null(strstr(text, "\nrcptguard_g 2\n"));
+	free(text);
+	rg_metrics_unbind(m, &owner1);	/* not its owner any more: nothing changes */
+	text = rg_metrics_render(m, NULL);
+	assert_non_null(strstr(text, "\nrcptguard_g 2\n"));
+	free(text);
+	rg_metrics_unbind(m, &owner2);
+	text = rg_metrics_render(m, NULL);
+	assert_null(strstr(text, "\nrcptguard_g "));
+	assert_non_null(strstr(text, "# TYPE rcptguard_g gauge\n"));
+	free(text);
+	rg_metrics_free(m);
+}
+
+/* The process registry is one, made at first use. */
+static void
+test_process_registry(void **state)
+{
+	(void)state;
+	assert_non_null(rg_metrics_process());
+	assert_ptr_equal(rg_metrics_process(), rg_metrics_process());
+	rg_metrics_process_free();
+	assert_null(rg_metrics_process());
+}
+
 int
 main(void)
 {
@@ -183,6 +254,8 @@ main(void)
 		cmocka_unit_test(test_promtool_accepts),
 		cmocka_unit_test(test_threads_add_up),
 		cmocka_unit_test(test_bad_names_refused),
+		cmocka_unit_test(test_declared_again),
+		cmocka_unit_test(test_process_registry),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

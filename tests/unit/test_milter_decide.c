@@ -98,7 +98,7 @@ world_setup(void **state)
 	rg_store_close(st);
 	if ((w.policy = rg_policy_new(&w.cfg, err, sizeof(err))) == NULL)
 		return -1;
-	if ((w.engine = rg_engine_thread_start(&w.cfg, err, sizeof(err))) == NULL)
+	if ((w.engine = rg_engine_thread_start(&w.cfg, -1, err, sizeof(err))) == NULL)
 		return -1;
 	*state = &w;
 	return 0;
