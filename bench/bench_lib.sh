@@ -130,3 +130,81 @@ bench_sink_lab() {
 		printf 'mx_concurrency = 64\nglobal_concurrency = 1024\nmax_domain_jobs = 1024\n'
 	} > "$LAB_DIR/$bench_conf_name"
 }
+
+# bench_rsyslog - Debian's rsyslogd in the foreground on a socket of its own,
+# $tmp/log.sock (not /dev/log), writing mail.* to $tmp/mail.log, without rate
+# limiting; stopped with $pids. As root it runs in a network namespace of
+# its own whose net.unix.max_dgram_qlen is 512, the value systemd's
+# 50-default.conf gives every Debian host (the kernel's default is 10, which
+# hosts without systemd, like this one, keep); the host's sysctl is untouched.
+bench_rsyslog() {
+	cat > "$tmp/rsyslog.conf" <<CONF
+global(workDirectory="$tmp")
+module(load="imuxsock" SysSock.Use="off")
+input(type="imuxsock" Socket="$tmp/log.sock" RateLimit.Interval="0")
+mail.* action(type="omfile" file="$tmp/mail.log")
+CONF
+	if [ "$(id -u)" -eq 0 ]; then
+		unshare -n sh -c 'sysctl -qw net.unix.max_dgram_qlen=512 &&
+		    exec /usr/sbin/rsyslogd -n -f "$1/rsyslog.conf" -i "$1/rsyslog.pid"' sh "$tmp" \
+		    2> "$tmp/rsyslog.err" &
+	else
+		echo "(not root: rsyslogd's socket queues the kernel's default of 10 datagrams)"
+		/usr/sbin/rsyslogd -n -f "$tmp/rsyslog.conf" -i "$tmp/rsyslog.pid" 2> "$tmp/rsyslog.err" &
+	fi
+	pids="$pids $!"
+	wait_for 30 test -S "$tmp/log.sock" || { echo "rsyslogd did not start:" >&2; cat "$tmp/rsyslog.err" >&2; exit 1; }
+}
+
+# bench_syslog_daemon NAME - rsyslogd (bench_rsyslog), and a second
+# rcptguard-NAME started with -s (foreground, syslog: as under systemd) on
+# $tmp/NAME-syslog.sock, its config $tmp/rg.conf with that socket and the
+# syslog socket of rsyslogd.
+bench_syslog_daemon() {
+	bench_rsyslog
+	sed "s|unix:$tmp/[a-z]*\.sock|unix:$tmp/$1-syslog.sock|" "$tmp/rg.conf" > "$tmp/syslog.conf"
+	printf '[general]\nsyslog_socket = %s/log.sock\n' "$tmp" >> "$tmp/syslog.conf"
+	"$B/$1/rcptguard-$1" -s -c "$tmp/syslog.conf" 2> "$tmp/$1-syslog.err" &
+	pids="$pids $!"
+	wait_for 60 test -S "$tmp/$1-syslog.sock" || { cat "$tmp/$1-syslog.err" >&2; exit 1; }
+	echo
+}
+
+# bench_syslog_rounds CONNS REF FILE_SOCKET SYSLOG_SOCKET LOAD... - ROUNDS
+# rounds of reference, the daemon logging with -f to a file, and the daemon
+# logging through syslog, interleaved; three table rows, then the ratio of
+# syslog to -f (median of the per-round ratios), and whether every decision
+# of the syslog rounds reached rsyslog's file.
+bench_syslog_rounds() {
+	conns=$1 ref=$2 fsock=$3 ssock=$4
+	shift 4
+	client=$1
+	shift
+	: > "$tmp/sref"
+	: > "$tmp/sf"
+	: > "$tmp/ss"
+	before=$(grep -c 'action=' "$tmp/mail.log" 2>/dev/null || true)
+	r=0
+	while [ $r -lt "$rounds" ]; do
+		"$client" load "$ref" "$conns" "$@" >> "$tmp/sref"
+		"$client" load "$fsock" "$conns" "$@" >> "$tmp/sf"
+		"$client" load "$ssock" "$conns" "$@" >> "$tmp/ss"
+		r=$((r + 1))
+	done
+	report "cache hit, -f, log to a file" "$conns" "$tmp/sref" "$tmp/sf"
+	report "cache hit, syslog (rsyslog)" "$conns" "$tmp/sref" "$tmp/ss"
+	ratio=$(paste -d' ' "$tmp/sf" "$tmp/ss" |
+	    sed -n 's/.* req_per_s=\([0-9.]*\) .* req_per_s=\([0-9.]*\) .*/\1 \2/p' |
+	    awk '{ print $2 / $1 }' | sort -n |
+	    awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }')
+	echo
+	echo "syslog against -f: $ratio (median of the per-round ratios)"
+	# Every decision is one line: the syslog rounds' count must all arrive.
+	want=$(sed -n 's/.* [a-z]*=\([0-9]*\) errors=.*/\1/p' "$tmp/ss" | awk '{ s += $1 } END { print s }')
+	want=$((want + ${before:-0}))
+	wait_for 60 sh -c "[ \$(grep -c 'action=' '$tmp/mail.log') -ge $want ]" || true
+	echo "decision lines in rsyslog's file: $(grep -c 'action=' "$tmp/mail.log") of $want sent"
+	if grep -q 'lost while syslog' "$tmp/mail.log"; then
+		echo "warning: $(grep 'lost while syslog' "$tmp/mail.log" | tail -n 1)"
+	fi
+}

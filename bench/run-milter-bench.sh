@@ -6,7 +6,9 @@
 # ABORT) and the same recipients, every one a verdict-cache hit (1,000 of
 # them), at 1, 8 and 64 connections. Rounds alternate reference and
 # daemon; each number is the median of rounds, and the ratio the median of
-# the per-round ratios.
+# the per-round ratios. Then the same at 64 connections with the filter
+# logging through syslog to an rsyslogd the benchmark starts, against -f to
+# a file.
 # usage: run-milter-bench.sh [SECONDS] [ROUNDS] [K]
 set -eu
 cd "$(dirname "$0")/.."
@@ -35,3 +37,10 @@ done
 if grep -q 'action=defer\|action=reject' "$tmp/milter.log"; then
 	echo "warning: some recipients were not cache hits" >&2
 fi
+
+# The same at 64 connections, with a second filter logging through syslog
+# (-s, as under systemd) to an rsyslogd of this run, against -f to a file.
+bench_syslog_daemon milter
+header rcptguard-milter RCPT
+bench_syslog_rounds 64 "unix:$tmp/ref.sock" "unix:$tmp/milter.sock" \
+    "unix:$tmp/milter-syslog.sock" "$B/bench/bench_milter" "$secs" "$k" r bench.example 1000

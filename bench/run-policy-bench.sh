@@ -5,6 +5,9 @@
 #
 #   1. cache hits: every recipient is in the verdict cache (1,000 of them),
 #      at 1, 8 and 64 persistent connections;
+#   1b. the same cache hits at 64 connections, with the daemon logging
+#      through syslog to an rsyslogd the benchmark starts, against the
+#      daemon logging to a file with -f, interleaved;
 #   2. cache misses (as root): every recipient is new, so every request is
 #      a probe of the lab's smtp-sink through the lab's DNS, at 64 connections.
 # Rounds alternate reference and daemon; each number is the median of
@@ -34,6 +37,14 @@ done
 if grep -q 'action=defer\|action=reject' "$tmp/policyd.log"; then
 	echo "warning: some requests were not cache hits" >&2
 fi
+
+# ---- 1b. the same, logging as in production: syslog ------------------------------
+# A second daemon with -s (foreground, syslog: as under systemd) sends its
+# lines to an rsyslogd of this run; the -f daemon above logs to a file.
+bench_syslog_daemon policyd
+header rcptguard-policyd req
+bench_syslog_rounds 64 "unix:$tmp/ref.sock" "unix:$tmp/policyd.sock" \
+    "unix:$tmp/policyd-syslog.sock" "$B/bench/bench_policy" "$secs" r bench.example 1000
 
 # ---- 2. cache misses against the lab -------------------------------------------
 if [ "$(id -u)" -ne 0 ]; then

@@ -44,6 +44,9 @@ static const struct rg_config_key rg_config_table[] = {
 	{ "general", "user", RG_CFG_STRING, RG_OFF(user),
 	  "rcptguard", 0, 64, NULL,
 	  "daemons started as root drop to this user; empty: keep the starting user" },
+	{ "general", "syslog_socket", RG_CFG_STRING, RG_OFF(syslog_socket),
+	  "/dev/log", 1, 108, NULL,
+	  "the syslog socket the daemons log to (with -s, or in the background)" },
 
 	{ "cache", "cache_file", RG_CFG_STRING, RG_OFF(cache_file),
 	  "cache.lmdb", 1, RG_CONFIG_PATH_MAX, NULL,

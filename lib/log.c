@@ -1,5 +1,5 @@
 /*
- * log.c - severity tiers over syslog(3) (LOG_MAIL) or stderr.
+ * log.c - severity tiers over syslog (LOG_MAIL, log_syslog.c) or stderr.
  *
  * The single place where log text is made printable: callers format with
  * printf conventions and may pass hostile strings (addresses, SMTP reply
@@ -18,7 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "rcptguard/log.h"
+#include "log_impl.h"
 
 static enum rg_log_sink rg_log_sink_cur = RG_LOG_STDERR;
 static enum rg_log_level rg_log_min = RG_LOG_INFO;
@@ -29,11 +29,11 @@ static char rg_log_prefix[96] = "rcptguard: ";	/* "ident[pid]: ", for stderr */
 static size_t rg_log_prefix_len = 11;
 
 /*
- * Buffered mode: stderr lines gather here and leave in one write per
- * event-loop turn (rcptguard-policyd) or per tick of the main thread
- * (rcptguard-milter, whose callbacks log from many threads: hence the
- * lock), so a busy daemon does not pay a system call per decision. A full
- * buffer, and warnings and worse, flush at once.
+ * Buffered mode: stderr lines gather here (syslog lines in log_syslog.c's
+ * queue) and leave in one write per event-loop turn (rcptguard-policyd) or
+ * per tick of the main thread (rcptguard-milter, whose callbacks log from
+ * many threads: hence the lock), so a busy daemon does not pay a system
+ * call per decision. A full buffer, and warnings and worse, flush at once.
  */
 #define RG_LOG_BUF_SIZE	65536
 static pthread_mutex_t rg_log_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -49,8 +49,23 @@ rg_log_init(const char *ident, enum rg_log_sink sink)
 	rg_log_sink_cur = sink;
 	rg_log_prefix_len = (size_t)snprintf(rg_log_prefix, sizeof(rg_log_prefix), "%s[%ld]: ",
 	    rg_log_ident, (long)getpid());
-	if (sink == RG_LOG_SYSLOG)
-		openlog(rg_log_ident, LOG_PID | LOG_NDELAY, LOG_MAIL);
+	if (sink == RG_LOG_SYSLOG) {
+		/* Not connected yet (no syslog daemon): each flush tries again. */
+		pthread_mutex_lock(&rg_log_lock);
+		rg_syslog_open(rg_log_ident, (long)getpid());
+		pthread_mutex_unlock(&rg_log_lock);
+	}
+}
+
+int
+rg_log_set_syslog_socket(const char *path)
+{
+	int rc;
+
+	pthread_mutex_lock(&rg_log_lock);
+	rc = rg_syslog_set_path(path);
+	pthread_mutex_unlock(&rg_log_lock);
+	return rc;
 }
 
 void
@@ -63,8 +78,11 @@ void
 rg_log_close(void)
 {
 	rg_log_set_buffered(0);
-	if (rg_log_sink_cur == RG_LOG_SYSLOG)
-		closelog();
+	if (rg_log_sink_cur == RG_LOG_SYSLOG) {
+		pthread_mutex_lock(&rg_log_lock);
+		rg_syslog_close();
+		pthread_mutex_unlock(&rg_log_lock);
+	}
 }
 
 /* rg_log_flush_locked - write the buffer out; rg_log_lock held. */
@@ -89,6 +107,8 @@ rg_log_flush(void)
 {
 	pthread_mutex_lock(&rg_log_lock);
 	rg_log_flush_locked();
+	if (rg_log_sink_cur == RG_LOG_SYSLOG)
+		rg_syslog_flush(0);	/* what the socket does not take now waits for the next */
 	pthread_mutex_unlock(&rg_log_lock);
 }
 
@@ -102,6 +122,8 @@ rg_log_set_buffered(int on)
 		rg_log_flush_locked();
 		free(rg_log_buf);
 		rg_log_buf = NULL;
+		if (rg_log_sink_cur == RG_LOG_SYSLOG)
+			rg_syslog_flush(1);
 	}
 	rg_log_buffered = on;
 	pthread_mutex_unlock(&rg_log_lock);
@@ -264,10 +286,11 @@ rg_log_emit(enum rg_log_level level, const char *line, size_t len)
 		return;
 	}
 	if (rg_log_sink_cur == RG_LOG_SYSLOG) {
-		if (level == RG_LOG_INFO || level == RG_LOG_DEBUG)
-			syslog(rg_log_syslog_prio(level), "%s", line);
-		else
-			syslog(rg_log_syslog_prio(level), "%s: %s", rg_log_level_name(level), line);
+		pthread_mutex_lock(&rg_log_lock);
+		rg_syslog_line(rg_log_syslog_prio(level), level == RG_LOG_INFO ||
+		    level == RG_LOG_DEBUG ? NULL : rg_log_level_name(level), line, len,
+		    rg_log_buffered && level < RG_LOG_WARN);
+		pthread_mutex_unlock(&rg_log_lock);
 	} else {
 		rg_log_stderr(level, line, len);
 	}
@@ -410,6 +433,6 @@ rg_log_fatal(const char *fmt, ...)
 	va_start(ap, fmt);
 	rg_log_vlog(RG_LOG_FATAL, fmt, ap);
 	va_end(ap);
-	rg_log_flush();
+	rg_log_set_buffered(0);	/* every line out, waiting if need be */
 	exit(1);
 }

@@ -250,6 +250,7 @@ milter_reload(struct milter_main *m)
 	milter_cur = st;
 	rg_policy_failed(st->ms_policy, &milter_stopping);
 	pthread_rwlock_unlock(&milter_lock);
+	rg_log_set_syslog_socket(st->ms_cfg.syslog_socket);
 	milter_state_free(old);
 	free(cfg);
 	rg_log_info("configuration reloaded from %s", m->m_opts.o_config);
@@ -334,8 +335,10 @@ main(int argc, char **argv)
 	    "Connections from the MTA open now.", NULL, NULL, milter_gauge_connections, NULL);
 	if (!m.m_opts.o_foreground && rg_daemon_detach(&notify) < 0)
 		rg_log_fatal("cannot go to the background: %s", strerror(errno));
-	if (!m.m_opts.o_foreground || m.m_opts.o_syslog)
+	if (!m.m_opts.o_foreground || m.m_opts.o_syslog) {
+		rg_log_set_syslog_socket(cfg->syslog_socket);
 		rg_log_init(m.m_opts.o_prog, RG_LOG_SYSLOG);
+	}
 
 	/* The engine thread never takes the signals either. */
 	milter_signals(&m);
@@ -368,8 +371,7 @@ main(int argc, char **argv)
 	 * this thread writes out every tick (or sooner when it fills), instead
 	 * of one write per decision.
 	 */
-	if (m.m_opts.o_foreground && !m.m_opts.o_syslog)
-		rg_log_set_buffered(1);
+	rg_log_set_buffered(1);
 	for (;;) {
 		struct pollfd pfd = { .fd = m.m_sigpipe[0], .events = POLLIN };
 		unsigned char b;

@@ -118,6 +118,7 @@ policyd_reload(struct policyd_main *m)
 	else
 		rg_policy_free(old_policy);
 	m->m_cfg = *cfg;
+	rg_log_set_syslog_socket(cfg->syslog_socket);
 	policyd_server_set(m->m_srv, m->m_engine, m->m_policy, cfg);
 	free(cfg);
 	policyd_server_resume(m->m_srv);
@@ -175,8 +176,10 @@ main(int argc, char **argv)
 	rg_strlcpy(m.m_metrics_spec, m.m_cfg.metrics_listen, sizeof(m.m_metrics_spec));
 	if (!m.m_opts.o_foreground && rg_daemon_detach(&notify) < 0)
 		rg_log_fatal("cannot go to the background: %s", strerror(errno));
-	if (!m.m_opts.o_foreground || m.m_opts.o_syslog)
+	if (!m.m_opts.o_foreground || m.m_opts.o_syslog) {
+		rg_log_set_syslog_socket(m.m_cfg.syslog_socket);
 		rg_log_init(m.m_opts.o_prog, RG_LOG_SYSLOG);
+	}
 	if (!m.m_opts.o_foreground && event_reinit(m.m_base) < 0)
 		rg_log_fatal("cannot reinitialize the event loop");
 
@@ -212,8 +215,7 @@ main(int argc, char **argv)
 	 * one each, and the requests are served back to back, between system
 	 * calls rather than one between each pair of them.
 	 */
-	if (m.m_opts.o_foreground && !m.m_opts.o_syslog)
-		rg_log_set_buffered(1);
+	rg_log_set_buffered(1);
 	for (;;) {
 		int rc = event_base_loop(m.m_base, EVLOOP_ONCE);
 		policyd_server_flush(m.m_srv);

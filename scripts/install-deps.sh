@@ -16,7 +16,7 @@ libcmocka-dev libmilter-dev miltertest
 python3 valgrind
 clang libclang-rt-14-dev
 iproute2 dnsmasq-base postfix postgrey swaks openssl systemd
-debhelper dpkg-dev lintian debootstrap systemd-container prometheus
+debhelper dpkg-dev lintian debootstrap systemd-container prometheus rsyslog
 "
 
 if [ "$(id -u)" -ne 0 ]; then

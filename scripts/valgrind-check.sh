@@ -32,7 +32,7 @@ run() {
 }
 
 for t in test_address test_verdict test_config test_log test_util test_classify \
-    test_knowledge test_dns_record test_dns test_jsonw test_metrics; do
+    test_knowledge test_dns_record test_dns test_jsonw test_metrics test_log_syslog; do
 	run "$t" $vg $full "$build/tests/unit/$t"
 done
 for t in test_cache test_cache_procs test_engine_thread; do

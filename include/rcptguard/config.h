@@ -69,6 +69,7 @@ struct rg_config {
 	char		state_dir[RG_CONFIG_PATH_MAX];
 	int64_t		local_part_case;	/* enum rg_config_local_case */
 	char		user[64];		/* daemons drop to it; empty: stay */
+	char		syslog_socket[108];	/* a unix datagram socket */
 	/* [cache] */
 	char		cache_file[RG_CONFIG_PATH_MAX];
 	int64_t		map_size;

@@ -26,12 +26,18 @@ enum rg_log_sink {
 #define RG_LOG_LINE_MAX 2048
 
 void rg_log_init(const char *ident, enum rg_log_sink sink);
+/*
+ * rg_log_set_syslog_socket - the syslog socket (default /dev/log); the
+ * next line goes there. -1 when the path is empty or too long.
+ */
+int rg_log_set_syslog_socket(const char *path);
 void rg_log_set_level(enum rg_log_level min);
 void rg_log_close(void);
 /*
- * rg_log_set_buffered - gather stderr lines until rg_log_flush() (or a
- * warning) writes them in one go; for a single-threaded event loop, which
- * flushes once per turn. Off again before exit.
+ * rg_log_set_buffered - gather lines until rg_log_flush() (or a warning)
+ * writes them in one go (stderr), or sends them in one sendmmsg (syslog,
+ * one datagram per line); for an event loop, which flushes once per turn.
+ * Off again before exit: that waits until syslog has taken every line.
  */
 void rg_log_set_buffered(int on);
 void rg_log_flush(void);

@@ -145,6 +145,22 @@ cx "postconf -e 'smtpd_recipient_restrictions = permit_mynetworks, reject' \
 like "Postfix with smtpd_milters: a dead mailbox is refused at RCPT" \
     "$(swaks_rcpt ghost@dead.example)" '550 5\.1\.1 .*no_mailbox'
 
+# --- logging through the journal's /dev/log, metrics, stats ---
+logged() { cx "journalctl -u $1 --no-pager -o cat 2>/dev/null" | grep -q 'action=reject.*rcpt=<ghost@dead.example>'; }
+check "the policy server's decision reached the journal through /dev/log" wait_for 60 logged rcptguard-policyd
+check "the milter's decision reached the journal too" wait_for 60 logged rcptguard-milter
+like "as facility mail (SYSLOG_FACILITY=2)" \
+    "$(cx "journalctl -u rcptguard-policyd -o verbose --no-pager -n 5" | grep -m1 SYSLOG_FACILITY=)" 'SYSLOG_FACILITY=2'
+cx "printf '[policyd]\nmetrics_listen = inet:127.0.0.1:10042\n[milter]\nmetrics_listen = inet:127.0.0.1:10043\n' >> /etc/rcptguard/rcptguard.conf"
+cx systemctl reload rcptguard-policyd rcptguard-milter > /dev/null 2>&1
+metrics_get() { cx "exec 3<>/dev/tcp/127.0.0.1/$1 && printf 'GET /metrics HTTP/1.0\r\n\r\n' >&3 && cat <&3"; }
+like "the policy server serves /metrics after the reload" "$(metrics_get 10042)" \
+    'rcptguard_decisions_total\{frontend="policyd",action="reject"\} [1-9]'
+like "so does the milter, from its engine loop" "$(metrics_get 10043)" \
+    'rcptguard_decisions_total\{frontend="milter",action="reject"\} [1-9]'
+like "rcptguard stats reads both" "$(cx rcptguard stats --json)" \
+    '"policyd": *\{"endpoint": *"inet:127.0.0.1:10042", *"up": *true.*"milter": *\{"endpoint": *"inet:127.0.0.1:10043", *"up": *true'
+
 # --- reload, kill -9, security ---
 r=$(cx systemctl reload rcptguard-policyd 2>&1)
 is "systemctl reload rcptguard-policyd: done" "$?" 0
