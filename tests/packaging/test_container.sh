@@ -12,6 +12,9 @@
 #     (miltertest) one question each;
 #   - puts Postfix in front with check_policy_service, then with
 #     smtpd_milters, and reads the RCPT answer swaks gets;
+#   - finds both daemons' decisions in the journal (their syslog client,
+#     /dev/log, facility mail), enables metrics_listen, reloads, reads
+#     /metrics of both and `rcptguard stats --json`;
 #   - reloads (a good and a refused file), kills a daemon with SIGKILL and
 #     sees systemd restart it, runs systemd-analyze security on the units;
 #   - removes the package (the state stays), then purges it (it goes).
@@ -150,7 +153,7 @@ logged() { cx "journalctl -u $1 --no-pager -o cat 2>/dev/null" | grep -q 'action
 check "the policy server's decision reached the journal through /dev/log" wait_for 60 logged rcptguard-policyd
 check "the milter's decision reached the journal too" wait_for 60 logged rcptguard-milter
 like "as facility mail (SYSLOG_FACILITY=2)" \
-    "$(cx "journalctl -u rcptguard-policyd -o verbose --no-pager -n 5" | grep -m1 SYSLOG_FACILITY=)" 'SYSLOG_FACILITY=2'
+    "$(cx "journalctl SYSLOG_IDENTIFIER=rcptguard-policyd -o verbose --no-pager -n 5" | grep -m1 SYSLOG_FACILITY=)" 'SYSLOG_FACILITY=2'
 cx "printf '[policyd]\nmetrics_listen = inet:127.0.0.1:10042\n[milter]\nmetrics_listen = inet:127.0.0.1:10043\n' >> /etc/rcptguard/rcptguard.conf"
 cx systemctl reload rcptguard-policyd rcptguard-milter > /dev/null 2>&1
 metrics_get() { cx "exec 3<>/dev/tcp/127.0.0.1/$1 && printf 'GET /metrics HTTP/1.0\r\n\r\n' >&3 && cat <&3"; }
