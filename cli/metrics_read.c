@@ -48,10 +48,13 @@ cli_metrics_series_end(const char *p, const char *end)
 		if (ch < 0x20 || ch == 0x7f)
 			return NULL;
 		if (quoted) {
-			if (ch == '\\' && p + 1 < end)
-				p++;
-			else if (ch == '"')
+			if (ch == '\\' && p + 1 < end) {
+				unsigned char esc = (unsigned char)*++p;	/* escaped, but a byte all the same */
+				if (esc < 0x20 || esc == 0x7f)
+					return NULL;
+			} else if (ch == '"') {
 				quoted = 0;
+			}
 			continue;
 		}
 		if (ch == '"' && braces)
@@ -76,10 +79,9 @@ cli_metrics_line(const char *p, const char *end, struct cli_samples *out, size_t
 
 	if (p == end || *p == '#' || (sp = cli_metrics_series_end(p, end)) == NULL || sp == p)
 		return 0;
-	/* The value, then an optional timestamp: only the value is kept. */
-	vlen = strcspn(sp + 1, " \n");
-	if (sp + 1 + vlen > end)
-		vlen = (size_t)(end - sp - 1);
+	/* The value, then an optional timestamp: only the value is kept. The line is not NUL-ended. */
+	for (vlen = 0; sp + 1 + vlen < end && sp[1 + vlen] != ' ' && sp[1 + vlen] != '\n'; vlen++)
+		;
 	if (vlen == 0 || vlen >= sizeof(num))
 		return 0;
 	memcpy(num, sp + 1, vlen);
