@@ -29,15 +29,39 @@
 #include "rcptguard/cache.h"
 #include "rcptguard/clock.h"
 #include "rcptguard/config.h"
+#include "rcptguard/dns.h"
+#include "rcptguard/engine.h"
+#include "rcptguard/policy.h"
 #include "rcptguard/util.h"
 
 #define CLI_STATS_USAGE	"usage: stats [--json] [--timeout D] | stats --watch [--interval D] [--count N]"
 
-static const char *const cli_stats_actions[] = { "pass", "tag", "defer", "reject" };
-static const char *const cli_stats_classes[] = { "deliverable", "undeliverable", "risky", "unknown" };
-static const char *const cli_stats_sources[] = { "cache", "probe", "pending", "syntax", "static" };
+#define CLI_STATS_NSOURCES	(RG_ANSWER_PENDING + 1)
+#define CLI_STATS_NDNS		(RG_DNS_TEMPFAIL + 1)
+
+/* Label values, named by the modules that count them (cli_stats_names). */
+static const char *cli_stats_actions[RG_ACTION_COUNT];
+static const char *cli_stats_sources[CLI_STATS_NSOURCES];
+static const char *cli_stats_dns[CLI_STATS_NDNS];
+static const char *const *cli_stats_classes;
+/* The engine's cache results (engine_metrics.c). */
 static const char *const cli_stats_results[] = { "fresh", "stale", "miss" };
-static const char *const cli_stats_dns[] = { "ok", "nxdomain", "null_mx", "no_host", "tempfail" };
+/* Answers as shown: the common ones first. */
+static const enum rg_answer_source cli_stats_source_order[CLI_STATS_NSOURCES] = {
+	RG_ANSWER_CACHE, RG_ANSWER_PROBE, RG_ANSWER_PENDING, RG_ANSWER_SYNTAX, RG_ANSWER_STATIC,
+};
+
+static void
+cli_stats_names(void)
+{
+	for (int i = 0; i < RG_ACTION_COUNT; i++)
+		cli_stats_actions[i] = rg_policy_action_name((enum rg_action)i);
+	for (int i = 0; i < CLI_STATS_NSOURCES; i++)
+		cli_stats_sources[i] = rg_engine_source_name(cli_stats_source_order[i]);
+	for (int i = 0; i < CLI_STATS_NDNS; i++)
+		cli_stats_dns[i] = rg_dns_status_name((enum rg_dns_status)i);
+	cli_stats_classes = rg_verdict_class_list();
+}
 
 struct cli_stats_daemon {
 	const char		*d_name;	/* "policyd", "milter" */
@@ -83,7 +107,8 @@ cli_stats_labelled(const struct cli_samples *ss, const char *family, const char 
 
 /* The figures a view shows, from one reading. */
 struct cli_stats_view {
-	double	v_decisions[4], v_classes[4], v_sources[5], v_results[3], v_dns[5];
+	double	v_decisions[RG_ACTION_COUNT], v_classes[RG_CLASS_COUNT];
+	double	v_sources[CLI_STATS_NSOURCES], v_results[3], v_dns[CLI_STATS_NDNS];
 	double	v_cache_errors, v_fail_mode, v_overload, v_sessions, v_rcpts;
 	double	v_connections, v_waiting, v_in_flight, v_queued, v_retries, v_cooling, v_cache_up;
 };
@@ -91,18 +116,18 @@ struct cli_stats_view {
 static void
 cli_stats_view(const struct cli_samples *ss, struct cli_stats_view *v)
 {
-	for (int i = 0; i < 4; i++) {
+	for (int i = 0; i < RG_ACTION_COUNT; i++)
 		v->v_decisions[i] = cli_stats_labelled(ss, "rcptguard_decisions_total", "action",
 		    cli_stats_actions[i]);
+	for (int i = 0; i < RG_CLASS_COUNT; i++)
 		v->v_classes[i] = cli_stats_labelled(ss, "rcptguard_probes_total", "class",
 		    cli_stats_classes[i]);
-	}
-	for (int i = 0; i < 5; i++) {
+	for (int i = 0; i < CLI_STATS_NSOURCES; i++)
 		v->v_sources[i] = cli_stats_labelled(ss, "rcptguard_lookups_total", "source",
 		    cli_stats_sources[i]);
+	for (int i = 0; i < CLI_STATS_NDNS; i++)
 		v->v_dns[i] = cli_stats_labelled(ss, "rcptguard_dns_lookups_total", "result",
 		    cli_stats_dns[i]);
-	}
 	for (int i = 0; i < 3; i++)
 		v->v_results[i] = cli_stats_labelled(ss, "rcptguard_cache_lookups_total", "result",
 		    cli_stats_results[i]);
@@ -223,18 +248,21 @@ cli_stats_json_daemon(const struct cli_stats_daemon *d)
 	cli_stats_view(&d->d_s, &v);
 	json_object_set_new(o, "version", cli_json_string(cli_stats_version(&d->d_s, ver,
 	    sizeof(ver))));
-	json_object_set_new(o, "decisions", cli_stats_json_names(cli_stats_actions, v.v_decisions, 4));
-	json_object_set_new(o, "answers", cli_stats_json_names(cli_stats_sources, v.v_sources, 5));
+	json_object_set_new(o, "decisions", cli_stats_json_names(cli_stats_actions, v.v_decisions,
+	    RG_ACTION_COUNT));
+	json_object_set_new(o, "answers", cli_stats_json_names(cli_stats_sources, v.v_sources,
+	    CLI_STATS_NSOURCES));
 	json_object_set_new(o, "cache_lookups", cli_stats_json_names(cli_stats_results, v.v_results,
 	    3));
 	r = cli_stats_ratio(&v);
 	json_object_set_new(o, "cache_hit_ratio", r < 0 ? json_null() : json_real(r / 100.0));
 	json_object_set_new(o, "cache_errors", json_integer((json_int_t)v.v_cache_errors));
 	json_object_set_new(o, "cache_working", json_boolean(v.v_cache_up > 0));
-	json_object_set_new(o, "probes", cli_stats_json_names(cli_stats_classes, v.v_classes, 4));
+	json_object_set_new(o, "probes", cli_stats_json_names(cli_stats_classes, v.v_classes,
+	    RG_CLASS_COUNT));
 	json_object_set_new(o, "probe_sessions", json_integer((json_int_t)v.v_sessions));
 	json_object_set_new(o, "probe_rcpts", json_integer((json_int_t)v.v_rcpts));
-	json_object_set_new(o, "dns", cli_stats_json_names(cli_stats_dns, v.v_dns, 5));
+	json_object_set_new(o, "dns", cli_stats_json_names(cli_stats_dns, v.v_dns, CLI_STATS_NDNS));
 	json_object_set_new(o, "fail_mode", json_integer((json_int_t)v.v_fail_mode));
 	json_object_set_new(o, "over_caps", json_integer((json_int_t)v.v_overload));
 	json_object_set_new(o, "connections", json_integer((json_int_t)v.v_connections));
@@ -373,6 +401,7 @@ cli_cmd_stats(struct cli_ctx *ctx, int argc, char **argv)
 	struct rg_cache_stats st;
 	char *end;
 
+	cli_stats_names();
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (c) {

@@ -22,10 +22,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <event2/util.h>
-
 #include "metrics_read.h"
 #include "rcptguard/clock.h"
+#include "rcptguard/exporter.h"
 
 void
 cli_samples_free(struct cli_samples *ss)
@@ -176,8 +175,7 @@ cli_metrics_fetch(const char *spec, int timeout_ms, struct cli_samples *out, cha
 
 	out->ss_v = NULL;
 	out->ss_n = 0;
-	if (strncmp(spec, "inet:", 5) != 0 ||
-	    evutil_parse_sockaddr_port(spec + 5, (struct sockaddr *)&ss, &sslen) < 0) {
+	if (rg_exporter_addr(spec, &ss, &sslen) < 0) {
 		snprintf(err, errsize, "\"%s\" is not inet:host:port", spec);
 		return -1;
 	}

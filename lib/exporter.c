@@ -37,9 +37,8 @@ struct rg_exporter {
 	int			 x_port;
 };
 
-/* rg_exporter_parse - spec to a socket address; -1 when it is not inet:host:port. */
-static int
-rg_exporter_parse(const char *spec, struct sockaddr_storage *ss, int *len)
+int
+rg_exporter_addr(const char *spec, struct sockaddr_storage *ss, int *len)
 {
 	memset(ss, 0, sizeof(*ss));
 	*len = (int)sizeof(*ss);
@@ -50,15 +49,6 @@ rg_exporter_parse(const char *spec, struct sockaddr_storage *ss, int *len)
 	if (spec[5] == ':' || strchr(spec + 5, ':') == NULL)
 		return -1;
 	return 0;
-}
-
-int
-rg_exporter_spec_ok(const char *spec)
-{
-	struct sockaddr_storage ss;
-	int len;
-
-	return rg_exporter_parse(spec, &ss, &len) == 0;
 }
 
 /* rg_exporter_release - evbuffer is done with a rendering. */
@@ -114,7 +104,7 @@ rg_exporter_listen(const char *spec, char *err, size_t errsize)
 	struct sockaddr_storage ss;
 	int len, fd, one = 1;
 
-	if (rg_exporter_parse(spec, &ss, &len) < 0) {
+	if (rg_exporter_addr(spec, &ss, &len) < 0) {
 		snprintf(err, errsize, "metrics_listen: \"%s\" is not inet:host:port", spec);
 		return -1;
 	}

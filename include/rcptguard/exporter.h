@@ -13,6 +13,8 @@
 
 #include <stddef.h>
 
+#include <sys/socket.h>
+
 #include <event2/event.h>
 
 struct rg_exporter;
@@ -32,7 +34,10 @@ struct rg_exporter *rg_exporter_new(struct event_base *base, struct rg_metrics *
 /* rg_exporter_free - close its connections; the caller's fd stays open. */
 void rg_exporter_free(struct rg_exporter *x);
 
-/* rg_exporter_spec_ok - 1 when spec is a valid inet:host:port. */
-int rg_exporter_spec_ok(const char *spec);
+/*
+ * rg_exporter_addr - the socket address of spec, "inet:host:port" with a
+ * numeric host; -1 when it is not that. rcptguard stats reads the same form.
+ */
+int rg_exporter_addr(const char *spec, struct sockaddr_storage *ss, int *len);
 
 #endif /* RG_EXPORTER_H */
