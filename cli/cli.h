@@ -73,5 +73,6 @@ int cli_cmd_stats(struct cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_check(struct cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_verify(struct cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_reload(struct cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_learn(struct cli_ctx *ctx, int argc, char **argv);
 
 #endif /* RG_CLI_H */

@@ -145,6 +145,7 @@ struct cli_put_opts {
 	const char	*mx;
 	const char	*text;
 	int		 role;
+	enum rg_source	 source;
 };
 
 /* cli_put_onopt - one option of "cache put": TTL, code, DSN, MX, text, flags. */
@@ -179,6 +180,12 @@ cli_put_onopt(int ch, const char *val, void *arg)
 		return 0;
 	case 'r':
 		po->role = 1;
+		return 0;
+	case 's':
+		if (rg_verdict_source_parse(val, &po->source) < 0) {
+			cli_error("--source: \"%s\" is not admin, probe or delivery", val);
+			return -1;
+		}
 		return 0;
 	}
 	return -1;
@@ -221,9 +228,10 @@ cli_cache_put(struct cli_ctx *ctx, int argc, char **argv)
 		{ "mx", required_argument, NULL, 'm' },
 		{ "text", required_argument, NULL, 'x' },
 		{ "role", no_argument, NULL, 'r' },
+		{ "source", required_argument, NULL, 's' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct cli_put_opts po = { 0 };
+	struct cli_put_opts po = { .source = RG_SOURCE_ADMIN };
 	struct rg_address a;
 	struct rg_verdict v;
 	enum rg_class cls;
@@ -234,7 +242,7 @@ cli_cache_put(struct cli_ctx *ctx, int argc, char **argv)
 	first = cli_cache_opts(ctx, argc, argv, extra, "jh", cli_put_onopt, &po);
 	if (first < 0 || argc - first != 3) {
 		cli_error("usage: cache put ADDRESS CLASS REASON [--ttl DURATION] [--code N] "
-		    "[--dsn X.Y.Z] [--mx HOST] [--text TEXT] [--role]");
+		    "[--dsn X.Y.Z] [--mx HOST] [--text TEXT] [--role] [--source admin|probe|delivery]");
 		return CLI_EXIT_USAGE;
 	}
 	if (cli_parse_address(ctx, argv[first], &a) < 0)
@@ -274,6 +282,7 @@ cli_cache_put(struct cli_ctx *ctx, int argc, char **argv)
 	if (po.role)
 		v.v_flags |= RG_VERDICT_F_ROLE;
 	v.v_attempts = 0;
+	v.v_source = po.source;
 
 	if ((c = cli_cache_open(ctx, RG_CACHE_O_CREATE)) == NULL)
 		return CLI_EXIT_CACHE;

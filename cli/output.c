@@ -69,8 +69,9 @@ cli_json_print(FILE *fp, json_t *o)
 	json_decref(o);
 }
 
-void
-cli_jw_verdict(struct cli_jw *w, const char *address, const struct rg_verdict *v,
+/* cli_jw_fields - the fields of a verdict every JSON view shares. */
+static void
+cli_jw_fields(struct cli_jw *w, const char *address, const struct rg_verdict *v,
     enum rg_verdict_state state)
 {
 	cli_jw_str(w, "address", address);
@@ -91,14 +92,27 @@ cli_jw_verdict(struct cli_jw *w, const char *address, const struct rg_verdict *v
 	cli_jw_int(w, "attempts", v->v_attempts);
 	if (v->v_attempts > 1)
 		cli_jw_str(w, "retry_reason", rg_verdict_reason_name(v->v_retry_reason));
+	if (v->v_flags & RG_VERDICT_F_DELIVERED)
+		cli_jw_bool(w, "delivered", 1);
+	if (v->v_qid[0])
+		cli_jw_str(w, "queue_id", v->v_qid);
+}
+
+void
+cli_jw_verdict(struct cli_jw *w, const char *address, const struct rg_verdict *v,
+    enum rg_verdict_state state)
+{
+	cli_jw_fields(w, address, v, state);
+	cli_jw_str(w, "source", rg_verdict_source_name(v->v_source));
 }
 
 void
 cli_jw_answer(struct cli_jw *w, const char *input, const struct rg_answer *a, const char *source)
 {
-	cli_jw_verdict(w, a->an_address, &a->an_verdict, a->an_state);
+	cli_jw_fields(w, a->an_address, &a->an_verdict, a->an_state);
 	cli_jw_str(w, "input", input);
 	cli_jw_str(w, "source", source);
+	cli_jw_str(w, "verdict_source", rg_verdict_source_name(a->an_verdict.v_source));
 	cli_jw_int(w, "elapsed_ms", a->an_elapsed_ms);
 	if (a->an_detail[0])
 		cli_jw_str(w, "detail", a->an_detail);
@@ -132,6 +146,11 @@ cli_print_verdict(struct cli_ctx *ctx, FILE *fp, const char *address,
 		if (v->v_attempts > 1)
 			fprintf(fp, " attempts=%u retry_reason=%s", v->v_attempts,
 			    rg_verdict_reason_name(v->v_retry_reason));
+		if (v->v_flags & RG_VERDICT_F_DELIVERED)
+			fprintf(fp, " delivered=yes");
+		fprintf(fp, " source=%s", rg_verdict_source_name(v->v_source));
+		if (v->v_qid[0])
+			fprintf(fp, " queue_id=%s", v->v_qid);
 		fprintf(fp, " state=%s checked=%s expires=%s", rg_verdict_state_name(state),
 		    checked, expires);
 		if (v->v_text[0])

@@ -38,7 +38,7 @@ cli_usage(FILE *fp)
 	    "  check [--wait D] [--no-cache] ADDRESS...  verify addresses now\n"
 	    "  cache get ADDRESS...                 show cached verdicts\n"
 	    "  cache put ADDRESS CLASS REASON [--ttl D] [--code N] [--dsn X.Y.Z]\n"
-	    "            [--mx HOST] [--text TEXT] [--role]\n"
+	    "            [--mx HOST] [--text TEXT] [--role] [--source admin|probe|delivery]\n"
 	    "  cache del ADDRESS...                 forget verdicts\n"
 	    "  cache list [--class C] [--domain D]  list verdicts\n"
 	    "  cache purge --expired | --all [--force]\n"
@@ -47,6 +47,8 @@ cli_usage(FILE *fp)
 	    "         [--resume] [--max-age D] [--wait D] [--deadline D]\n"
 	    "         [--progress auto|bar|plain|none] [-q] [--summary FILE] [FILE|-]\n"
 	    "                                       verify a whole list, in input order\n"
+	    "  learn [--format postfix|exim|auto] [--follow] [--from-start] [--dry-run]\n"
+	    "        [--verbose] [FILE|-]          learn verdicts from the MTA's delivery log\n"
 	    "  config [--defaults]                  print every configuration key\n"
 	    "  reload policyd|milter PID [--timeout D]\n"
 	    "  stats [--json] [--timeout D] | stats --watch [--interval D] [--count N]\n"
@@ -178,6 +180,9 @@ main(int argc, char **argv)
 	/* verify opens its files first, then becomes the service user itself. */
 	if (strcmp(argv[optind], "verify") == 0)
 		return cli_cmd_verify(&ctx, argc - optind, argv + optind);
+	/* learn too: the log first (group adm may read it), then the service user. */
+	if (strcmp(argv[optind], "learn") == 0)
+		return cli_cmd_learn(&ctx, argc - optind, argv + optind);
 	if (strcmp(argv[optind], "config") == 0)
 		return cli_cmd_config(&ctx, argc - optind, argv + optind);
 	if (strcmp(argv[optind], "reload") == 0)

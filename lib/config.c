@@ -292,6 +292,25 @@ static const struct rg_config_key rg_config_table[] = {
 	{ "milter", "metrics_listen", RG_CFG_STRING, RG_OFF(milter_metrics_listen),
 	  "", 0, RG_CONFIG_PATH_MAX, NULL,
 	  "Prometheus metrics at http://host:port/metrics, written inet:host:port; empty: none" },
+
+	{ "learn", "log_file", RG_CFG_STRING, RG_OFF(learn_log_file),
+	  "/var/log/mail.log", 0, RG_CONFIG_PATH_MAX, NULL,
+	  "the MTA's log rcptguard learn reads when no file is named" },
+	{ "learn", "trust_sent", RG_CFG_BOOL, RG_OFF(learn_trust_sent),
+	  "yes", 0, 1, NULL,
+	  "a message the recipient's server accepted makes the mailbox deliverable" },
+	{ "learn", "skip_relays", RG_CFG_STRING, RG_OFF(learn_skip_relays),
+	  "", 0, RG_CONFIG_PATH_MAX, NULL,
+	  "relay host names that are not the recipients' servers (smarthosts, filters); their outcomes are not learned" },
+	{ "learn", "burst_threshold", RG_CFG_INT, RG_OFF(learn_burst_threshold),
+	  "5", 2, 100000, NULL,
+	  "no-such-mailbox bounces for known deliverable recipients of one domain or MX that make a suspected outage" },
+	{ "learn", "burst_window", RG_CFG_DURATION, RG_OFF(learn_burst_window),
+	  "10m", 1, RG_DAY, NULL,
+	  "the window of burst_threshold; such a bounce is held this long before it is learned" },
+	{ "learn", "metrics_listen", RG_CFG_STRING, RG_OFF(learn_metrics_listen),
+	  "", 0, RG_CONFIG_PATH_MAX, NULL,
+	  "Prometheus metrics of rcptguard learn --follow, written inet:host:port; empty: none" },
 };
 
 const struct rg_config_key *

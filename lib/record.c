@@ -3,10 +3,12 @@
  * type of the cache (record.h).
  *
  * Layouts, after the common header (all integers little-endian):
- *   verdict 'v' 2  refresh_at i64, checked_at i64, class u8, reason u8,
+ *   verdict 'v' 3  refresh_at i64, checked_at i64, class u8, reason u8,
  *                  flags u16, code u16, attempts u16, retry_reason u8,
- *                  dsn str8, mx str8, text str16 (version 1, without
- *                  retry_reason, is still read)
+ *                  source u8, dsn str8, mx str8, text str16, qid str8
+ *                  (version 2, without source and qid, and version 1,
+ *                  also without retry_reason, are still read: source
+ *                  probe)
  *   domain  'd' 2  catch_all u8, catch_all_until i64, dns_reason u8,
  *                  dns_until i64, cooldown_until i64, source_index u8,
  *                  cooldown_level u8, rcpt_per_txn u16, rcpt_per_session
@@ -348,9 +350,11 @@ rg_record_verdict_encode(const struct rg_verdict *v, void *buf, size_t size)
 	rg_record_put_u16(&w, v->v_code);
 	rg_record_put_u16(&w, v->v_attempts);
 	rg_record_put_u8(&w, (uint8_t)v->v_retry_reason);
+	rg_record_put_u8(&w, (uint8_t)v->v_source);
 	rg_record_put_str8(&w, v->v_dsn, strnlen(v->v_dsn, RG_VERDICT_DSN_MAX));
 	rg_record_put_str8(&w, v->v_mx, strnlen(v->v_mx, RG_VERDICT_MX_MAX));
 	rg_record_put_str16(&w, v->v_text, strnlen(v->v_text, RG_VERDICT_TEXT_MAX));
+	rg_record_put_str8(&w, v->v_qid, strnlen(v->v_qid, RG_VERDICT_QID_MAX));
 	return rg_record_writer_end(&w);
 }
 
@@ -358,7 +362,7 @@ int
 rg_record_verdict_decode(const void *buf, size_t len, struct rg_verdict *v)
 {
 	struct rg_record_reader r;
-	uint8_t vclass, reason, retry = 0, version = 0;
+	uint8_t vclass, reason, retry = 0, source = RG_SOURCE_PROBE, version = 0;
 	int rc;
 
 	memset(v, 0, sizeof(*v));
@@ -375,15 +379,20 @@ rg_record_verdict_decode(const void *buf, size_t len, struct rg_verdict *v)
 	v->v_attempts = rg_record_get_u16(&r);
 	if (version >= 2)
 		retry = rg_record_get_u8(&r);
+	if (version >= 3)
+		source = rg_record_get_u8(&r);
 	if (r.r_err || vclass >= RG_CLASS_COUNT || reason >= RG_REASON_COUNT ||
-	    retry >= RG_REASON_COUNT)
+	    retry >= RG_REASON_COUNT || source >= RG_SOURCE_COUNT)
 		return RG_RECORD_ECORRUPT;
+	v->v_source = (enum rg_source)source;
 	v->v_class = (enum rg_class)vclass;
 	v->v_reason = (enum rg_reason)reason;
 	v->v_retry_reason = (enum rg_reason)retry;
 	rg_record_get_str8(&r, v->v_dsn, RG_VERDICT_DSN_MAX, 0);
 	rg_record_get_str8(&r, v->v_mx, RG_VERDICT_MX_MAX, 0);
 	rg_record_get_str16(&r, v->v_text, RG_VERDICT_TEXT_MAX);
+	if (version >= 3)
+		rg_record_get_str8(&r, v->v_qid, RG_VERDICT_QID_MAX, 1);
 	return rg_record_reader_end(&r);
 }
 

@@ -20,6 +20,12 @@ static const char *const rg_verdict_class_names[RG_CLASS_COUNT] = {
 	[RG_CLASS_UNKNOWN] = "unknown",
 };
 
+static const char *const rg_verdict_source_names[RG_SOURCE_COUNT] = {
+	[RG_SOURCE_PROBE] = "probe",
+	[RG_SOURCE_ADMIN] = "admin",
+	[RG_SOURCE_DELIVERY] = "delivery",
+};
+
 struct rg_verdict_reason_info {
 	const char	*name;
 	enum rg_class	 vclass;
@@ -143,6 +149,24 @@ rg_verdict_class_parse(const char *name, enum rg_class *out)
 	for (unsigned i = 0; i < RG_CLASS_COUNT; i++) {
 		if (strcmp(name, rg_verdict_class_names[i]) == 0) {
 			*out = (enum rg_class)i;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+const char *
+rg_verdict_source_name(enum rg_source s)
+{
+	return (unsigned)s < RG_SOURCE_COUNT ? rg_verdict_source_names[s] : "?";
+}
+
+int
+rg_verdict_source_parse(const char *name, enum rg_source *out)
+{
+	for (unsigned i = 0; i < RG_SOURCE_COUNT; i++) {
+		if (strcmp(name, rg_verdict_source_names[i]) == 0) {
+			*out = (enum rg_source)i;
 			return 0;
 		}
 	}

@@ -149,6 +149,13 @@ struct rg_config {
 	int64_t		milter_timeout;
 	int64_t		milter_listen_backlog;
 	char		milter_metrics_listen[RG_CONFIG_PATH_MAX];
+	/* [learn] */
+	char		learn_log_file[RG_CONFIG_PATH_MAX];
+	int64_t		learn_trust_sent;	/* bool */
+	char		learn_skip_relays[RG_CONFIG_PATH_MAX];
+	int64_t		learn_burst_threshold;
+	int64_t		learn_burst_window;
+	char		learn_metrics_listen[RG_CONFIG_PATH_MAX];
 
 	char		source[RG_CONFIG_PATH_MAX];	/* file it was read from, or "" */
 };

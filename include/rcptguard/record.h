@@ -108,10 +108,11 @@ int rg_record_reader_end(const struct rg_record_reader *r);
 int rg_record_expires(const void *buf, size_t len, int64_t *expires_at);
 int64_t rg_record_age(const void *buf, size_t len);
 
-/* Verdicts (verdict.h), version 1. */
-#define RG_RECORD_VERDICT_VERSION	2
-#define RG_RECORD_VERDICT_MAX		(RG_RECORD_HDR + 25 + 1 + RG_VERDICT_DSN_MAX + \
-					 1 + RG_VERDICT_MX_MAX + 2 + RG_VERDICT_TEXT_MAX)
+/* Verdicts (verdict.h); versions 1 and 2 are still read. */
+#define RG_RECORD_VERDICT_VERSION	3
+#define RG_RECORD_VERDICT_MAX		(RG_RECORD_HDR + 26 + 1 + RG_VERDICT_DSN_MAX + \
+					 1 + RG_VERDICT_MX_MAX + 2 + RG_VERDICT_TEXT_MAX + \
+					 1 + RG_VERDICT_QID_MAX)
 /* rg_record_verdict_encode - the encoded length, 0 when buf is too small. */
 size_t rg_record_verdict_encode(const struct rg_verdict *v, void *buf, size_t size);
 int rg_record_verdict_decode(const void *buf, size_t len, struct rg_verdict *v);

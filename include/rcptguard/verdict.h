@@ -52,10 +52,20 @@ enum rg_reason {
 
 /* Verdict flags. */
 #define RG_VERDICT_F_ROLE	0x0001u	/* local part is a role account (postmaster@, info@) */
+#define RG_VERDICT_F_DELIVERED	0x0002u	/* real mail to it was delivered (learned from a log) */
+
+/* Where a verdict came from. */
+enum rg_source {
+	RG_SOURCE_PROBE,	/* the engine: a probe, DNS, or what is known without asking */
+	RG_SOURCE_ADMIN,	/* rcptguard cache put */
+	RG_SOURCE_DELIVERY,	/* rcptguard learn: the outcome of real mail in the MTA's log */
+	RG_SOURCE_COUNT
+};
 
 #define RG_VERDICT_DSN_MAX	15	/* "5.1.10" and friends; RFC 3463 allows 3.3.3 digits */
 #define RG_VERDICT_MX_MAX	255
 #define RG_VERDICT_TEXT_MAX	256	/* server text is truncated to this, never longer */
+#define RG_VERDICT_QID_MAX	31	/* an MTA's queue or message id (Postfix, Exim) */
 
 struct rg_verdict {
 	enum rg_class	v_class;
@@ -64,6 +74,8 @@ struct rg_verdict {
 	uint16_t	v_code;		/* SMTP reply code that decided it, 0 if none */
 	uint16_t	v_attempts;
 	enum rg_reason	v_retry_reason;	/* attempts > 1: why the last one was scheduled */
+	enum rg_source	v_source;
+	char		v_qid[RG_VERDICT_QID_MAX + 1];	/* delivery: the message's queue id */
 	char		v_dsn[RG_VERDICT_DSN_MAX + 1];
 	char		v_mx[RG_VERDICT_MX_MAX + 1];
 	char		v_text[RG_VERDICT_TEXT_MAX + 1];
@@ -83,6 +95,8 @@ enum rg_verdict_state {
 const char *rg_verdict_class_name(enum rg_class c);
 const char *rg_verdict_reason_name(enum rg_reason r);
 const char *rg_verdict_state_name(enum rg_verdict_state s);
+const char *rg_verdict_source_name(enum rg_source s);
+int rg_verdict_source_parse(const char *name, enum rg_source *out);
 /* Every class's and reason's name, in enum order (the metrics' label values). */
 const char *const *rg_verdict_class_list(void);
 const char *const *rg_verdict_reason_list(void);

@@ -31,7 +31,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (strlen(v.v_text) > RG_VERDICT_TEXT_MAX || strlen(v.v_mx) > RG_VERDICT_MX_MAX ||
 	    strlen(v.v_dsn) > RG_VERDICT_DSN_MAX)
 		abort();
-	if ((unsigned)v.v_retry_reason >= RG_REASON_COUNT)
+	if ((unsigned)v.v_retry_reason >= RG_REASON_COUNT || (unsigned)v.v_source >= RG_SOURCE_COUNT ||
+	    strlen(v.v_qid) > RG_VERDICT_QID_MAX)
 		abort();
 	/* Flags are stored in 16 bits: only those survive. */
 	n = rg_record_verdict_encode(&v, buf, sizeof(buf));
@@ -47,7 +48,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    w.v_retry_reason != v.v_retry_reason || w.v_checked_at != v.v_checked_at ||
 		    w.v_refresh_at != v.v_refresh_at || w.v_expires_at != v.v_expires_at ||
 		    strcmp(w.v_dsn, v.v_dsn) != 0 || strcmp(w.v_mx, v.v_mx) != 0 ||
-		    strcmp(w.v_text, v.v_text) != 0)
+		    strcmp(w.v_text, v.v_text) != 0 || w.v_source != v.v_source ||
+		    strcmp(w.v_qid, v.v_qid) != 0)
 			abort();
 	}
 	return 0;

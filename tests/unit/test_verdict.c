@@ -67,6 +67,7 @@ test_verdict_roundtrip_max(void **state)
 	rg_verdict_init(&a, RG_CLASS_UNKNOWN, RG_REASON_IN_PROGRESS);
 	memset(a.v_dsn, '9', RG_VERDICT_DSN_MAX);
 	memset(a.v_mx, 'm', RG_VERDICT_MX_MAX);
+	memset(a.v_qid, 'Q', RG_VERDICT_QID_MAX);
 	memset(text, 't', sizeof(text) - 1);
 	text[sizeof(text) - 1] = '\0';
 	rg_verdict_set_text(&a, text, strlen(text));
@@ -76,6 +77,7 @@ test_verdict_roundtrip_max(void **state)
 	assert_int_equal(n, RG_RECORD_VERDICT_MAX);
 	assert_int_equal(rg_record_verdict_decode(buf, n, &b), RG_RECORD_OK);
 	assert_int_equal(strlen(b.v_mx), RG_VERDICT_MX_MAX);
+	assert_int_equal(strlen(b.v_qid), RG_VERDICT_QID_MAX);
 	assert_true(b.v_expires_at == -1);
 	/* A buffer one byte short is refused, not overrun. */
 	assert_int_equal(rg_record_verdict_encode(&a, buf, n - 1), 0);
@@ -109,15 +111,77 @@ test_verdict_version1(void **state)
 	assert_int_equal(v.v_attempts, 3);
 	assert_int_equal(v.v_retry_reason, 0);
 	assert_string_equal(v.v_text, "no such user");
-	/* Version 2 carries the reason of the last retry, range-checked. */
+	assert_int_equal(v.v_source, RG_SOURCE_PROBE);
+	/* Version 3 carries the reason of the last retry, range-checked. */
 	v.v_retry_reason = RG_REASON_THROTTLED;
 	n = rg_record_verdict_encode(&v, buf, sizeof(buf));
-	assert_int_equal(buf[3], 2);
+	assert_int_equal(buf[3], 3);
 	memset(&v, 0, sizeof(v));
 	assert_int_equal(rg_record_verdict_decode(buf, n, &v), RG_RECORD_OK);
 	assert_int_equal(v.v_retry_reason, RG_REASON_THROTTLED);
 	buf[RG_RECORD_HDR + 24] = RG_REASON_COUNT;	/* the retry_reason byte */
 	assert_int_equal(rg_record_verdict_decode(buf, n, &v), RG_RECORD_ECORRUPT);
+}
+
+/*
+ * A version 2 verdict (before source and queue id) reads as a probe's;
+ * version 3 keeps both, and refuses a source out of range or a queue id
+ * with a space or a control byte.
+ */
+static void
+test_verdict_version2_source(void **state)
+{
+	unsigned char buf[RG_RECORD_VERDICT_MAX];
+	struct rg_record_writer w;
+	struct rg_verdict v;
+	size_t n;
+	(void)state;
+
+	rg_record_writer_init(&w, buf, sizeof(buf));
+	rg_record_put_header(&w, RG_RECORD_VERDICT, 2, 1900000000);
+	rg_record_put_i64(&w, 1850000000);
+	rg_record_put_i64(&w, 1800000000);
+	rg_record_put_u8(&w, RG_CLASS_DELIVERABLE);
+	rg_record_put_u8(&w, RG_REASON_ACCEPTED);
+	rg_record_put_u16(&w, 0);
+	rg_record_put_u16(&w, 250);
+	rg_record_put_u16(&w, 1);
+	rg_record_put_u8(&w, 0);
+	rg_record_put_str8(&w, "2.1.5", 5);
+	rg_record_put_str8(&w, "mx.example", 10);
+	rg_record_put_str16(&w, "ok", 2);
+	assert_true((n = rg_record_writer_end(&w)) > 0);
+	assert_int_equal(rg_record_verdict_decode(buf, n, &v), RG_RECORD_OK);
+	assert_int_equal(v.v_source, RG_SOURCE_PROBE);
+	assert_string_equal(v.v_qid, "");
+	/* Version 2 with a queue id appended is damaged, not misread. */
+	rg_record_put_str8(&w, "4AB3C2", 6);
+	assert_int_equal(rg_record_verdict_decode(buf, rg_record_writer_end(&w), &v),
+	    RG_RECORD_ECORRUPT);
+
+	v.v_source = RG_SOURCE_DELIVERY;
+	strcpy(v.v_qid, "59C18AE39B");
+	v.v_flags |= RG_VERDICT_F_DELIVERED;
+	n = rg_record_verdict_encode(&v, buf, sizeof(buf));
+	memset(&v, 0, sizeof(v));
+	assert_int_equal(rg_record_verdict_decode(buf, n, &v), RG_RECORD_OK);
+	assert_int_equal(v.v_source, RG_SOURCE_DELIVERY);
+	assert_string_equal(v.v_qid, "59C18AE39B");
+	assert_true(v.v_flags & RG_VERDICT_F_DELIVERED);
+	assert_string_equal(rg_verdict_source_name(v.v_source), "delivery");
+	buf[RG_RECORD_HDR + 25] = RG_SOURCE_COUNT;	/* the source byte */
+	assert_int_equal(rg_record_verdict_decode(buf, n, &v), RG_RECORD_ECORRUPT);
+	buf[RG_RECORD_HDR + 25] = RG_SOURCE_ADMIN;
+	assert_int_equal(rg_record_verdict_decode(buf, n, &v), RG_RECORD_OK);
+	assert_int_equal(v.v_source, RG_SOURCE_ADMIN);
+	buf[n - 3] = ' ';	/* inside the queue id */
+	assert_int_equal(rg_record_verdict_decode(buf, n, &v), RG_RECORD_ECORRUPT);
+	{
+		enum rg_source src;
+		assert_int_equal(rg_verdict_source_parse("admin", &src), 0);
+		assert_int_equal(src, RG_SOURCE_ADMIN);
+		assert_int_equal(rg_verdict_source_parse("Admin", &src), -1);
+	}
 }
 
 static void
@@ -294,6 +358,7 @@ main(void)
 		cmocka_unit_test(test_verdict_roundtrip_max),
 		cmocka_unit_test(test_verdict_unknown_version),
 		cmocka_unit_test(test_verdict_version1),
+		cmocka_unit_test(test_verdict_version2_source),
 		cmocka_unit_test(test_verdict_damaged),
 		cmocka_unit_test(test_verdict_set_text_sanitizes),
 		cmocka_unit_test(test_verdict_names),
