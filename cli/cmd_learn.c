@@ -397,8 +397,9 @@ cli_cmd_learn(struct cli_ctx *ctx, int argc, char **argv)
 		cli_learn_summary(&cl);
 		goto out;
 	}
-	/* --follow: a loop of our own; the log is flushed every turn. */
+	/* --follow: a loop of our own; the log and the output leave every turn. */
 	rg_log_set_level(RG_LOG_INFO);
+	setvbuf(stdout, NULL, _IOLBF, 0);
 	if ((cl.base = event_base_new()) == NULL ||
 	    (cl.timer = event_new(cl.base, -1, EV_PERSIST, cli_learn_on_timer, &cl)) == NULL ||
 	    (sigterm = evsignal_new(cl.base, SIGTERM, cli_learn_on_signal, &cl)) == NULL ||
@@ -421,6 +422,9 @@ cli_cmd_learn(struct cli_ctx *ctx, int argc, char **argv)
 	cli_learn_on_timer(-1, 0, &cl);
 	if (!cl.failed)
 		event_base_dispatch(cl.base);
+	/* What came before the signal is read too. */
+	if (!cl.failed && cli_learn_drain(&cl) < 0)
+		cl.failed = 1;
 	if (cl.failed)
 		rc = CLI_EXIT_USAGE;
 	/* Held bounces do not outlive the process: those of no burst are learned now. */

@@ -74,7 +74,7 @@ cli_lsrc_fingerprint(int fd, size_t n, uint32_t *h)
 static void
 cli_lsrc_attach(struct cli_lsrc *s, int fd, const struct stat *st, off_t off)
 {
-	if (s->ls_fd > STDIN_FILENO)
+	if (s->ls_fd > STDIN_FILENO && s->ls_fd != fd)
 		close(s->ls_fd);
 	s->ls_fd = fd;
 	s->ls_dev = st->st_dev;
@@ -389,6 +389,13 @@ cli_lsrc_rotated(struct cli_lsrc *s)
 		cli_lsrc_attach(s, s->ls_fd, &cur, 0);
 		lseek(s->ls_fd, 0, SEEK_SET);
 		return cur.st_size > 0;
+	}
+	/* Nothing changed: remember the first bytes read so far, to see a rewrite. */
+	if (s->ls_fp_len < CLI_LSRC_FP_MAX && (size_t)s->ls_line_off > s->ls_fp_len) {
+		size_t n = (size_t)s->ls_line_off < CLI_LSRC_FP_MAX ? (size_t)s->ls_line_off :
+		    CLI_LSRC_FP_MAX;
+		if (cli_lsrc_fingerprint(s->ls_fd, n, &s->ls_fp) == 0)
+			s->ls_fp_len = n;
 	}
 	return 0;
 }

@@ -272,9 +272,9 @@ rg_learn_key(struct rg_learn *l, char kind, const char *name)
 }
 
 /*
- * rg_learn_key_hit - one more contradiction at time t: whether the key is
- * in a burst now (the threshold reached within the window). The first hit
- * of a burst logs the suspicion, once.
+ * rg_learn_key_hit - one more contradiction at time t: 0 when the key is in
+ * no burst, 1 when it is, 2 when this one started the burst (the threshold
+ * reached within the window).
  */
 static int
 rg_learn_key_hit(struct rg_learn *l, struct rg_learn_key *k, int64_t t)
@@ -298,12 +298,7 @@ rg_learn_key_hit(struct rg_learn *l, struct rg_learn_key *k, int64_t t)
 	if (n < l->l_threshold)
 		return 0;
 	k->k_burst_until = t + l->l_window;
-	rg_log_warn("learn: suspected outage at %s %s: %d bounces saying \"no such mailbox\" "
-	    "for recipients known deliverable within %lld s; they are held, not learned, "
-	    "until the burst is over and a probe confirms them",
-	    k->k_name[0] == 'd' ? "domain" : "mail host", k->k_name + 2, n,
-	    (long long)l->l_window);
-	return 1;
+	return 2;
 }
 
 /*
@@ -317,7 +312,7 @@ rg_learn_key_busy(struct rg_learn_key *k, int64_t now)
 		return 0;
 	if (k->k_burst_until > now)
 		return 1;
-	rg_log_info("learn: suspected outage at %s %s over: %llu bounces held; their "
+	rg_log_info("learn: outage burst over at %s %s: %llu bounces held; their "
 	    "verdicts are due for a probe", k->k_name[0] == 'd' ? "domain" : "mail host",
 	    k->k_name + 2, (unsigned long long)k->k_burst_held);
 	k->k_burst_until = 0;
@@ -327,37 +322,58 @@ rg_learn_key_busy(struct rg_learn_key *k, int64_t now)
 	return 0;
 }
 
-/*
- * rg_learn_write - store v under key unless this is a dry run, an admin's
- * verdict is there, or a newer one. 0 when written (or would be), -1 with
- * *why otherwise.
- */
-static int
-rg_learn_write(struct rg_learn *l, const char *key, struct rg_verdict *v, const char **why)
+/* What the cache holds for an address, against a verdict about to be learned. */
+enum rg_learn_old {
+	RG_LEARN_OLD_OTHER,		/* nothing, or something the new verdict replaces */
+	RG_LEARN_OLD_DELIVERABLE,	/* deliverable (fresh or stale), replaceable */
+	RG_LEARN_OLD_KEEP,		/* an admin's, a newer one, the same, or unreadable: *why */
+};
+
+/* rg_learn_existing - what is there for key, against v. */
+static enum rg_learn_old
+rg_learn_existing(struct rg_learn *l, const char *key, const struct rg_verdict *v,
+    const char **why)
 {
 	struct rg_verdict old;
 	enum rg_verdict_state st;
 	int rc = rg_store_get(l->l_store, key, &old, &st);
 
-	if (rc == RG_CACHE_OK && st != RG_STATE_EXPIRED) {
-		if (old.v_source == RG_SOURCE_ADMIN) {
-			*why = "admin_verdict";
-			return -1;
-		}
-		if (old.v_checked_at > v->v_checked_at) {
-			*why = "newer_verdict";
-			return -1;
-		}
-		if (old.v_source == RG_SOURCE_DELIVERY && old.v_class == v->v_class &&
-		    old.v_reason == v->v_reason &&
-		    old.v_checked_at + RG_LEARN_SAME_WINDOW > v->v_checked_at) {
-			*why = "unchanged";
-			return -1;
-		}
-	} else if (rc != RG_CACHE_OK && rc != RG_CACHE_NOTFOUND) {
+	if (rc != RG_CACHE_OK) {
+		if (rc == RG_CACHE_NOTFOUND)
+			return RG_LEARN_OLD_OTHER;
 		*why = "cache_error";
-		return -1;
+		return RG_LEARN_OLD_KEEP;
 	}
+	if (st == RG_STATE_EXPIRED)
+		return RG_LEARN_OLD_OTHER;
+	if (old.v_source == RG_SOURCE_ADMIN) {
+		*why = "admin_verdict";
+		return RG_LEARN_OLD_KEEP;
+	}
+	if (old.v_checked_at > v->v_checked_at) {
+		*why = "newer_verdict";
+		return RG_LEARN_OLD_KEEP;
+	}
+	if (old.v_source == RG_SOURCE_DELIVERY && old.v_class == v->v_class &&
+	    old.v_reason == v->v_reason && old.v_checked_at + RG_LEARN_SAME_WINDOW > v->v_checked_at) {
+		*why = "unchanged";
+		return RG_LEARN_OLD_KEEP;
+	}
+	return old.v_class == RG_CLASS_DELIVERABLE ? RG_LEARN_OLD_DELIVERABLE : RG_LEARN_OLD_OTHER;
+}
+
+/*
+ * rg_learn_write - store v under key unless this is a dry run or what is
+ * there must stay (rg_learn_existing). 0 when written (or would be), -1
+ * with *why otherwise.
+ */
+static int
+rg_learn_write(struct rg_learn *l, const char *key, struct rg_verdict *v, const char **why)
+{
+	int rc;
+
+	if (rg_learn_existing(l, key, v, why) == RG_LEARN_OLD_KEEP)
+		return -1;
 	if (l->l_dry_run)
 		return 0;
 	if ((rc = rg_store_put(l->l_store, key, v)) != RG_CACHE_OK) {
@@ -469,7 +485,18 @@ rg_learn_hold(struct rg_learn *l, const char *key, const char *domain,
 	struct rg_learn_hold *h;
 	int burst;
 
-	burst = rg_learn_key_hit(l, kd, t) | rg_learn_key_hit(l, km, t);
+	{
+		int hd = rg_learn_key_hit(l, kd, t), hm = rg_learn_key_hit(l, km, t);
+
+		burst = hd || hm;
+		/* One line for the suspicion, naming what is in a burst. */
+		if (hd == 2 || hm == 2)
+			rg_log_warn("learn: suspected outage: %d bounces saying \"no such mailbox\" "
+			    "for recipients known deliverable within %lld s at%s%s%s%s; they are "
+			    "held, not learned, until the burst is over and a probe confirms them",
+			    l->l_threshold, (long long)l->l_window, hd ? " domain " : "",
+			    hd ? domain : "", hm ? " mail host " : "", hm ? e->e_relay_host : "");
+	}
 	if (l->l_nheld >= RG_LEARN_HOLD_MAX || (h = calloc(1, sizeof(*h))) == NULL) {
 		/* No room to wait: the safe side is not to learn it. */
 		rg_learn_emit(l, RG_LEARN_SUSPECT, "hold_full", key, v, e, e->e_relay_host);
@@ -556,18 +583,6 @@ rg_learn_sent(struct rg_learn *l, const char *key, const char *domain,
 	}
 }
 
-/* rg_learn_is_deliverable - the cache holds key as deliverable (fresh or stale). */
-static int
-rg_learn_is_deliverable(struct rg_learn *l, const char *key)
-{
-	struct rg_verdict old;
-	enum rg_verdict_state st;
-
-	return rg_store_get(l->l_store, key, &old, &st) == RG_CACHE_OK &&
-	    st != RG_STATE_EXPIRED && old.v_class == RG_CLASS_DELIVERABLE &&
-	    old.v_source != RG_SOURCE_ADMIN;
-}
-
 void
 rg_learn_entry(struct rg_learn *l, const struct rg_maillog_entry *e, int64_t now)
 {
@@ -579,12 +594,6 @@ rg_learn_entry(struct rg_learn *l, const struct rg_maillog_entry *e, int64_t now
 	int64_t t = e->e_time > 0 && e->e_time <= now + RG_LEARN_FUTURE_SLACK ? e->e_time : now;
 	enum rg_learn_outcome o;
 
-	if (rg_address_parse(e->e_rcpt.s_ptr, e->e_rcpt.s_len, l->l_addr_opts, &a, &ae) < 0 ||
-	    (a.a_flags & RG_ADDR_F_LITERAL)) {
-		rg_log_sanitize(shown, sizeof(shown), e->e_rcpt.s_ptr, e->e_rcpt.s_len);
-		rg_learn_emit(l, RG_LEARN_IGNORED, "bad_address", shown, NULL, e, e->e_relay_host);
-		return;
-	}
 	switch (e->e_status) {
 	case RG_MAILLOG_SENT:
 	case RG_MAILLOG_BOUNCED:
@@ -601,6 +610,13 @@ rg_learn_entry(struct rg_learn *l, const struct rg_maillog_entry *e, int64_t now
 	}
 	if (why == NULL && !e->e_remote)
 		why = "not_remote";
+	if (rg_address_parse(e->e_rcpt.s_ptr, e->e_rcpt.s_len, l->l_addr_opts, &a, &ae) < 0 ||
+	    (a.a_flags & RG_ADDR_F_LITERAL)) {
+		rg_log_sanitize(shown, sizeof(shown), e->e_rcpt.s_ptr, e->e_rcpt.s_len);
+		rg_learn_emit(l, RG_LEARN_IGNORED, why != NULL ? why : "bad_address", shown, NULL, e,
+		    e->e_relay_host);
+		return;
+	}
 	if (why == NULL && rg_learn_internal(l, e->e_relay_addr))
 		why = "internal_relay";
 	if (why == NULL && e->e_relay_host[0] && rg_learn_listed(l->l_skip_relays, e->e_relay_host))
@@ -632,9 +648,18 @@ rg_learn_entry(struct rg_learn *l, const struct rg_maillog_entry *e, int64_t now
 		rg_learn_emit(l, RG_LEARN_IGNORED, "too_old", a.a_key, &v, e, e->e_relay_host);
 		return;
 	}
-	if (v.v_class == RG_CLASS_UNDELIVERABLE && rg_learn_is_deliverable(l, a.a_key)) {
-		rg_learn_hold(l, a.a_key, a.a_domain, &v, t, e);
+	switch (rg_learn_existing(l, a.a_key, &v, &why)) {
+	case RG_LEARN_OLD_KEEP:
+		rg_learn_emit(l, RG_LEARN_IGNORED, why, a.a_key, &v, e, e->e_relay_host);
 		return;
+	case RG_LEARN_OLD_DELIVERABLE:
+		if (v.v_class == RG_CLASS_UNDELIVERABLE) {
+			rg_learn_hold(l, a.a_key, a.a_domain, &v, t, e);
+			return;
+		}
+		break;
+	case RG_LEARN_OLD_OTHER:
+		break;
 	}
 	if (rg_learn_write(l, a.a_key, &v, &why) < 0) {
 		rg_learn_emit(l, RG_LEARN_IGNORED, why, a.a_key, &v, e, e->e_relay_host);

@@ -746,6 +746,23 @@ rg_maillog_exim_error(struct rg_ml_cur *c, struct rg_maillog_entry *e)
 	rg_maillog_reply(e, s.p, (size_t)(s.end - s.p));
 }
 
+/*
+ * rg_maillog_field - an Exim field value up to a space; a colon that ends
+ * it ("T=remote_smtp: SMTP error ...") is left for the message. -1 when
+ * empty.
+ */
+static int
+rg_maillog_field(struct rg_ml_cur *c, struct rg_maillog_span *out)
+{
+	if (!rg_maillog_token(c, out))
+		return -1;
+	if (out->s_ptr[out->s_len - 1] == ':') {
+		out->s_len--;
+		c->p--;
+	}
+	return 0;
+}
+
 /* rg_maillog_exim - an Exim line after its stamp. */
 static int
 rg_maillog_exim(struct rg_ml_cur *c, struct rg_maillog_entry *e)
@@ -793,7 +810,8 @@ rg_maillog_exim(struct rg_ml_cur *c, struct rg_maillog_entry *e)
 			if (!rg_maillog_exim_host(c, e))
 				break;
 		} else if (rg_maillog_lit(c, "T=")) {
-			rg_maillog_token(c, &transport);
+			if (rg_maillog_field(c, &transport) < 0)
+				break;
 		} else if (rg_maillog_lit(c, "C=\"")) {
 			const char *q = memchr(c->p, '"', (size_t)(c->end - c->p));
 			if (q == NULL)
@@ -813,7 +831,7 @@ rg_maillog_exim(struct rg_ml_cur *c, struct rg_maillog_entry *e)
 				if (q == NULL)
 					break;
 				c->p = q + 1;
-			} else if (!rg_maillog_token(c, &skip)) {
+			} else if (rg_maillog_field(c, &skip) < 0) {
 				break;
 			}
 		}
