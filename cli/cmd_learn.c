@@ -53,6 +53,7 @@ struct cli_learn_opts {
 struct cli_learn {
 	struct cli_ctx		*ctx;
 	struct cli_learn_opts	 o;
+	enum rg_maillog_format	 fmt;		/* the format, once the first line told it */
 	struct cli_lsrc		 src;
 	struct rg_learn		*learn;
 	struct event_base	*base;
@@ -141,7 +142,12 @@ cli_learn_line(const char *line, size_t len, void *arg)
 	struct rg_maillog_entry e;
 	int64_t now = rg_clock_now();
 
-	if (rg_maillog_parse(line, len, cl->o.fmt, now, &e) != 1)
+	/* auto: the first line tells the format; a Postfix log is then searched for its mark. */
+	if (cl->fmt == RG_MAILLOG_AUTO)
+		cl->fmt = rg_maillog_detect(line, len);
+	if (cl->fmt == RG_MAILLOG_POSTFIX && cl->src.ls_mark == NULL)
+		cli_lsrc_set_mark(&cl->src, RG_MAILLOG_POSTFIX_MARK);
+	if (rg_maillog_parse(line, len, cl->fmt, now, &e) != 1)
 		return;
 	cl->records++;
 	if (e.e_time > cl->latest && e.e_time <= now + 300)
@@ -368,6 +374,7 @@ cli_cmd_learn(struct cli_ctx *ctx, int argc, char **argv)
 		cli_lsrc_close(&cl.src);
 		return CLI_EXIT_CONFIG;
 	}
+	cl.fmt = cl.o.fmt;
 	rc = CLI_EXIT_CACHE;
 	if (cli_state(ctx) < 0)
 		goto out;

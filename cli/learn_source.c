@@ -268,6 +268,51 @@ cli_lsrc_line(struct cli_lsrc *s, const char *p, size_t n, cli_lsrc_line_fn fn, 
 	fn(p, n, arg);
 }
 
+void
+cli_lsrc_set_mark(struct cli_lsrc *s, const char *mark)
+{
+	s->ls_mark = mark;
+	s->ls_mark_len = mark != NULL ? strlen(mark) : 0;
+}
+
+/* cli_lsrc_count_lines - newlines in [p, end). */
+static uint64_t
+cli_lsrc_count_lines(const char *p, const char *end)
+{
+	uint64_t n = 0;
+
+	while (p < end && (p = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+		n++;
+		p++;
+	}
+	return n;
+}
+
+/*
+ * cli_lsrc_skip - with a mark, pass over the whole lines from p that do
+ * not hold it: up to the start of the line of the next mark, or to the
+ * last newline of the chunk. Returns the new p.
+ */
+static const char *
+cli_lsrc_skip(struct cli_lsrc *s, const char *p, const char *end)
+{
+	const char *m, *to;
+
+	m = memmem(p, (size_t)(end - p), s->ls_mark, s->ls_mark_len);
+	if (m != NULL) {
+		to = memrchr(p, '\n', (size_t)(m - p));
+	} else {
+		to = memrchr(p, '\n', (size_t)(end - p));
+	}
+	if (to == NULL)
+		return p;
+	to++;
+	s->ls_lines += cli_lsrc_count_lines(p, to);
+	s->ls_off += (off_t)(to - p);
+	s->ls_line_off = s->ls_off;
+	return to;
+}
+
 int
 cli_lsrc_read(struct cli_lsrc *s, size_t max, cli_lsrc_line_fn fn, void *arg, char *err,
     size_t errsize)
@@ -294,9 +339,15 @@ cli_lsrc_read(struct cli_lsrc *s, size_t max, cli_lsrc_line_fn fn, void *arg, ch
 		any = 1;
 		total += (size_t)r;
 		end = chunk + r;
-		while (p < end && (nl = memchr(p, '\n', (size_t)(end - p))) != NULL) {
-			size_t n = (size_t)(nl - p);
+		for (;;) {
+			size_t n;
 
+			/* Between whole lines, lines without the mark go by uncopied. */
+			if (s->ls_mark != NULL && s->ls_len == 0 && !s->ls_dropping)
+				p = cli_lsrc_skip(s, p, end);
+			if (p >= end || (nl = memchr(p, '\n', (size_t)(end - p))) == NULL)
+				break;
+			n = (size_t)(nl - p);
 			if (s->ls_dropping) {
 				s->ls_dropping = 0;
 				s->ls_too_long++;

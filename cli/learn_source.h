@@ -27,6 +27,8 @@ struct cli_lsrc {
 	char		*ls_buf;
 	size_t		 ls_len;
 	size_t		 ls_cap;
+	const char	*ls_mark;		/* lines without it are counted, not handed over */
+	size_t		 ls_mark_len;
 	uint32_t	 ls_fp;			/* hash of the file's first ls_fp_len bytes */
 	size_t		 ls_fp_len;
 	/* What was seen, for the summary. */
@@ -65,6 +67,13 @@ int cli_lsrc_rotated(struct cli_lsrc *s);
 
 /* cli_lsrc_pending - a rotated file was finished and the named one is due (not following). */
 int cli_lsrc_pending(const struct cli_lsrc *s);
+
+/*
+ * cli_lsrc_set_mark - from now on, only lines that contain mark (a static
+ * string; NULL: every line) are handed to the callback; the others are
+ * counted. A whole chunk is searched at once, as grep does.
+ */
+void cli_lsrc_set_mark(struct cli_lsrc *s, const char *mark);
 
 /* cli_lsrc_save - keep the position for the next run; -1 with err. */
 int cli_lsrc_save(struct cli_lsrc *s, char *err, size_t errsize);

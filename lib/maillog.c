@@ -95,16 +95,49 @@ rg_maillog_format_parse(const char *name, enum rg_maillog_format *out)
 	return 0;
 }
 
-/* rg_maillog_lit - the cursor is at lit: step over it. */
+/* rg_maillog_litn - the cursor is at the n bytes of lit: step over them. */
 static int
-rg_maillog_lit(struct rg_ml_cur *c, const char *lit)
+rg_maillog_litn(struct rg_ml_cur *c, const char *lit, size_t n)
 {
-	size_t n = strlen(lit);
-
 	if ((size_t)(c->end - c->p) < n || memcmp(c->p, lit, n) != 0)
 		return 0;
 	c->p += n;
 	return 1;
+}
+
+/* rg_maillog_lit - the same for a string literal (only: the macro refuses anything else). */
+#define rg_maillog_lit(c, lit)	rg_maillog_litn((c), "" lit "", sizeof(lit) - 1)
+
+/* Character classes of the fields copied out of a line. */
+#define RG_ML_ALNUM	0x01u	/* queue ids */
+#define RG_ML_HOST	0x02u	/* host names: letters, digits, . - _ */
+#define RG_ML_IP	0x04u	/* IPv4 and IPv6 literals: hex digits, . : */
+#define RG_ML_PROG	0x08u	/* syslog tags: host characters and / */
+#define RG_ML_DSN	0x10u	/* enhanced status codes: digits and . */
+
+/* rg_maillog_class - the classes byte c belongs to. */
+static inline unsigned
+rg_maillog_class(unsigned char c)
+{
+	unsigned l = c | 0x20u;
+
+	if (c >= '0' && c <= '9')
+		return RG_ML_ALNUM | RG_ML_HOST | RG_ML_IP | RG_ML_PROG | RG_ML_DSN;
+	if (l >= 'a' && l <= 'z')
+		return RG_ML_ALNUM | RG_ML_HOST | RG_ML_PROG | (l <= 'f' ? RG_ML_IP : 0);
+	switch (c) {
+	case '.':
+		return RG_ML_HOST | RG_ML_IP | RG_ML_PROG | RG_ML_DSN;
+	case '-':
+	case '_':
+		return RG_ML_HOST | RG_ML_PROG;
+	case '/':
+		return RG_ML_PROG;
+	case ':':
+		return RG_ML_IP;
+	default:
+		return 0;
+	}
 }
 
 /* rg_maillog_num - exactly n digits (n <= 9) into *v. */
@@ -163,15 +196,93 @@ rg_maillog_ymd(struct rg_ml_cur *c, struct tm *tm)
 	return 1;
 }
 
-/* rg_maillog_local - a local wall-clock time as a Unix time; 0 when it does not exist. */
+/*
+ * A timestamp as read; turned into a Unix time only for a delivery record
+ * (rg_maillog_when), since mktime() looks at the time zone file each time.
+ */
+enum rg_ml_stamp_kind {
+	RG_ML_STAMP_NONE,
+	RG_ML_STAMP_LOCAL,	/* a local wall-clock time */
+	RG_ML_STAMP_NOYEAR,	/* the same, without the year */
+	RG_ML_STAMP_OFFSET,	/* with its offset from UTC */
+};
+
+struct rg_ml_stamp {
+	enum rg_ml_stamp_kind	 kind;
+	struct tm		 tm;
+	int			 offset;	/* seconds east of UTC */
+};
+
+/*
+ * rg_maillog_local - a local wall-clock time as a Unix time; 0 when it does
+ * not exist. The start of the hour is remembered per thread, so a log read
+ * line by line calls mktime() once an hour of log, not once a line.
+ */
 static int64_t
 rg_maillog_local(struct tm *tm)
 {
+	static __thread int c_year = -1, c_mon, c_mday, c_hour;
+	static __thread int64_t c_base;
+	struct tm h;
 	time_t t;
 
-	tm->tm_isdst = -1;
-	t = mktime(tm);
-	return t == (time_t)-1 ? 0 : (int64_t)t;
+	if (tm->tm_year != c_year || tm->tm_mon != c_mon || tm->tm_mday != c_mday ||
+	    tm->tm_hour != c_hour) {
+		h = *tm;
+		h.tm_min = 0;
+		h.tm_sec = 0;
+		h.tm_isdst = -1;
+		if ((t = mktime(&h)) == (time_t)-1)
+			return 0;
+		c_year = tm->tm_year;
+		c_mon = tm->tm_mon;
+		c_mday = tm->tm_mday;
+		c_hour = tm->tm_hour;
+		c_base = (int64_t)t;
+	}
+	return c_base + tm->tm_min * 60 + tm->tm_sec;
+}
+
+/* rg_maillog_year - the local year (since 1900) at now, remembered per hour. */
+static int
+rg_maillog_year(int64_t now)
+{
+	static __thread int64_t c_hour = -1;
+	static __thread int c_year;
+	struct tm nowtm;
+	time_t nt = (time_t)now;
+
+	if (now / 3600 != c_hour) {
+		localtime_r(&nt, &nowtm);
+		c_year = nowtm.tm_year;
+		c_hour = now / 3600;
+	}
+	return c_year;
+}
+
+/* rg_maillog_when - the Unix time of a stamp; 0 when there is none. */
+static int64_t
+rg_maillog_when(struct rg_ml_stamp *st, int64_t now)
+{
+	int64_t when;
+
+	switch (st->kind) {
+	case RG_ML_STAMP_OFFSET:
+		return (int64_t)timegm(&st->tm) - st->offset;
+	case RG_ML_STAMP_LOCAL:
+		return rg_maillog_local(&st->tm);
+	case RG_ML_STAMP_NOYEAR:
+		/* This year, unless that lies ahead, as a December line read in January does. */
+		st->tm.tm_year = rg_maillog_year(now);
+		when = rg_maillog_local(&st->tm);
+		if (when > now + 2 * 86400) {
+			st->tm.tm_year--;
+			when = rg_maillog_local(&st->tm);
+		}
+		return when;
+	default:
+		return 0;
+	}
 }
 
 /*
@@ -179,13 +290,14 @@ rg_maillog_local(struct tm *tm)
  * (or Z) is required.
  */
 static int
-rg_maillog_stamp_rfc3339(struct rg_ml_cur *c, int64_t *when)
+rg_maillog_stamp_rfc3339(struct rg_ml_cur *c, struct rg_ml_stamp *st)
 {
 	struct rg_ml_cur s = *c;
-	struct tm tm = { 0 };
 	int oh, om, sign;
 
-	if (!rg_maillog_ymd(&s, &tm) || !rg_maillog_lit(&s, "T") || !rg_maillog_hms(&s, &tm))
+	memset(st, 0, sizeof(*st));
+	if (!rg_maillog_ymd(&s, &st->tm) || !rg_maillog_lit(&s, "T") ||
+	    !rg_maillog_hms(&s, &st->tm))
 		return 0;
 	rg_maillog_frac(&s);
 	if (rg_maillog_lit(&s, "Z")) {
@@ -202,21 +314,21 @@ rg_maillog_stamp_rfc3339(struct rg_ml_cur *c, int64_t *when)
 	}
 	if (!rg_maillog_lit(&s, " "))
 		return 0;
-	*when = (int64_t)timegm(&tm) - sign * (oh * 3600 + om * 60);
+	st->kind = RG_ML_STAMP_OFFSET;
+	st->offset = sign * (oh * 3600 + om * 60);
 	*c = s;
 	return 1;
 }
 
 /* rg_maillog_stamp_bsd - "Dec  7 09:54:21", "Dec 07 09:54:21.123456", and a space. */
 static int
-rg_maillog_stamp_bsd(struct rg_ml_cur *c, int64_t now, int64_t *when)
+rg_maillog_stamp_bsd(struct rg_ml_cur *c, struct rg_ml_stamp *st)
 {
 	static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
 	struct rg_ml_cur s = *c;
-	struct tm tm = { 0 }, nowtm;
-	time_t nt = (time_t)now;
 	int mon = -1, day = 0;
 
+	memset(st, 0, sizeof(*st));
 	if (s.end - s.p < 4)
 		return 0;
 	for (int i = 0; i < 12; i++) {
@@ -232,38 +344,33 @@ rg_maillog_stamp_bsd(struct rg_ml_cur *c, int64_t now, int64_t *when)
 	} else if (!rg_maillog_num(&s, 2, &day) && !rg_maillog_num(&s, 1, &day)) {
 		return 0;
 	}
-	if (day < 1 || day > 31 || !rg_maillog_lit(&s, " ") || !rg_maillog_hms(&s, &tm))
+	if (day < 1 || day > 31 || !rg_maillog_lit(&s, " ") || !rg_maillog_hms(&s, &st->tm))
 		return 0;
 	rg_maillog_frac(&s);
 	if (!rg_maillog_lit(&s, " "))
 		return 0;
-	/* No year: this year, unless that lies ahead, as a December line read in January does. */
-	localtime_r(&nt, &nowtm);
-	tm.tm_year = nowtm.tm_year;
-	tm.tm_mon = mon;
-	tm.tm_mday = day;
-	*when = rg_maillog_local(&tm);
-	if (*when > now + 2 * 86400) {
-		tm.tm_year--;
-		*when = rg_maillog_local(&tm);
-	}
+	st->kind = RG_ML_STAMP_NOYEAR;
+	st->tm.tm_mon = mon;
+	st->tm.tm_mday = day;
 	*c = s;
 	return 1;
 }
 
 /* rg_maillog_stamp_exim - "2026-12-07 09:54:21[.123][ +0100] ". */
 static int
-rg_maillog_stamp_exim(struct rg_ml_cur *c, int64_t *when)
+rg_maillog_stamp_exim(struct rg_ml_cur *c, struct rg_ml_stamp *st)
 {
 	struct rg_ml_cur s = *c;
-	struct tm tm = { 0 };
 	int oh, om;
 
-	if (!rg_maillog_ymd(&s, &tm) || !rg_maillog_lit(&s, " ") || !rg_maillog_hms(&s, &tm))
+	memset(st, 0, sizeof(*st));
+	if (!rg_maillog_ymd(&s, &st->tm) || !rg_maillog_lit(&s, " ") ||
+	    !rg_maillog_hms(&s, &st->tm))
 		return 0;
 	rg_maillog_frac(&s);
 	if (!rg_maillog_lit(&s, " "))
 		return 0;
+	st->kind = RG_ML_STAMP_LOCAL;
 	if (s.end - s.p >= 6 && (s.p[0] == '+' || s.p[0] == '-')) {
 		struct rg_ml_cur z = s;
 		int sign = *z.p == '-' ? -1 : 1;
@@ -271,12 +378,11 @@ rg_maillog_stamp_exim(struct rg_ml_cur *c, int64_t *when)
 		z.p++;
 		if (rg_maillog_num(&z, 2, &oh) && rg_maillog_num(&z, 2, &om) &&
 		    rg_maillog_lit(&z, " ") && oh < 24 && om < 60) {
-			*when = (int64_t)timegm(&tm) - sign * (oh * 3600 + om * 60);
-			*c = z;
-			return 1;
+			st->kind = RG_ML_STAMP_OFFSET;
+			st->offset = sign * (oh * 3600 + om * 60);
+			s = z;
 		}
 	}
-	*when = rg_maillog_local(&tm);
 	*c = s;
 	return 1;
 }
@@ -328,14 +434,14 @@ rg_maillog_address(struct rg_ml_cur *c, char close, struct rg_maillog_span *out)
 	return 1;
 }
 
-/* rg_maillog_copy - a span into dst when it fits and every byte is in alphabet. */
+/* rg_maillog_copy - a span into dst when it fits and every byte is of class cls. */
 static int
-rg_maillog_copy(char *dst, size_t size, const char *src, size_t len, const char *alphabet)
+rg_maillog_copy(char *dst, size_t size, const char *src, size_t len, unsigned cls)
 {
 	if (len >= size)
 		return 0;
 	for (size_t i = 0; i < len; i++) {
-		if (src[i] == '\0' || strchr(alphabet, src[i]) == NULL)
+		if (!(rg_maillog_class((unsigned char)src[i]) & cls))
 			return 0;
 	}
 	memcpy(dst, src, len);
@@ -343,11 +449,6 @@ rg_maillog_copy(char *dst, size_t size, const char *src, size_t len, const char 
 	return 1;
 }
 
-static const char rg_maillog_alnum[] =
-    "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-static const char rg_maillog_hostchars[] =
-    "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz.-_";
-static const char rg_maillog_ipchars[] = "0123456789abcdefABCDEF.:";
 
 /*
  * rg_maillog_set_relay - host and address (an IPv4 or IPv6 literal, else
@@ -360,10 +461,10 @@ rg_maillog_set_relay(struct rg_maillog_entry *e, const char *host, size_t hlen,
 	unsigned char bin[16];
 
 	if (!rg_maillog_copy(e->e_relay_host, sizeof(e->e_relay_host), host, hlen,
-	    rg_maillog_hostchars))
+	    RG_ML_HOST))
 		e->e_relay_host[0] = '\0';
 	if (!rg_maillog_copy(e->e_relay_addr, sizeof(e->e_relay_addr), addr, alen,
-	    rg_maillog_ipchars))
+	    RG_ML_IP))
 		e->e_relay_addr[0] = '\0';
 	e->e_remote = e->e_relay_addr[0] != '\0' &&
 	    (inet_pton(AF_INET, e->e_relay_addr, bin) == 1 ||
@@ -528,7 +629,7 @@ rg_maillog_relay_postfix(struct rg_maillog_entry *e, const char *v, size_t n)
 
 	if (lb == NULL) {
 		rg_maillog_copy(e->e_relay_host, sizeof(e->e_relay_host), v, n,
-		    rg_maillog_hostchars);
+		    RG_ML_HOST);
 		return;
 	}
 	rb = memchr(lb, ']', (size_t)(v + n - lb));
@@ -551,7 +652,7 @@ rg_maillog_postfix_tag(struct rg_maillog_entry *e, const struct rg_maillog_span 
 	if ((lb = memchr(tag->s_ptr, '[', n)) != NULL)
 		n = (size_t)(lb - tag->s_ptr);
 	return rg_maillog_copy(e->e_program, sizeof(e->e_program), tag->s_ptr, n,
-	    "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz.-_/") &&
+	    RG_ML_PROG) &&
 	    strncmp(e->e_program, "postfix", 7) == 0 && strchr(e->e_program, '/') != NULL;
 }
 
@@ -592,7 +693,7 @@ rg_maillog_postfix(struct rg_ml_cur *c, int stamped, struct rg_maillog_entry *e)
 			*c = t;
 	}
 	/* QID: to=< */
-	for (q = c->p; q < c->end && strchr(rg_maillog_alnum, *q) != NULL && *q != '\0'; q++)
+	for (q = c->p; q < c->end && (rg_maillog_class((unsigned char)*q) & RG_ML_ALNUM); q++)
 		;
 	qid.s_ptr = c->p;
 	qid.s_len = (size_t)(q - c->p);
@@ -649,7 +750,7 @@ rg_maillog_postfix(struct rg_ml_cur *c, int stamped, struct rg_maillog_entry *e)
 		if (klen == 5 && memcmp(key, "relay", 5) == 0)
 			rg_maillog_relay_postfix(e, val, vlen);
 		else if (klen == 3 && memcmp(key, "dsn", 3) == 0 &&
-		    !rg_maillog_copy(e->e_dsn, sizeof(e->e_dsn), val, vlen, "0123456789."))
+		    !rg_maillog_copy(e->e_dsn, sizeof(e->e_dsn), val, vlen, RG_ML_DSN))
 			e->e_dsn[0] = '\0';
 	}
 	if (e->e_program[0] != '\0' && rg_maillog_postfix_local_agent(e->e_program))
@@ -671,7 +772,7 @@ rg_maillog_exim_id(struct rg_ml_cur *c, struct rg_maillog_entry *e)
 	for (int part = 0; part < 3; part++) {
 		int n = 0;
 
-		while (c->p < c->end && *c->p != '\0' && strchr(rg_maillog_alnum, *c->p) != NULL) {
+		while (c->p < c->end && (rg_maillog_class((unsigned char)*c->p) & RG_ML_ALNUM)) {
 			c->p++;
 			n++;
 		}
@@ -845,7 +946,7 @@ rg_maillog_exim(struct rg_ml_cur *c, struct rg_maillog_entry *e)
 		e->e_detail.s_ptr = c->p;
 		e->e_detail.s_len = (size_t)(c->end - c->p);
 	}
-	rg_maillog_copy(e->e_program, sizeof(e->e_program), "exim", 4, "eixm");
+	memcpy(e->e_program, "exim", 5);
 	e->e_format = RG_MAILLOG_EXIM;
 	return 1;
 }
@@ -855,28 +956,46 @@ rg_maillog_parse(const char *line, size_t len, enum rg_maillog_format fmt, int64
     struct rg_maillog_entry *e)
 {
 	struct rg_ml_cur c = { line, line + len };
-	int64_t when = 0;
+	struct rg_ml_stamp st;
 
 	memset(e, 0, sizeof(*e));
 	e->e_status = RG_MAILLOG_OTHER;
 	if (fmt != RG_MAILLOG_POSTFIX) {
 		struct rg_ml_cur x = c;
-		if (rg_maillog_stamp_exim(&x, &when) && rg_maillog_exim(&x, e)) {
-			e->e_time = when;
+		if (rg_maillog_stamp_exim(&x, &st) && rg_maillog_exim(&x, e)) {
+			e->e_time = rg_maillog_when(&st, now);
 			return 1;
 		}
 		if (fmt == RG_MAILLOG_EXIM)
 			return 0;
 		memset(e, 0, sizeof(*e));
 		e->e_status = RG_MAILLOG_OTHER;
-		when = 0;
 	}
-	if (rg_maillog_stamp_rfc3339(&c, &when) || rg_maillog_stamp_bsd(&c, now, &when)) {
+	if (rg_maillog_stamp_rfc3339(&c, &st) || rg_maillog_stamp_bsd(&c, &st)) {
 		if (!rg_maillog_postfix(&c, 1, e))
 			return 0;
-	} else if (!rg_maillog_postfix(&c, 0, e)) {
-		return 0;
+	} else {
+		st.kind = RG_ML_STAMP_NONE;
+		if (!rg_maillog_postfix(&c, 0, e))
+			return 0;
 	}
-	e->e_time = when;
+	e->e_time = rg_maillog_when(&st, now);
 	return 1;
+}
+
+enum rg_maillog_format
+rg_maillog_detect(const char *line, size_t len)
+{
+	struct rg_ml_cur c = { line, line + len };
+	struct rg_ml_stamp st;
+	struct rg_maillog_entry e;
+
+	if (rg_maillog_stamp_exim(&c, &st)) {
+		/* "[pid] " and a message id, or one of Exim's other lines after a stamp. */
+		if (c.p < c.end && *c.p == '[')
+			return RG_MAILLOG_EXIM;
+		return rg_maillog_exim_id(&c, &e) || !rg_maillog_memstr(line, len, "postfix") ?
+		    RG_MAILLOG_EXIM : RG_MAILLOG_POSTFIX;
+	}
+	return len > 0 ? RG_MAILLOG_POSTFIX : RG_MAILLOG_AUTO;
 }

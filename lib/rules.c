@@ -184,6 +184,20 @@ rg_rules_find_list(const struct rg_rules *r, const char *name)
 	return -1;
 }
 
+/*
+ * rg_rules_lower - ASCII lower case in place. Phrases are kept so and a
+ * reply's text is lowered once per match: a case-blind search is then a
+ * plain memmem, not a strcasestr per phrase.
+ */
+static void
+rg_rules_lower(char *s)
+{
+	for (; *s; s++) {
+		if (*s >= 'A' && *s <= 'Z')
+			*s = (char)(*s + ('a' - 'A'));
+	}
+}
+
 /* rg_rules_list_line - "list NAME PHRASE...": the phrases join the list. */
 static int
 rg_rules_list_line(struct rg_rules_parser *p, char tok[][RG_RULES_TOKEN_MAX + 1], int n)
@@ -216,6 +230,7 @@ rg_rules_list_line(struct rg_rules_parser *p, char tok[][RG_RULES_TOKEN_MAX + 1]
 			return rg_rules_error(p, "an empty phrase", NULL);
 		if ((l->phrases[l->n] = strdup(tok[k])) == NULL)
 			return rg_rules_error(p, "out of memory", NULL);
+		rg_rules_lower(l->phrases[l->n]);
 		l->n++;
 	}
 	return 0;
@@ -354,6 +369,8 @@ rg_rules_text(struct rg_rules_parser *p, struct rg_rule *ru, const char *v, int 
 		return rg_rules_error(p, "an empty phrase", NULL);
 	} else if ((t->phrase = strdup(v)) == NULL) {
 		return rg_rules_error(p, "out of memory", NULL);
+	} else {
+		rg_rules_lower(t->phrase);
 	}
 	ru->ntexts++;
 	return 0;
@@ -588,19 +605,20 @@ rg_rules_dsn_ok(const struct rg_rule *ru, const char *dsn)
 	return !pos || hit;
 }
 
+/* rg_rules_text_ok - the text conditions of ru hold for text (lower case, len bytes). */
 static int
-rg_rules_text_ok(const struct rg_rules *r, const struct rg_rule *ru, const char *text)
+rg_rules_text_ok(const struct rg_rules *r, const struct rg_rule *ru, const char *text, size_t len)
 {
 	for (int i = 0; i < ru->ntexts; i++) {
 		const struct rg_rules_text *t = &ru->texts[i];
 		int in = 0;
 
 		if (t->list < 0) {
-			in = strcasestr(text, t->phrase) != NULL;
+			in = memmem(text, len, t->phrase, strlen(t->phrase)) != NULL;
 		} else {
 			const struct rg_rules_list *l = &r->r_lists[t->list];
 			for (int k = 0; k < l->n && !in; k++)
-				in = strcasestr(text, l->phrases[k]) != NULL;
+				in = memmem(text, len, l->phrases[k], strlen(l->phrases[k])) != NULL;
 		}
 		if (in == t->neg)
 			return 0;
@@ -613,14 +631,19 @@ rg_rules_match(const struct rg_rules *r, enum rg_smtp_stage stage, const struct 
     struct rg_rule_outcome *out)
 {
 	unsigned bit = 1u << (unsigned)stage;
+	char lower[RG_REPLY_TEXT_MAX + 1];
+	size_t len = strnlen(reply->r_text, RG_REPLY_TEXT_MAX);
 
+	memcpy(lower, reply->r_text, len);
+	lower[len] = '\0';
+	rg_rules_lower(lower);
 	for (int i = 0; i < r->r_nrules; i++) {
 		const struct rg_rule *ru = &r->r_rules[i];
 
 		if ((ru->stages != 0 && !(ru->stages & bit)) || (ru->stages_neg & bit))
 			continue;
 		if (!rg_rules_code_ok(ru, reply->r_code) || !rg_rules_dsn_ok(ru, reply->r_dsn) ||
-		    !rg_rules_text_ok(r, ru, reply->r_text))
+		    !rg_rules_text_ok(r, ru, lower, len))
 			continue;
 		*out = ru->out;
 		return 1;

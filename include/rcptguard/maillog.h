@@ -79,6 +79,18 @@ struct rg_maillog_entry {
 int rg_maillog_parse(const char *line, size_t len, enum rg_maillog_format fmt, int64_t now,
     struct rg_maillog_entry *e);
 
+/*
+ * rg_maillog_detect - the format a log's first line shows: Exim's stamp
+ * ("2026-12-07 09:54:21") and message id, or else Postfix (syslog, the
+ * journal, maillog_file); AUTO for an empty line.
+ */
+enum rg_maillog_format rg_maillog_detect(const char *line, size_t len);
+/*
+ * RG_MAILLOG_POSTFIX_MARK - every Postfix delivery record holds it, so a
+ * reader may pass over lines without it.
+ */
+#define RG_MAILLOG_POSTFIX_MARK	", status="
+
 const char *rg_maillog_status_name(enum rg_maillog_status s);
 const char *rg_maillog_stage_name(enum rg_maillog_stage s);
 const char *rg_maillog_format_name(enum rg_maillog_format f);
