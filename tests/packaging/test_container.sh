@@ -15,6 +15,8 @@
 #   - finds both daemons' decisions in the journal (their syslog client,
 #     /dev/log, facility mail), enables metrics_listen, reloads, reads
 #     /metrics of both and `rcptguard stats --json`;
+#   - enables rcptguard-learn, which reads a mail.log of root:adm 0640 and
+#     learns its bounces, so the policy server refuses the address;
 #   - reloads (a good and a refused file), kills a daemon with SIGKILL and
 #     sees systemd restart it, runs systemd-analyze security on the units;
 #   - removes the package (the state stays), then purges it (it goes).
@@ -163,6 +165,26 @@ like "so does the milter, from its engine loop" "$(metrics_get 10043)" \
     'rcptguard_decisions_total\{frontend="milter",action="reject"\} [1-9]'
 like "rcptguard stats reads both" "$(cx rcptguard stats --json)" \
     '"policyd": *\{"endpoint": *"inet:127.0.0.1:10042", *"up": *true.*"milter": *\{"endpoint": *"inet:127.0.0.1:10043", *"up": *true'
+
+# --- rcptguard-learn: Postfix's log, read as group adm, into the cache ---
+is "rcptguard-learn is installed, not enabled" "$(cx systemctl is-enabled rcptguard-learn 2>&1)" disabled
+bounce_line() {
+	printf '%s mx1 postfix/smtp[77]: %s: to=<%s>, relay=mx.gone.example[93.184.216.40]:25, delay=1, delays=0/0/0/1, dsn=5.1.1, status=bounced (host mx.gone.example[93.184.216.40] said: 550 5.1.1 <%s>: Recipient address rejected: User unknown (in reply to RCPT TO command))\n' \
+	    "$(date '+%b %e %H:%M:%S')" "$1" "$2" "$2"
+}
+cx "install -m 0640 -o root -g adm /dev/null /var/log/mail.log"
+cx "printf '%s' '$(bounce_line 4AB3C2D1E0 first@gone.example)' >> /var/log/mail.log"
+cx systemctl enable --now rcptguard-learn > /dev/null 2>&1
+check "rcptguard-learn is active" wait_for 60 active rcptguard-learn
+learned() { cx "rcptguard cache get --json $1" | grep -q '"class":"undeliverable".*"source":"delivery"'; }
+check "it learned the bounce in mail.log (root:adm 0640)" wait_for 60 learned first@gone.example
+cx "printf '%s' '$(bounce_line 4AB3C2D1E1 second@gone.example)' >> /var/log/mail.log"
+check "and a line appended later" wait_for 60 learned second@gone.example
+like "the policy server refuses the learned address" "$(policy_ask second@gone.example)" '^action=550 5\.1\.1 '
+sc=$(cx systemd-analyze security --no-pager rcptguard-learn 2>&1 | sed -n 's/.*Overall exposure level for .*: \([0-9.]*\) .*/\1/p')
+check "rcptguard-learn: systemd-analyze security in the booted system: $sc <= 1.5" \
+    awk -v s="${sc:-99}" 'BEGIN { exit !(s <= 1.5) }'
+cx systemctl disable --now rcptguard-learn > /dev/null 2>&1
 
 # --- reload, kill -9, security ---
 r=$(cx systemctl reload rcptguard-policyd 2>&1)

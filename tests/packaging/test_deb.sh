@@ -45,7 +45,7 @@ is "lintian: no error" "$(grep -c '^E:' "$W/lintian.log")" 0
 contents=$(dpkg-deb -c "$deb" 2>/dev/null | awk '{ print $6 }')
 for f in ./usr/sbin/rcptguard-policyd ./usr/sbin/rcptguard-milter ./usr/bin/rcptguard \
     ./lib/systemd/system/rcptguard-policyd.service ./lib/systemd/system/rcptguard-milter.service \
-    ./etc/rcptguard/rcptguard.conf ./etc/rcptguard/providers.conf ./etc/rcptguard/reply_rules \
+    ./lib/systemd/system/rcptguard-learn.service ./etc/rcptguard/rcptguard.conf ./etc/rcptguard/providers.conf ./etc/rcptguard/reply_rules \
     ./usr/share/man/man8/rcptguard-policyd.8.gz ./usr/share/man/man5/rcptguard.conf.5.gz \
     ./usr/share/doc/rcptguard/README.Debian ./usr/share/doc/rcptguard/examples/postfix-policyd.cf; do
 	like "the package holds $f" "$contents" "^$(printf '%s' "$f" | sed 's/\./\\./g')\$"
@@ -60,6 +60,8 @@ for unit in rcptguard-policyd rcptguard-milter; do
 	like "postinst starts $unit" "$(cat "$W/ctl/postinst")" \
 	    "deb-systemd-invoke \\\$_dh_action '$unit.service'"
 done
+like "rcptguard-learn is installed, not enabled" "$(cat "$W/ctl/postinst")" \
+    "deb-systemd-helper update-state 'rcptguard-learn.service'"
 like "postrm purges the state" "$(cat "$W/ctl/postrm")" 'rm -rf /var/lib/rcptguard'
 like "it depends on adduser" "$(dpkg-deb -f "$deb" Depends)" 'adduser'
 

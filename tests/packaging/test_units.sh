@@ -22,4 +22,14 @@ for unit in rcptguard-policyd rcptguard-milter; do
 	like "$unit: an empty capability bounding set" "$(cat "$U/$unit.service")" '^CapabilityBoundingSet=$'
 done
 
+# rcptguard-learn: the same hardening score; a plain service that follows the log.
+L="$U/rcptguard-learn.service"
+out=$(systemd-analyze security --offline=true --no-pager "$L" 2>&1)
+score=$(printf '%s\n' "$out" | sed -n 's/.*Overall exposure level for .*: \([0-9.]*\) .*/\1/p')
+check "rcptguard-learn: exposure ${score:-none} <= 1.5" awk -v s="${score:-99}" 'BEGIN { exit !(s <= 1.5) }'
+like "rcptguard-learn: runs learn --follow" "$(cat "$L")" \
+    '^ExecStart=/usr/bin/rcptguard -c /etc/rcptguard/rcptguard.conf learn --follow$'
+like "rcptguard-learn: reads the log as group adm" "$(cat "$L")" '^SupplementaryGroups=adm$'
+like "rcptguard-learn: an empty capability bounding set" "$(cat "$L")" '^CapabilityBoundingSet=$'
+
 tap_done
