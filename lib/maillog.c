@@ -651,9 +651,11 @@ rg_maillog_postfix_tag(struct rg_maillog_entry *e, const struct rg_maillog_span 
 	n--;
 	if ((lb = memchr(tag->s_ptr, '[', n)) != NULL)
 		n = (size_t)(lb - tag->s_ptr);
-	return rg_maillog_copy(e->e_program, sizeof(e->e_program), tag->s_ptr, n,
-	    RG_ML_PROG) &&
-	    strncmp(e->e_program, "postfix", 7) == 0 && strchr(e->e_program, '/') != NULL;
+	if (rg_maillog_copy(e->e_program, sizeof(e->e_program), tag->s_ptr, n, RG_ML_PROG) &&
+	    strncmp(e->e_program, "postfix", 7) == 0 && strchr(e->e_program, '/') != NULL)
+		return 1;
+	e->e_program[0] = '\0';
+	return 0;
 }
 
 /* rg_maillog_postfix_local_agent - a delivery agent that hands mail to a local store. */

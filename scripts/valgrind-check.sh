@@ -32,7 +32,7 @@ run() {
 }
 
 for t in test_address test_verdict test_config test_log test_util test_classify \
-    test_knowledge test_dns_record test_dns test_jsonw test_metrics test_log_syslog; do
+    test_knowledge test_dns_record test_dns test_jsonw test_metrics test_log_syslog test_maillog; do
 	run "$t" $vg $full "$build/tests/unit/$t"
 done
 for t in test_cache test_cache_procs test_engine_thread; do
@@ -58,6 +58,19 @@ want=5
 run "cli check (no network)" $vg $full --errors-for-leak-kinds=definite,indirect \
     "$rg" -c "$tmp/rg.conf" check --json --wait 1s "bad..x@example.org" "u@[192.0.2.1]"
 want=0
+# learn: the corpus of log lines (every format, the hostile ones), then
+# --follow on a growing file until SIGTERM, which must exit 0.
+grep -v '^[#=]' "$top/tests/learn/corpus.txt" | grep -v '^$' > "$tmp/mail.log"
+run "cli learn (the corpus)" $vg $full "$rg" -c "$tmp/rg.conf" learn --json --verbose "$tmp/mail.log"
+run "cli learn --follow" sh -c '
+	"$@" > "$0/follow.out" 2>&1 &
+	pid=$!
+	i=0
+	until [ -n "$(ls "$0"/state/learn-*.pos 2>/dev/null)" ] || [ $i -ge 600 ]; do sleep 0.1; i=$((i + 1)); done
+	grep -v "^[#=]" "$0/mail.log" | head -n 5 >> "$0/mail.log"
+	sleep 1
+	kill -TERM $pid
+	wait $pid' "$tmp" $vg $full "$rg" -c "$tmp/rg.conf" learn --follow --json "$tmp/mail.log"
 # The policy server's protocol suite with the daemon under valgrind: every
 # daemon the suite stops must exit 0, and valgrind turns any error into 99.
 run "rcptguard-policyd protocol suite" env RG_WRAP="$vg $full" \
