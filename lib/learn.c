@@ -329,50 +329,69 @@ enum rg_learn_old {
 	RG_LEARN_OLD_KEEP,		/* an admin's, a newer one, the same, or unreadable: *why */
 };
 
-/* rg_learn_existing - what is there for key, against v. */
+/* What the cache held for an address when its record was read. */
+struct rg_learn_old_verdict {
+	int			 o_rc;		/* rg_store_get's status */
+	enum rg_verdict_state	 o_state;
+	struct rg_verdict	 o_v;
+};
+
+/* rg_learn_read_old - read what the cache holds for key. */
+static void
+rg_learn_read_old(struct rg_learn *l, const char *key, struct rg_learn_old_verdict *o)
+{
+	o->o_rc = rg_store_get(l->l_store, key, &o->o_v, &o->o_state);
+}
+
+/* rg_learn_existing - what was there for key (o), against v. */
 static enum rg_learn_old
-rg_learn_existing(struct rg_learn *l, const char *key, const struct rg_verdict *v,
+rg_learn_existing(const struct rg_learn_old_verdict *o, const struct rg_verdict *v,
     const char **why)
 {
-	struct rg_verdict old;
-	enum rg_verdict_state st;
-	int rc = rg_store_get(l->l_store, key, &old, &st);
+	const struct rg_verdict *old = &o->o_v;
 
-	if (rc != RG_CACHE_OK) {
-		if (rc == RG_CACHE_NOTFOUND)
+	if (o->o_rc != RG_CACHE_OK) {
+		if (o->o_rc == RG_CACHE_NOTFOUND)
 			return RG_LEARN_OLD_OTHER;
 		*why = "cache_error";
 		return RG_LEARN_OLD_KEEP;
 	}
-	if (st == RG_STATE_EXPIRED)
+	if (o->o_state == RG_STATE_EXPIRED)
 		return RG_LEARN_OLD_OTHER;
-	if (old.v_source == RG_SOURCE_ADMIN) {
+	if (old->v_source == RG_SOURCE_ADMIN) {
 		*why = "admin_verdict";
 		return RG_LEARN_OLD_KEEP;
 	}
-	if (old.v_checked_at > v->v_checked_at) {
+	if (old->v_checked_at > v->v_checked_at) {
 		*why = "newer_verdict";
 		return RG_LEARN_OLD_KEEP;
 	}
-	if (old.v_source == RG_SOURCE_DELIVERY && old.v_class == v->v_class &&
-	    old.v_reason == v->v_reason && old.v_checked_at + RG_LEARN_SAME_WINDOW > v->v_checked_at) {
+	if (old->v_source == RG_SOURCE_DELIVERY && old->v_class == v->v_class &&
+	    old->v_reason == v->v_reason &&
+	    old->v_checked_at + RG_LEARN_SAME_WINDOW > v->v_checked_at) {
 		*why = "unchanged";
 		return RG_LEARN_OLD_KEEP;
 	}
-	return old.v_class == RG_CLASS_DELIVERABLE ? RG_LEARN_OLD_DELIVERABLE : RG_LEARN_OLD_OTHER;
+	return old->v_class == RG_CLASS_DELIVERABLE ? RG_LEARN_OLD_DELIVERABLE : RG_LEARN_OLD_OTHER;
 }
 
 /*
  * rg_learn_write - store v under key unless this is a dry run or what is
- * there must stay (rg_learn_existing). 0 when written (or would be), -1
- * with *why otherwise.
+ * there must stay (rg_learn_existing; o, or read now when NULL). 0 when
+ * written (or would be), -1 with *why otherwise.
  */
 static int
-rg_learn_write(struct rg_learn *l, const char *key, struct rg_verdict *v, const char **why)
+rg_learn_write(struct rg_learn *l, const char *key, struct rg_verdict *v,
+    const struct rg_learn_old_verdict *o, const char **why)
 {
+	struct rg_learn_old_verdict now;
 	int rc;
 
-	if (rg_learn_existing(l, key, v, why) == RG_LEARN_OLD_KEEP)
+	if (o == NULL) {
+		rg_learn_read_old(l, key, &now);
+		o = &now;
+	}
+	if (rg_learn_existing(o, v, why) == RG_LEARN_OLD_KEEP)
 		return -1;
 	if (l->l_dry_run)
 		return 0;
@@ -401,7 +420,7 @@ rg_learn_release(struct rg_learn *l, struct rg_learn_hold *h, int64_t now)
 	const char *why = NULL;
 
 	if (!h->h_in_burst) {
-		if (rg_learn_write(l, h->h_key, &h->h_verdict, &why) == 0) {
+		if (rg_learn_write(l, h->h_key, &h->h_verdict, NULL, &why) == 0) {
 			rg_learn_log(RG_LOG_INFO, "undeliverable", h->h_verdict.v_qid, h->h_key,
 			    &h->h_verdict, h->h_relay);
 			rg_learn_emit(l, RG_LEARN_UNDELIVERABLE, NULL, h->h_key, &h->h_verdict, NULL,
@@ -557,11 +576,10 @@ rg_learn_bounce(struct rg_learn *l, const struct rg_maillog_entry *e, struct rg_
 
 /* rg_learn_sent - what a delivery teaches, in v: deliverable, or risky with "delivered". */
 static void
-rg_learn_sent(struct rg_learn *l, const char *key, const char *domain,
+rg_learn_sent(struct rg_learn *l, const struct rg_learn_old_verdict *o, const char *domain,
     const struct rg_maillog_entry *e, struct rg_verdict *v)
 {
 	struct rg_domain_record d;
-	struct rg_verdict old;
 	enum rg_reason risky = RG_REASON_COUNT;
 
 	if (rg_store_domain_get(l->l_store, domain, &d) == RG_CACHE_OK &&
@@ -571,10 +589,10 @@ rg_learn_sent(struct rg_learn *l, const char *key, const char *domain,
 	    (rg_knowledge_provider(l->l_know, e->e_relay_host) == RG_PROVIDER_ACCEPT_ALL ||
 	    rg_knowledge_provider(l->l_know, e->e_relay_host) == RG_PROVIDER_UNRELIABLE_250))
 		risky = RG_REASON_ACCEPT_ALL_PROVIDER;
-	else if (rg_store_get(l->l_store, key, &old, NULL) == RG_CACHE_OK &&
-	    old.v_class == RG_CLASS_RISKY && (old.v_reason == RG_REASON_CATCH_ALL ||
-	    old.v_reason == RG_REASON_ACCEPT_ALL_PROVIDER))
-		risky = old.v_reason;
+	else if (o->o_rc == RG_CACHE_OK && o->o_v.v_class == RG_CLASS_RISKY &&
+	    (o->o_v.v_reason == RG_REASON_CATCH_ALL ||
+	    o->o_v.v_reason == RG_REASON_ACCEPT_ALL_PROVIDER))
+		risky = o->o_v.v_reason;
 	if (risky != RG_REASON_COUNT) {
 		rg_verdict_init(v, RG_CLASS_RISKY, risky);
 		v->v_flags |= RG_VERDICT_F_DELIVERED;
@@ -589,6 +607,7 @@ rg_learn_entry(struct rg_learn *l, const struct rg_maillog_entry *e, int64_t now
 	struct rg_address a;
 	struct rg_address_error ae;
 	struct rg_verdict v;
+	struct rg_learn_old_verdict old;
 	char shown[RG_ADDR_MAILBOX_MAX * 4 + 8];
 	const char *why = NULL;
 	int64_t t = e->e_time > 0 && e->e_time <= now + RG_LEARN_FUTURE_SLACK ? e->e_time : now;
@@ -624,10 +643,12 @@ rg_learn_entry(struct rg_learn *l, const struct rg_maillog_entry *e, int64_t now
 	if (why == NULL && e->e_status == RG_MAILLOG_SENT && !l->l_learn_sent)
 		why = "sent_not_learned";
 	if (why == NULL) {
-		if (e->e_status == RG_MAILLOG_SENT)
-			rg_learn_sent(l, a.a_key, a.a_domain, e, &v);
-		else
-			why = rg_learn_bounce(l, e, &v);
+		if (e->e_status == RG_MAILLOG_SENT) {
+			rg_learn_read_old(l, a.a_key, &old);
+			rg_learn_sent(l, &old, a.a_domain, e, &v);
+		} else if ((why = rg_learn_bounce(l, e, &v)) == NULL) {
+			rg_learn_read_old(l, a.a_key, &old);
+		}
 	}
 	if (why != NULL) {
 		rg_learn_emit(l, RG_LEARN_IGNORED, why, a.a_key, NULL, e, e->e_relay_host);
@@ -648,7 +669,7 @@ rg_learn_entry(struct rg_learn *l, const struct rg_maillog_entry *e, int64_t now
 		rg_learn_emit(l, RG_LEARN_IGNORED, "too_old", a.a_key, &v, e, e->e_relay_host);
 		return;
 	}
-	switch (rg_learn_existing(l, a.a_key, &v, &why)) {
+	switch (rg_learn_existing(&old, &v, &why)) {
 	case RG_LEARN_OLD_KEEP:
 		rg_learn_emit(l, RG_LEARN_IGNORED, why, a.a_key, &v, e, e->e_relay_host);
 		return;
@@ -661,7 +682,7 @@ rg_learn_entry(struct rg_learn *l, const struct rg_maillog_entry *e, int64_t now
 	case RG_LEARN_OLD_OTHER:
 		break;
 	}
-	if (rg_learn_write(l, a.a_key, &v, &why) < 0) {
+	if (rg_learn_write(l, a.a_key, &v, &old, &why) < 0) {
 		rg_learn_emit(l, RG_LEARN_IGNORED, why, a.a_key, &v, e, e->e_relay_host);
 		return;
 	}

@@ -143,16 +143,25 @@ rg_verdict_state_name(enum rg_verdict_state s)
 	return rg_verdict_state_names[s];
 }
 
+/* rg_verdict_index - the index of name in a table of n names; -1 when absent. */
+static int
+rg_verdict_index(const char *const *names, unsigned n, const char *name)
+{
+	for (unsigned i = 0; i < n; i++) {
+		if (strcmp(name, names[i]) == 0)
+			return (int)i;
+	}
+	return -1;
+}
+
 int
 rg_verdict_class_parse(const char *name, enum rg_class *out)
 {
-	for (unsigned i = 0; i < RG_CLASS_COUNT; i++) {
-		if (strcmp(name, rg_verdict_class_names[i]) == 0) {
-			*out = (enum rg_class)i;
-			return 0;
-		}
-	}
-	return -1;
+	int i = rg_verdict_index(rg_verdict_class_names, RG_CLASS_COUNT, name);
+
+	if (i >= 0)
+		*out = (enum rg_class)i;
+	return i >= 0 ? 0 : -1;
 }
 
 const char *
@@ -164,13 +173,11 @@ rg_verdict_source_name(enum rg_source s)
 int
 rg_verdict_source_parse(const char *name, enum rg_source *out)
 {
-	for (unsigned i = 0; i < RG_SOURCE_COUNT; i++) {
-		if (strcmp(name, rg_verdict_source_names[i]) == 0) {
-			*out = (enum rg_source)i;
-			return 0;
-		}
-	}
-	return -1;
+	int i = rg_verdict_index(rg_verdict_source_names, RG_SOURCE_COUNT, name);
+
+	if (i >= 0)
+		*out = (enum rg_source)i;
+	return i >= 0 ? 0 : -1;
 }
 
 int

@@ -108,6 +108,16 @@ lab_up_or_bail() {
 	fi
 }
 
+# lab_rg_conf GREYLIST_DELAY DNS_TIMEOUT - $LAB_DIR/rg.conf: the state
+# under the lab, no user to drop to, and lab_probe_conf's sections.
+lab_rg_conf() {
+	mkdir -p "$LAB_DIR/state"
+	{
+		printf '[general]\nstate_dir = %s/state\nuser =\n' "$LAB_DIR"
+		lab_probe_conf "$1" "$2"
+	} > "$LAB_DIR/rg.conf"
+}
+
 # lab_probe_conf GREYLIST_DELAY DNS_TIMEOUT - the [probe], [limits], [dns]
 # and [lists] sections that point a prober at the lab (its source
 # addresses, its networks allowed, short timeouts).

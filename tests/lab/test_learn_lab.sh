@@ -15,11 +15,7 @@ PY=${PYTHON3:-/usr/bin/python3}
 
 lab_up_or_bail
 
-mkdir -p "$LAB_DIR/state"
-{
-	printf '[general]\nstate_dir = %s/state\nuser =\n' "$LAB_DIR"
-	lab_probe_conf 3s 2s
-} > "$LAB_DIR/rg.conf"
+lab_rg_conf 3s 2s
 
 # The sender: relays for the lab's clients, resolves MX through the lab's
 # dnsmasq, and retries a deferred message after 2 to 4 seconds.

@@ -173,12 +173,12 @@ bounce_line() {
 	    "$(date '+%b %e %H:%M:%S')" "$1" "$2" "$2"
 }
 cx "install -m 0640 -o root -g adm /dev/null /var/log/mail.log"
-cx "printf '%s' '$(bounce_line 4AB3C2D1E0 first@gone.example)' >> /var/log/mail.log"
+cx "printf '%s\\n' '$(bounce_line 4AB3C2D1E0 first@gone.example)' >> /var/log/mail.log"
 cx systemctl enable --now rcptguard-learn > /dev/null 2>&1
 check "rcptguard-learn is active" wait_for 60 active rcptguard-learn
 learned() { cx "rcptguard cache get --json $1" | grep -q '"class":"undeliverable".*"source":"delivery"'; }
 check "it learned the bounce in mail.log (root:adm 0640)" wait_for 60 learned first@gone.example
-cx "printf '%s' '$(bounce_line 4AB3C2D1E1 second@gone.example)' >> /var/log/mail.log"
+cx "printf '%s\\n' '$(bounce_line 4AB3C2D1E1 second@gone.example)' >> /var/log/mail.log"
 check "and a line appended later" wait_for 60 learned second@gone.example
 like "the policy server refuses the learned address" "$(policy_ask second@gone.example)" '^action=550 5\.1\.1 '
 sc=$(cx systemd-analyze security --no-pager rcptguard-learn 2>&1 | sed -n 's/.*Overall exposure level for .*: \([0-9.]*\) .*/\1/p')

@@ -83,6 +83,22 @@ test_verdict_roundtrip_max(void **state)
 	assert_int_equal(rg_record_verdict_encode(&a, buf, n - 1), 0);
 }
 
+/* old_fields - the header and the fixed fields every verdict version starts with. */
+static void
+old_fields(struct rg_record_writer *w, unsigned char *buf, size_t size, uint8_t version,
+    enum rg_class c, enum rg_reason r, uint16_t code, uint16_t attempts)
+{
+	rg_record_writer_init(w, buf, size);
+	rg_record_put_header(w, RG_RECORD_VERDICT, version, 1900000000);
+	rg_record_put_i64(w, 1850000000);
+	rg_record_put_i64(w, 1800000000);
+	rg_record_put_u8(w, (uint8_t)c);
+	rg_record_put_u8(w, (uint8_t)r);
+	rg_record_put_u16(w, 0);
+	rg_record_put_u16(w, code);
+	rg_record_put_u16(w, attempts);
+}
+
 /* A version 1 verdict (before retry_reason) still reads, with none. */
 static void
 test_verdict_version1(void **state)
@@ -93,15 +109,7 @@ test_verdict_version1(void **state)
 	size_t n;
 	(void)state;
 
-	rg_record_writer_init(&w, buf, sizeof(buf));
-	rg_record_put_header(&w, RG_RECORD_VERDICT, 1, 1900000000);
-	rg_record_put_i64(&w, 1850000000);
-	rg_record_put_i64(&w, 1800000000);
-	rg_record_put_u8(&w, RG_CLASS_UNDELIVERABLE);
-	rg_record_put_u8(&w, RG_REASON_NO_MAILBOX);
-	rg_record_put_u16(&w, 0);
-	rg_record_put_u16(&w, 550);
-	rg_record_put_u16(&w, 3);
+	old_fields(&w, buf, sizeof(buf), 1, RG_CLASS_UNDELIVERABLE, RG_REASON_NO_MAILBOX, 550, 3);
 	rg_record_put_str8(&w, "5.1.1", 5);
 	rg_record_put_str8(&w, "mx.example", 10);
 	rg_record_put_str16(&w, "no such user", 12);
@@ -137,15 +145,7 @@ test_verdict_version2_source(void **state)
 	size_t n;
 	(void)state;
 
-	rg_record_writer_init(&w, buf, sizeof(buf));
-	rg_record_put_header(&w, RG_RECORD_VERDICT, 2, 1900000000);
-	rg_record_put_i64(&w, 1850000000);
-	rg_record_put_i64(&w, 1800000000);
-	rg_record_put_u8(&w, RG_CLASS_DELIVERABLE);
-	rg_record_put_u8(&w, RG_REASON_ACCEPTED);
-	rg_record_put_u16(&w, 0);
-	rg_record_put_u16(&w, 250);
-	rg_record_put_u16(&w, 1);
+	old_fields(&w, buf, sizeof(buf), 2, RG_CLASS_DELIVERABLE, RG_REASON_ACCEPTED, 250, 1);
 	rg_record_put_u8(&w, 0);
 	rg_record_put_str8(&w, "2.1.5", 5);
 	rg_record_put_str8(&w, "mx.example", 10);
