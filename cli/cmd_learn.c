@@ -116,21 +116,40 @@ cli_learn_report(const struct rg_learn_result *r, void *arg)
 		cli_jw_bool(&w, "dry_run", r->lr_dry_run);
 		cli_jw_print(&w, stdout);
 	} else {
-		char addr[1100];
+		char addr[1100], line[2048];
+		size_t n = 0;
 
-		printf("%s%s %s", r->lr_dry_run ? "would learn: " : "",
-		    rg_learn_outcome_name(r->lr_outcome),
-		    cli_printable(r->lr_address, addr, sizeof(addr)));
-		if (v != NULL)
-			printf(" %s %s", rg_verdict_class_name(v->v_class),
-			    rg_verdict_reason_name(v->v_reason));
-		if (r->lr_why != NULL)
-			printf(" why=%s", r->lr_why);
-		if (v != NULL && v->v_qid[0])
-			printf(" queue_id=%s", v->v_qid);
-		if (r->lr_relay[0])
-			printf(" relay=%s", r->lr_relay);
-		putchar('\n');
+		/* One line assembled here and written once: a dry run of a large log prints many. */
+#define CLI_LEARN_PUT(str) do { \
+		size_t _l = strlen(str); \
+		if (n + _l < sizeof(line)) { memcpy(line + n, (str), _l); n += _l; } \
+	} while (0)
+		if (r->lr_dry_run)
+			CLI_LEARN_PUT("would learn: ");
+		CLI_LEARN_PUT(rg_learn_outcome_name(r->lr_outcome));
+		CLI_LEARN_PUT(" ");
+		CLI_LEARN_PUT(cli_printable(r->lr_address, addr, sizeof(addr)));
+		if (v != NULL) {
+			CLI_LEARN_PUT(" ");
+			CLI_LEARN_PUT(rg_verdict_class_name(v->v_class));
+			CLI_LEARN_PUT(" ");
+			CLI_LEARN_PUT(rg_verdict_reason_name(v->v_reason));
+		}
+		if (r->lr_why != NULL) {
+			CLI_LEARN_PUT(" why=");
+			CLI_LEARN_PUT(r->lr_why);
+		}
+		if (v != NULL && v->v_qid[0]) {
+			CLI_LEARN_PUT(" queue_id=");
+			CLI_LEARN_PUT(v->v_qid);
+		}
+		if (r->lr_relay[0]) {
+			CLI_LEARN_PUT(" relay=");
+			CLI_LEARN_PUT(r->lr_relay);
+		}
+#undef CLI_LEARN_PUT
+		line[n++] = '\n';
+		fwrite_unlocked(line, 1, n, stdout);
 	}
 }
 

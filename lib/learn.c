@@ -66,8 +66,16 @@ struct rg_learn_hold {
 	char			 h_relay[RG_MAILLOG_HOST_MAX + 1];
 };
 
+/* The last answers of rg_learn_internal, by relay address: relays repeat. */
+#define RG_LEARN_RELAY_MEMO	256
+struct rg_learn_relay_memo {
+	char	m_addr[RG_MAILLOG_ADDR_MAX + 1];
+	int	m_internal;
+};
+
 struct rg_learn {
 	struct rg_store		*l_store;
+	struct rg_learn_relay_memo l_relays[RG_LEARN_RELAY_MEMO];
 	const struct rg_knowledge *l_know;
 	const struct rg_rules	*l_rules;
 	struct rg_netaddr_list	 l_allow;
@@ -230,10 +238,13 @@ rg_learn_listed(const char *list, const char *name)
 
 /* rg_learn_internal - the relay's address is one the prober would never talk to. */
 static int
-rg_learn_internal(const struct rg_learn *l, const char *addr)
+rg_learn_internal(struct rg_learn *l, const char *addr)
 {
+	struct rg_learn_relay_memo *m = &l->l_relays[rg_strhash(addr) % RG_LEARN_RELAY_MEMO];
 	struct sockaddr_storage ss;
 
+	if (strcmp(m->m_addr, addr) == 0)
+		return m->m_internal;
 	memset(&ss, 0, sizeof(ss));
 	if (inet_pton(AF_INET, addr, &((struct sockaddr_in *)&ss)->sin_addr) == 1)
 		ss.ss_family = AF_INET;
@@ -241,7 +252,9 @@ rg_learn_internal(const struct rg_learn *l, const char *addr)
 		ss.ss_family = AF_INET6;
 	else
 		return 1;
-	return rg_netaddr_forbidden((const struct sockaddr *)&ss, &l->l_allow);
+	rg_strlcpy(m->m_addr, addr, sizeof(m->m_addr));
+	m->m_internal = rg_netaddr_forbidden((const struct sockaddr *)&ss, &l->l_allow);
+	return m->m_internal;
 }
 
 /* rg_learn_key - the guard's state for a name, created on first use; NULL at the cap. */

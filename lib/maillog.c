@@ -254,8 +254,11 @@ rg_maillog_postfix(struct rg_ml_cur *c, int stamped, struct rg_maillog_entry *e)
 				return 0;
 			break;
 		}
-		q = rg_maillog_memstr(val, (size_t)(c->end - val), ", ");
-		c->p = q != NULL ? q : c->end;
+		/* The value ends at ", " (a comma alone may be part of it). */
+		for (q = val; (q = memchr(q, ',', (size_t)(c->end - q))) != NULL && q + 1 < c->end &&
+		    q[1] != ' '; q++)
+			;
+		c->p = q != NULL && q + 1 < c->end ? q : c->end;
 		vlen = (size_t)(c->p - val);
 		if (klen == 5 && memcmp(key, "relay", 5) == 0)
 			rg_maillog_relay_postfix(e, val, vlen);

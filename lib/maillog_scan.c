@@ -22,8 +22,13 @@
 int
 rg_maillog_litn(struct rg_ml_cur *c, const char *lit, size_t n)
 {
-	if ((size_t)(c->end - c->p) < n || memcmp(c->p, lit, n) != 0)
+	if ((size_t)(c->end - c->p) < n)
 		return 0;
+	/* The literals are a few bytes long: compared here, not by a call. */
+	for (size_t i = 0; i < n; i++) {
+		if (c->p[i] != lit[i])
+			return 0;
+	}
 	c->p += n;
 	return 1;
 }
@@ -445,11 +450,5 @@ rg_maillog_memrstr(const char *p, size_t len, const char *needle)
 const char *
 rg_maillog_memstr(const char *p, size_t len, const char *needle)
 {
-	size_t n = strlen(needle);
-
-	for (size_t i = 0; len >= n && i <= len - n; i++) {
-		if (memcmp(p + i, needle, n) == 0)
-			return p + i;
-	}
-	return NULL;
+	return memmem(p, len, needle, strlen(needle));
 }

@@ -25,6 +25,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 #include <strings.h>
 
@@ -605,20 +606,61 @@ rg_rules_dsn_ok(const struct rg_rule *ru, const char *dsn)
 	return !pos || hit;
 }
 
-/* rg_rules_text_ok - the text conditions of ru hold for text (lower case, len bytes). */
+/*
+ * A reply's lowered text with the set of its byte pairs (hashed into 4096
+ * bits): a phrase with a pair the text lacks cannot occur in it, which
+ * settles most phrases of a rule set without a search.
+ */
+struct rg_rules_text_idx {
+	const char	*x_text;
+	size_t		 x_len;
+	uint64_t	 x_pairs[64];
+};
+
+#define RG_RULES_PAIR(a, b)	((((unsigned)(unsigned char)(a) << 5) ^ (unsigned char)(b)) & 4095u)
+
+/* rg_rules_idx_init - the pairs of text (lower case, len bytes). */
+static void
+rg_rules_idx_init(struct rg_rules_text_idx *x, const char *text, size_t len)
+{
+	memset(x->x_pairs, 0, sizeof(x->x_pairs));
+	x->x_text = text;
+	x->x_len = len;
+	for (size_t i = 0; i + 1 < len; i++) {
+		unsigned h = RG_RULES_PAIR(text[i], text[i + 1]);
+		x->x_pairs[h >> 6] |= 1ull << (h & 63);
+	}
+}
+
+/* rg_rules_idx_find - phrase (lower case) occurs in the indexed text. */
 static int
-rg_rules_text_ok(const struct rg_rules *r, const struct rg_rule *ru, const char *text, size_t len)
+rg_rules_idx_find(const struct rg_rules_text_idx *x, const char *phrase)
+{
+	size_t n = strlen(phrase);
+
+	for (size_t i = 0; i + 1 < n; i++) {
+		unsigned h = RG_RULES_PAIR(phrase[i], phrase[i + 1]);
+		if (!(x->x_pairs[h >> 6] & (1ull << (h & 63))))
+			return 0;
+	}
+	return memmem(x->x_text, x->x_len, phrase, n) != NULL;
+}
+
+/* rg_rules_text_ok - the text conditions of ru hold for the indexed text. */
+static int
+rg_rules_text_ok(const struct rg_rules *r, const struct rg_rule *ru,
+    const struct rg_rules_text_idx *x)
 {
 	for (int i = 0; i < ru->ntexts; i++) {
 		const struct rg_rules_text *t = &ru->texts[i];
 		int in = 0;
 
 		if (t->list < 0) {
-			in = memmem(text, len, t->phrase, strlen(t->phrase)) != NULL;
+			in = rg_rules_idx_find(x, t->phrase);
 		} else {
 			const struct rg_rules_list *l = &r->r_lists[t->list];
 			for (int k = 0; k < l->n && !in; k++)
-				in = memmem(text, len, l->phrases[k], strlen(l->phrases[k])) != NULL;
+				in = rg_rules_idx_find(x, l->phrases[k]);
 		}
 		if (in == t->neg)
 			return 0;
@@ -633,17 +675,19 @@ rg_rules_match(const struct rg_rules *r, enum rg_smtp_stage stage, const struct 
 	unsigned bit = 1u << (unsigned)stage;
 	char lower[RG_REPLY_TEXT_MAX + 1];
 	size_t len = strnlen(reply->r_text, RG_REPLY_TEXT_MAX);
+	struct rg_rules_text_idx x;
 
 	memcpy(lower, reply->r_text, len);
 	lower[len] = '\0';
 	rg_rules_lower(lower);
+	rg_rules_idx_init(&x, lower, len);
 	for (int i = 0; i < r->r_nrules; i++) {
 		const struct rg_rule *ru = &r->r_rules[i];
 
 		if ((ru->stages != 0 && !(ru->stages & bit)) || (ru->stages_neg & bit))
 			continue;
 		if (!rg_rules_code_ok(ru, reply->r_code) || !rg_rules_dsn_ok(ru, reply->r_dsn) ||
-		    !rg_rules_text_ok(r, ru, lower, len))
+		    !rg_rules_text_ok(r, ru, &x))
 			continue;
 		*out = ru->out;
 		return 1;
