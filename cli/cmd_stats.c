@@ -6,7 +6,8 @@
  *
  * The cache's statistics are those of `cache stats`; each daemon's come
  * from its metrics endpoint, metrics_listen of [policyd] and of [milter]
- * (metrics_read.c). --watch redraws a compact view every interval: the
+ * (metrics_read.c), and those of `rcptguard learn --follow` from
+ * metrics_listen of [learn] when it is set. --watch redraws a compact view every interval: the
  * rates over the last interval of decisions by action and of probe
  * verdicts by class, the cache's hit ratio over it and the domains
  * cooling down; on a terminal the screen is redrawn, otherwise one block
@@ -31,6 +32,7 @@
 #include "rcptguard/config.h"
 #include "rcptguard/dns.h"
 #include "rcptguard/engine.h"
+#include "rcptguard/learn.h"
 #include "rcptguard/policy.h"
 #include "rcptguard/util.h"
 
@@ -279,6 +281,48 @@ cli_stats_json_daemon(const struct cli_stats_daemon *d)
 	return o;
 }
 
+/*
+ * cli_stats_learn - learn --follow's counters: verdicts learned by outcome
+ * and lines read, into o (JSON) or printed. Only when [learn]
+ * metrics_listen is set; 0, or -1 when it did not answer.
+ */
+static int
+cli_stats_learn(struct cli_ctx *ctx, int timeout_ms, json_t *o)
+{
+	struct cli_stats_daemon d = { .d_name = "learn", .d_spec = ctx->cfg.learn_metrics_listen };
+	const char *const *names = rg_learn_outcome_list();
+	double v[RG_LEARN_OUTCOME_COUNT], lines;
+
+	if (d.d_spec[0] == '\0')
+		return 0;
+	cli_stats_fetch(&d, timeout_ms);
+	for (int i = 0; i < RG_LEARN_OUTCOME_COUNT && d.d_up; i++)
+		v[i] = cli_stats_labelled(&d.d_s, "rcptguard_learned_total", "outcome", names[i]);
+	lines = d.d_up ? cli_metrics_get(&d.d_s, "rcptguard_learn_lines_total", 0) : 0;
+	if (o != NULL) {
+		json_t *l = json_object();
+		json_object_set_new(l, "endpoint", json_string(d.d_spec));
+		json_object_set_new(l, "up", json_boolean(d.d_up));
+		if (d.d_up) {
+			json_object_set_new(l, "learned", cli_stats_json_names(names, v,
+			    RG_LEARN_OUTCOME_COUNT));
+			json_object_set_new(l, "lines", json_integer((json_int_t)lines));
+		} else {
+			json_object_set_new(l, "error", cli_json_string(d.d_err));
+		}
+		json_object_set_new(o, "learn", l);
+	} else if (!d.d_up) {
+		printf("%-10s %s\n", d.d_name, d.d_err);
+	} else {
+		printf("%-10s http://%s/metrics\n  learned   ", d.d_name, d.d_spec + 5);
+		for (int i = 0; i < RG_LEARN_OUTCOME_COUNT; i++)
+			printf(" %s %.0f", names[i], v[i]);
+		printf("  lines %.0f\n", lines);
+	}
+	cli_samples_free(&d.d_s);
+	return d.d_up ? 0 : -1;
+}
+
 /* cli_stats_rate - per second over dt; "-" before the second reading. */
 static void
 cli_stats_rate(char *buf, size_t size, double now, double before, double dt)
@@ -454,12 +498,16 @@ cli_cmd_stats(struct cli_ctx *ctx, int argc, char **argv)
 		json_object_set_new(o, "cache", cache_ok ? cli_cache_stats_json(&st) : json_null());
 		for (int i = 0; i < 2; i++)
 			json_object_set_new(o, ds[i].d_name, cli_stats_json_daemon(&ds[i]));
+		if (cli_stats_learn(ctx, (int)timeout, o) < 0)
+			rc = CLI_EXIT_NOTFOUND;
 		cli_json_print(stdout, o);
 	} else {
 		if (cache_ok)
 			cli_cache_stats_print(stdout, &st);
 		for (int i = 0; i < 2; i++)
 			cli_stats_print_daemon(&ds[i]);
+		if (cli_stats_learn(ctx, (int)timeout, NULL) < 0)
+			rc = CLI_EXIT_NOTFOUND;
 	}
 	for (int i = 0; i < 2; i++)
 		cli_samples_free(&ds[i].d_s);

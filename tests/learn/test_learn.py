@@ -440,6 +440,14 @@ def test_metrics():
         is_(p.returncode, 0, "promtool check metrics passes on learn's metrics")
     else:
         skip("promtool check metrics on learn's metrics", "promtool is not installed")
+    rc, out, err = rg("stats", "--json", conf=conf2)
+    st = json.loads(out) if out.strip() else {}
+    ln = st.get("learn", {})
+    ok(ln.get("up") is True and ln.get("learned", {}).get("undeliverable") == 1 and
+       ln.get("learned", {}).get("deliverable") == 1 and ln.get("lines") == 3,
+       "rcptguard stats --json shows learn's counters", out[-600:], err)
+    rc, out, err = rg("stats", conf=conf2)
+    ok("learn" in out and "undeliverable 1" in out, "rcptguard stats shows them too", out)
     fo.stop()
     write_conf(ROOT)
 
