@@ -5,11 +5,13 @@
 #      transactions (smtpd connect, client, cleanup, qmgr, one smtp
 #      delivery line, qmgr removed, disconnect; the deliveries 80 % sent,
 #      12 % bounced 5.1.1, 3 % bounced 5.7.1, 5 % deferred) read by
-#      `rcptguard learn --dry-run` (every line parsed, every delivery
-#      record decided against the cache, nothing written). Reference, in
-#      the same rounds: `grep -c 'status=bounced'` on the same file, from
-#      the page cache. Ratio: learn's lines/s over grep's (median of the
-#      per-round ratios).
+#      bench_maillog (learn's own reader and parser, every line, no
+#      decision), then by `rcptguard learn --dry-run` (every delivery
+#      record also decided against the cache and printed, nothing
+#      written), and the same for a log without records. Reference, in the
+#      same rounds: `grep -c 'status=bounced'` on the same file, from the
+#      page cache. Ratio: lines/s over grep's (median of the per-round
+#      ratios).
 #   2. write: BOUNCES distinct 5.1.1 bounces (default 100,000) learned into
 #      an empty cache; the time, and bounces/s against bench_cache's raw
 #      LMDB puts (one write transaction each) of the same run.
@@ -20,7 +22,7 @@ lines=${1:-1000000}
 bounces=${2:-100000}
 rounds=${3:-5}
 
-BENCH_TARGETS="cli/rcptguard"
+BENCH_TARGETS="cli/rcptguard bench/bench_maillog"
 . bench/bench_lib.sh
 
 tmp=$(mktemp -d /tmp/rg-lbench-XXXXXX)
@@ -65,24 +67,26 @@ cat "$tmp/mail.log" > /dev/null
 
 now_ns() { date +%s%N; }
 
-# rounds_of NAME FILE - ROUNDS rounds of grep -c (its output to a file: GNU
-# grep stops at the first match when it writes to /dev/null) and learn
-# --dry-run, alternating; one table row.
+# rounds_of NAME FILE COMMAND... - ROUNDS rounds of grep -c (its output to
+# a file: GNU grep stops at the first match when it writes to /dev/null)
+# and COMMAND FILE, alternating; one table row.
 rounds_of() {
+	name=$1 file=$2
+	shift 2
 	: > "$tmp/ratios"
 	r=0
 	while [ "$r" -lt "$rounds" ]; do
 		t=$(now_ns)
-		grep -c 'status=bounced' "$2" > "$tmp/grep.out" || true
+		grep -c 'status=bounced' "$file" > "$tmp/grep.out" || true
 		tg=$(( $(now_ns) - t ))
 		t=$(now_ns)
-		"$RG" -c "$tmp/rg.conf" learn --dry-run "$2" > /dev/null 2> "$tmp/learn.err"
+		"$@" "$file" > "$tmp/learn.out" 2> "$tmp/learn.err"
 		tl=$(( $(now_ns) - t ))
-		echo "$tg $tl" | awk -v n="$(wc -l < "$2")" '{ printf "round grep=%.0f learn=%.0f ratio=%.3f\n", n / ($1 / 1e9), n / ($2 / 1e9), $1 / $2 }' >> "$tmp/ratios"
+		echo "$tg $tl" | awk -v n="$(wc -l < "$file")" '{ printf "round grep=%.0f learn=%.0f ratio=%.3f\n", n / ($1 / 1e9), n / ($2 / 1e9), $1 / $2 }' >> "$tmp/ratios"
 		r=$((r + 1))
 	done
-	echo "# $1: $(cat "$tmp/learn.err"); grep -c: $(cat "$tmp/grep.out")" >&2
-	printf '| %s | %s | %s | %s |\n' "$1" "$(median_field learn "$tmp/ratios")" \
+	echo "# $name: $(cat "$tmp/learn.err") $(head -c 200 "$tmp/learn.out" | grep '^lines=' || true); grep -c: $(cat "$tmp/grep.out")" >&2
+	printf '| %s | %s | %s | %s |\n' "$name" "$(median_field learn "$tmp/ratios")" \
 	    "$(median_field grep "$tmp/ratios")" "$(median_field ratio "$tmp/ratios")"
 }
 
@@ -91,10 +95,12 @@ rounds_of() {
 grep -v 'status=' "$tmp/mail.log" | awk -v n="$lines" '{ l[NR] = $0 } END { for (i = 0; i < n; i++) print l[i % NR + 1] }' > "$tmp/nodeliv.log"
 
 echo
-echo "| run | learn lines/s | grep -c lines/s | ratio |"
+echo "| run | lines/s | grep -c lines/s | ratio |"
 echo "|---|---:|---:|---:|"
-rounds_of "$lines lines, 1 in 7 a delivery record, --dry-run" "$tmp/mail.log"
-rounds_of "$lines lines, no delivery record, --dry-run" "$tmp/nodeliv.log"
+rounds_of "parse: $lines lines, 1 in 7 a delivery record" "$tmp/mail.log" "$B/bench/bench_maillog"
+rounds_of "learn --dry-run: the same" "$tmp/mail.log" "$RG" -c "$tmp/rg.conf" learn --dry-run
+rounds_of "parse: $lines lines, no delivery record" "$tmp/nodeliv.log" "$B/bench/bench_maillog"
+rounds_of "learn --dry-run: the same" "$tmp/nodeliv.log" "$RG" -c "$tmp/rg.conf" learn --dry-run
 
 # Part 2: distinct bounces into an empty cache.
 awk -v n="$bounces" -v t0="$(($(date +%s) - 3600))" 'BEGIN {

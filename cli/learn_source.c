@@ -34,6 +34,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 #include "learn_source.h"
 #include "rcptguard/util.h"
 
@@ -275,16 +279,34 @@ cli_lsrc_set_mark(struct cli_lsrc *s, const char *mark)
 	s->ls_mark_len = mark != NULL ? strlen(mark) : 0;
 }
 
-/* cli_lsrc_count_lines - newlines in [p, end). */
+/*
+ * cli_lsrc_count_lines - newlines in [p, end). Lines are ~100 bytes, so a
+ * memchr per line spends more on calls than on bytes: with SSE2 (every
+ * x86-64), 16 bytes are compared at once and the matches counted.
+ */
 static uint64_t
 cli_lsrc_count_lines(const char *p, const char *end)
 {
 	uint64_t n = 0;
 
-	while (p < end && (p = memchr(p, '\n', (size_t)(end - p))) != NULL) {
-		n++;
-		p++;
+#ifdef __SSE2__
+	const __m128i nl = _mm_set1_epi8('\n'), zero = _mm_setzero_si128();
+
+	while (end - p >= 16) {
+		/* Each lane counts its matches (a match is -1, subtracted), at most 255 rounds. */
+		__m128i acc = zero, sum;
+		int k;
+
+		for (k = 0; k < 255 && end - p >= 16; k++, p += 16) {
+			__m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+			acc = _mm_sub_epi8(acc, _mm_cmpeq_epi8(v, nl));
+		}
+		sum = _mm_sad_epu8(acc, zero);
+		n += (uint64_t)_mm_cvtsi128_si32(sum) + (uint64_t)_mm_extract_epi16(sum, 4);
 	}
+#endif
+	for (; p < end; p++)
+		n += *p == '\n';
 	return n;
 }
 

@@ -146,13 +146,13 @@ cli_print_verdict(struct cli_ctx *ctx, FILE *fp, const char *address,
 		if (v->v_attempts > 1)
 			fprintf(fp, " attempts=%u retry_reason=%s", v->v_attempts,
 			    rg_verdict_reason_name(v->v_retry_reason));
-		if (v->v_flags & RG_VERDICT_F_DELIVERED)
-			fprintf(fp, " delivered=yes");
+		fprintf(fp, " state=%s checked=%s expires=%s", rg_verdict_state_name(state),
+		    checked, expires);
 		fprintf(fp, " source=%s", rg_verdict_source_name(v->v_source));
 		if (v->v_qid[0])
 			fprintf(fp, " queue_id=%s", v->v_qid);
-		fprintf(fp, " state=%s checked=%s expires=%s", rg_verdict_state_name(state),
-		    checked, expires);
+		if (v->v_flags & RG_VERDICT_F_DELIVERED)
+			fprintf(fp, " delivered=yes");
 		if (v->v_text[0])
 			fprintf(fp, " text=\"%s\"", cli_printable(v->v_text, text, sizeof(text)));
 		fputc('\n', fp);

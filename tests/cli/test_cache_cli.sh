@@ -49,6 +49,14 @@ is "undeliverable expires after 3 days" "$((exp - chk))" 259200
 
 out=$(rg cache get Ghost@EXAMPLE.org)
 like "human get prints class and reason" "$out" '^ghost@example.org undeliverable no_mailbox code=550 dsn=5\.1\.1 mx=mx1\.example\.org state=fresh'
+like "human get says where the verdict came from" "$out" ' source=admin( |$)'
+is "cache put is the admin's: source admin" "$(rg cache get --json ghost@example.org | json source)" admin
+rg cache put probed@example.org deliverable accepted --source probe >/dev/null
+is "cache put --source probe" "$(rg cache get --json probed@example.org | json source)" probe
+out=$(rg cache put x@example.org deliverable accepted --source robot 2>&1); rc=$?
+is "cache put --source robot: usage error" "$rc" 2
+like "and it says which sources exist" "$out" 'admin, probe or delivery'
+rg cache del probed@example.org >/dev/null
 
 out=$(rg cache get --json nobody@example.org); rc=$?
 is "get of a missing address exits 1" "$rc" 1
