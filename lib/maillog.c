@@ -275,6 +275,32 @@ rg_maillog_postfix(struct rg_ml_cur *c, int stamped, struct rg_maillog_entry *e)
 	return 1;
 }
 
+/*
+ * rg_maillog_entry_init - every field empty. Field by field: the strings'
+ * buffers are most of the entry, and a log's lines are many.
+ */
+static void
+rg_maillog_entry_init(struct rg_maillog_entry *e)
+{
+	e->e_format = RG_MAILLOG_AUTO;
+	e->e_status = RG_MAILLOG_OTHER;
+	e->e_time = 0;
+	e->e_qid[0] = '\0';
+	e->e_program[0] = '\0';
+	e->e_rcpt.s_ptr = e->e_orig.s_ptr = e->e_detail.s_ptr = NULL;
+	e->e_rcpt.s_len = e->e_orig.s_len = e->e_detail.s_len = 0;
+	e->e_remote = 0;
+	e->e_relay_host[0] = '\0';
+	e->e_relay_addr[0] = '\0';
+	e->e_relay_port = 0;
+	e->e_dsn[0] = '\0';
+	e->e_stage = RG_MAILLOG_AT_NONE;
+	e->e_has_reply = 0;
+	e->e_reply.r_code = 0;
+	e->e_reply.r_dsn[0] = '\0';
+	e->e_reply.r_text[0] = '\0';
+}
+
 int
 rg_maillog_parse(const char *line, size_t len, enum rg_maillog_format fmt, int64_t now,
     struct rg_maillog_entry *e)
@@ -282,8 +308,7 @@ rg_maillog_parse(const char *line, size_t len, enum rg_maillog_format fmt, int64
 	struct rg_ml_cur c = { line, line + len };
 	struct rg_ml_stamp st;
 
-	memset(e, 0, sizeof(*e));
-	e->e_status = RG_MAILLOG_OTHER;
+	rg_maillog_entry_init(e);
 	if (fmt != RG_MAILLOG_POSTFIX) {
 		struct rg_ml_cur x = c;
 		if (rg_maillog_stamp_exim(&x, &st) && rg_maillog_exim(&x, e)) {
@@ -292,8 +317,7 @@ rg_maillog_parse(const char *line, size_t len, enum rg_maillog_format fmt, int64
 		}
 		if (fmt == RG_MAILLOG_EXIM)
 			return 0;
-		memset(e, 0, sizeof(*e));
-		e->e_status = RG_MAILLOG_OTHER;
+		rg_maillog_entry_init(e);
 	}
 	if (rg_maillog_stamp_rfc3339(&c, &st) || rg_maillog_stamp_bsd(&c, &st)) {
 		if (!rg_maillog_postfix(&c, 1, e))

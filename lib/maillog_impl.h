@@ -28,29 +28,14 @@ struct rg_ml_cur {
 #define RG_ML_PROG	0x08u	/* syslog tags: host characters and / */
 #define RG_ML_DSN	0x10u	/* enhanced status codes: digits and . */
 
+/* rg_maillog_classes - the classes of each byte (maillog_scan.c). */
+extern const unsigned char rg_maillog_classes[256];
+
 /* rg_maillog_class - the classes byte c belongs to. */
 static inline unsigned
 rg_maillog_class(unsigned char c)
 {
-	unsigned l = c | 0x20u;
-
-	if (c >= '0' && c <= '9')
-		return RG_ML_ALNUM | RG_ML_HOST | RG_ML_IP | RG_ML_PROG | RG_ML_DSN;
-	if (l >= 'a' && l <= 'z')
-		return RG_ML_ALNUM | RG_ML_HOST | RG_ML_PROG | (l <= 'f' ? RG_ML_IP : 0);
-	switch (c) {
-	case '.':
-		return RG_ML_HOST | RG_ML_IP | RG_ML_PROG | RG_ML_DSN;
-	case '-':
-	case '_':
-		return RG_ML_HOST | RG_ML_PROG;
-	case '/':
-		return RG_ML_PROG;
-	case ':':
-		return RG_ML_IP;
-	default:
-		return 0;
-	}
+	return rg_maillog_classes[c];
 }
 
 /*

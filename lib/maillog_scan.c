@@ -18,6 +18,18 @@
 
 #include "maillog_impl.h"
 
+/* Letters and digits, the host and tag characters, IP literal and dsn characters. */
+#define RG_ML_LOWHEX	(RG_ML_ALNUM | RG_ML_HOST | RG_ML_PROG | RG_ML_IP)
+#define RG_ML_LETTER	(RG_ML_ALNUM | RG_ML_HOST | RG_ML_PROG)
+const unsigned char rg_maillog_classes[256] = {
+	['0' ... '9'] = RG_ML_ALNUM | RG_ML_HOST | RG_ML_IP | RG_ML_PROG | RG_ML_DSN,
+	['a' ... 'f'] = RG_ML_LOWHEX, ['A' ... 'F'] = RG_ML_LOWHEX,
+	['g' ... 'z'] = RG_ML_LETTER, ['G' ... 'Z'] = RG_ML_LETTER,
+	['.'] = RG_ML_HOST | RG_ML_IP | RG_ML_PROG | RG_ML_DSN,
+	['-'] = RG_ML_HOST | RG_ML_PROG, ['_'] = RG_ML_HOST | RG_ML_PROG,
+	['/'] = RG_ML_PROG, [':'] = RG_ML_IP,
+};
+
 /* rg_maillog_litn - the cursor is at the n bytes of lit: step over them. */
 int
 rg_maillog_litn(struct rg_ml_cur *c, const char *lit, size_t n)

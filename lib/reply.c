@@ -74,8 +74,10 @@ rg_reply_set(struct rg_reply *r, int code, const char *text, size_t len)
 {
 	size_t skip;
 
-	memset(r, 0, sizeof(*r));
+	/* The fields, not the 530 bytes: replies are set once a log line or a reply line. */
 	r->r_code = code;
+	r->r_dsn[0] = '\0';
+	r->r_text[0] = '\0';
 	skip = rg_reply_parse_dsn(code, text, len, r->r_dsn, sizeof(r->r_dsn));
 	rg_reply_copy_text(r, text + skip, len - skip);
 }
