@@ -503,6 +503,17 @@ rg_learn_finish(struct rg_learn *l, int64_t now)
 	rg_learn_release_due(l, now, 1);
 }
 
+/* rg_learn_join_burst - a held bounce belongs to a burst: counted for its domain and MX. */
+static void
+rg_learn_join_burst(struct rg_learn_hold *h)
+{
+	h->h_in_burst = 1;
+	if (h->h_dom != NULL)
+		h->h_dom->k_burst_held++;
+	if (h->h_mx != NULL)
+		h->h_mx->k_burst_held++;
+}
+
 /*
  * rg_learn_hold - a bounce for a deliverable recipient goes to the guard.
  * When its domain or MX is in a burst, every bounce held for either joins
@@ -544,14 +555,10 @@ rg_learn_hold(struct rg_learn *l, const char *key, const char *domain,
 		for (struct rg_learn_hold *o = l->l_head; o != NULL; o = o->h_next) {
 			if (!o->h_in_burst && ((kd != NULL && o->h_dom == kd) ||
 			    (km != NULL && o->h_mx == km))) {
-				o->h_in_burst = 1;
-				if (o->h_dom != NULL)
-					o->h_dom->k_burst_held++;
+				rg_learn_join_burst(o);
 			}
 		}
-		h->h_in_burst = 1;
-		if (kd != NULL)
-			kd->k_burst_held++;
+		rg_learn_join_burst(h);
 	}
 	if (l->l_tail != NULL)
 		l->l_tail->h_next = h;
