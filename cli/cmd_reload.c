@@ -1,6 +1,8 @@
 /*
- * cmd_reload.c - "reload": SIGHUP to a running daemon, then wait until it
- * says how the reload went, for systemd's ExecReload= and for admins:
+ * cmd_reload.c - "reload": SIGHUP to a running policy server, SIGUSR1 to a
+ * running milter (libmilter's own signal thread waits for SIGHUP; see
+ * milter.c), then wait until it says how the reload went, for systemd's
+ * ExecReload= and for admins:
  *
  *   rcptguard [-c FILE] reload policyd|milter PID [--timeout D]
  *
@@ -72,6 +74,7 @@ cli_cmd_reload(struct cli_ctx *ctx, int argc, char **argv)
 	char path[RG_CONFIG_PATH_MAX + 64];
 	int64_t timeout = 60, deadline;
 	const char *prog;
+	int sig = SIGHUP;
 	long pid;
 	char *end;
 	int c;
@@ -89,8 +92,10 @@ cli_cmd_reload(struct cli_ctx *ctx, int argc, char **argv)
 	}
 	if (strcmp(argv[optind], "policyd") == 0)
 		prog = "rcptguard-policyd";
-	else if (strcmp(argv[optind], "milter") == 0)
+	else if (strcmp(argv[optind], "milter") == 0) {
 		prog = "rcptguard-milter";
+		sig = SIGUSR1;
+	}
 	else {
 		cli_error("reload: \"%s\" is neither policyd nor milter", argv[optind]);
 		return CLI_EXIT_USAGE;
@@ -109,7 +114,7 @@ cli_cmd_reload(struct cli_ctx *ctx, int argc, char **argv)
 	/* A file of another process (an earlier one) tells nothing of this one. */
 	if (cli_reload_read(path, &before) < 0 || before.pid != pid)
 		before.generation = -1;
-	if (kill((pid_t)pid, SIGHUP) < 0) {
+	if (kill((pid_t)pid, sig) < 0) {
 		cli_error("reload: process %ld: %s", pid, strerror(errno));
 		return CLI_EXIT_NOTFOUND;
 	}

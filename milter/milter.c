@@ -22,6 +22,13 @@
  * libmilter's sigwait never sees them. SIGHUP reloads: a config that does
  * not check is refused and the old one keeps running. SIGTERM and SIGINT
  * stop libmilter, cancel the probes in flight and close the cache.
+ *
+ * SIGUSR1 reloads too, and `rcptguard reload milter` sends it: libmilter's
+ * signal thread waits for SIGHUP, and when the main thread cannot take a
+ * signal at the instant it comes (inside its handler, or under valgrind,
+ * which delivers to whichever thread is in a system call) the kernel hands
+ * SIGHUP to that thread, which stops libmilter. SIGUSR1 is no signal
+ * libmilter waits for, so it can only reach the main thread.
  */
 #include "rg_build.h"
 
@@ -200,7 +207,7 @@ milter_thread(void *arg)
 	return NULL;
 }
 
-/* milter_reload - SIGHUP: a new config that checks replaces the running one. */
+/* milter_reload - SIGHUP or SIGUSR1: a new config that checks replaces the running one. */
 static void
 milter_reload(struct milter_main *m)
 {
@@ -275,6 +282,7 @@ milter_signals(struct milter_main *m)
 	sigemptyset(&sa.sa_mask);
 	sa.sa_flags = SA_RESTART;
 	sigaction(SIGHUP, &sa, NULL);
+	sigaction(SIGUSR1, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 }
@@ -288,6 +296,7 @@ milter_start_thread(struct milter_main *m)
 
 	sigemptyset(&set);
 	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &set, &old);
@@ -344,6 +353,7 @@ main(int argc, char **argv)
 	milter_signals(&m);
 	sigemptyset(&set);
 	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &set, &old);
@@ -383,7 +393,7 @@ main(int argc, char **argv)
 		}
 		if ((n = read(m.m_sigpipe[0], &b, 1)) < 0 && errno == EINTR)
 			continue;
-		if (n == 1 && b == SIGHUP) {
+		if (n == 1 && (b == SIGHUP || b == SIGUSR1)) {
 			milter_reload(&m);
 			continue;
 		}
