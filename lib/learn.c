@@ -16,8 +16,6 @@
  */
 #include "rg_build.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -245,12 +243,7 @@ rg_learn_internal(struct rg_learn *l, const char *addr)
 
 	if (strcmp(m->m_addr, addr) == 0)
 		return m->m_internal;
-	memset(&ss, 0, sizeof(ss));
-	if (inet_pton(AF_INET, addr, &((struct sockaddr_in *)&ss)->sin_addr) == 1)
-		ss.ss_family = AF_INET;
-	else if (inet_pton(AF_INET6, addr, &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1)
-		ss.ss_family = AF_INET6;
-	else
+	if (rg_netaddr_parse(addr, &ss) < 0)
 		return 1;
 	rg_strlcpy(m->m_addr, addr, sizeof(m->m_addr));
 	m->m_internal = rg_netaddr_forbidden((const struct sockaddr *)&ss, &l->l_allow);

@@ -239,6 +239,24 @@ rg_netaddr_forbidden(const struct sockaddr *sa, const struct rg_netaddr_list *al
 	return rg_netaddr_match_list(fam, a, &rg_netaddr_special_list);
 }
 
+int
+rg_netaddr_parse(const char *text, struct sockaddr_storage *ss)
+{
+	struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+
+	memset(ss, 0, sizeof(*ss));
+	if (inet_pton(AF_INET, text, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		return 0;
+	}
+	if (inet_pton(AF_INET6, text, &sin6->sin6_addr) == 1) {
+		sin6->sin6_family = AF_INET6;
+		return 0;
+	}
+	return -1;
+}
+
 void
 rg_netaddr_format(const struct sockaddr *sa, char *buf, size_t size)
 {

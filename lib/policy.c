@@ -11,8 +11,6 @@
  */
 #include "rg_build.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -229,15 +227,8 @@ rg_policy_exempt(const struct rg_policy *p, const struct rg_policy_request *req)
 	}
 	if (p->p_networks.l_count > 0 && req->pr_client_address != NULL) {
 		struct sockaddr_storage ss;
-		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
-		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
 
-		memset(&ss, 0, sizeof(ss));
-		if (inet_pton(AF_INET, req->pr_client_address, &sin->sin_addr) == 1)
-			sin->sin_family = AF_INET;
-		else if (inet_pton(AF_INET6, req->pr_client_address, &sin6->sin6_addr) == 1)
-			sin6->sin6_family = AF_INET6;
-		if (ss.ss_family != 0 &&
+		if (rg_netaddr_parse(req->pr_client_address, &ss) == 0 &&
 		    rg_netaddr_in_list((struct sockaddr *)&ss, &p->p_networks))
 			return "client_network";
 	}

@@ -42,6 +42,11 @@ int rg_netaddr_in_list(const struct sockaddr *sa, const struct rg_netaddr_list *
  */
 int rg_netaddr_forbidden(const struct sockaddr *sa, const struct rg_netaddr_list *allow);
 
+/*
+ * rg_netaddr_parse - an IPv4 or IPv6 literal ("192.0.2.1", "2001:db8::1")
+ * into ss (port 0): 0, or -1 when it is neither.
+ */
+int rg_netaddr_parse(const char *text, struct sockaddr_storage *ss);
 /* rg_netaddr_format - "192.0.2.1" or "2001:db8::1". */
 void rg_netaddr_format(const struct sockaddr *sa, char *buf, size_t size);
 
