@@ -14,8 +14,11 @@
 
 #include <jansson.h>
 
+#include <event2/event.h>
+
 #include "cli.h"
 #include "rcptguard/clock.h"
+#include "rcptguard/redis.h"
 #include "rcptguard/util.h"
 
 /* cli_cache_opts - the options every cache subcommand shares (--json). */
@@ -63,6 +66,44 @@ cli_cache_open(struct cli_ctx *ctx, unsigned flags)
 	return c;
 }
 
+/*
+ * cli_cache_share - a write that must reach the whole fleet: attach the
+ * shared tier ([redis] server) on a loop of its own and wait for the
+ * connection. NULL without a server; a fleet out of reach is said, and the
+ * local cache is changed anyway.
+ */
+static struct event_base *
+cli_cache_share(struct cli_ctx *ctx, struct rg_store *c)
+{
+	struct event_base *base;
+	char err[512];
+
+	if (ctx->cfg.redis_server[0] == '\0' || (base = event_base_new()) == NULL)
+		return NULL;
+	if (rg_redis_check_server(ctx->cfg.redis_server, err, sizeof(err)) < 0 ||
+	    rg_store_share(c, base, &ctx->cfg, err, sizeof(err)) < 0) {
+		cli_error("%s; only this host's cache is changed", err);
+		event_base_free(base);
+		return NULL;
+	}
+	rg_store_flush(c, ctx->cfg.redis_connect_timeout);
+	if (!rg_store_shared_up(c))
+		cli_error("redis %s is not reachable: only this host's cache is changed",
+		    ctx->cfg.redis_server);
+	return base;
+}
+
+/* cli_cache_close - wait for the fleet's acknowledgements, then close. */
+static void
+cli_cache_close(struct cli_ctx *ctx, struct rg_store *c, struct event_base *base)
+{
+	if (base != NULL)
+		rg_store_flush(c, ctx->cfg.redis_connect_timeout + 1000);
+	rg_store_close(c);
+	if (base != NULL)
+		event_base_free(base);
+}
+
 int
 cli_parse_address(struct cli_ctx *ctx, const char *arg, struct rg_address *addr)
 {
@@ -86,9 +127,11 @@ typedef int (*cli_addr_fn)(struct cli_ctx *ctx, struct rg_store *c, const struct
 
 /* cli_cache_each - open the cache and run fn for each address argument. */
 static int
-cli_cache_each(struct cli_ctx *ctx, int argc, char **argv, const char *usage, cli_addr_fn fn)
+cli_cache_each(struct cli_ctx *ctx, int argc, char **argv, const char *usage, cli_addr_fn fn,
+    int shared)
 {
 	struct rg_store *c;
+	struct event_base *base = NULL;
 	int first, rc = CLI_EXIT_OK;
 
 	if ((first = cli_cache_opts(ctx, argc, argv, NULL, "jh", NULL, NULL)) < 0 || first >= argc) {
@@ -97,6 +140,8 @@ cli_cache_each(struct cli_ctx *ctx, int argc, char **argv, const char *usage, cl
 	}
 	if ((c = cli_cache_open(ctx, RG_CACHE_O_CREATE)) == NULL)
 		return CLI_EXIT_CACHE;
+	if (shared)
+		base = cli_cache_share(ctx, c);
 	for (int i = first; i < argc; i++) {
 		struct rg_address a;
 		int s;
@@ -114,7 +159,7 @@ cli_cache_each(struct cli_ctx *ctx, int argc, char **argv, const char *usage, cl
 		if (s != RG_CACHE_OK && rc == CLI_EXIT_OK)
 			rc = CLI_EXIT_NOTFOUND;
 	}
-	rg_store_close(c);
+	cli_cache_close(ctx, c, base);
 	return rc;
 }
 
@@ -135,7 +180,7 @@ cli_get_one(struct cli_ctx *ctx, struct rg_store *c, const struct rg_address *a)
 static int
 cli_cache_get(struct cli_ctx *ctx, int argc, char **argv)
 {
-	return cli_cache_each(ctx, argc, argv, "cache get [--json] ADDRESS...", cli_get_one);
+	return cli_cache_each(ctx, argc, argv, "cache get [--json] ADDRESS...", cli_get_one, 0);
 }
 
 struct cli_put_opts {
@@ -232,6 +277,7 @@ cli_cache_put(struct cli_ctx *ctx, int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct cli_put_opts po = { .source = RG_SOURCE_ADMIN };
+	struct event_base *base;
 	struct rg_address a;
 	struct rg_verdict v;
 	enum rg_class cls;
@@ -286,13 +332,14 @@ cli_cache_put(struct cli_ctx *ctx, int argc, char **argv)
 
 	if ((c = cli_cache_open(ctx, RG_CACHE_O_CREATE)) == NULL)
 		return CLI_EXIT_CACHE;
+	base = cli_cache_share(ctx, c);
 	rg_store_stamp(c, &v, po.ttl);
 	s = rg_store_put(c, a.a_key, &v);
 	if (s == RG_CACHE_OK)
 		cli_print_verdict(ctx, stdout, a.a_key, &v, rg_verdict_state_at(&v, rg_clock_now()));
 	else
 		cli_error("%s: %s", a.a_key, rg_cache_strerror(s));
-	rg_store_close(c);
+	cli_cache_close(ctx, c, base);
 	return s == RG_CACHE_OK ? CLI_EXIT_OK : CLI_EXIT_CACHE;
 }
 
@@ -309,7 +356,7 @@ cli_del_one(struct cli_ctx *ctx, struct rg_store *c, const struct rg_address *a)
 static int
 cli_cache_del(struct cli_ctx *ctx, int argc, char **argv)
 {
-	return cli_cache_each(ctx, argc, argv, "cache del [--json] ADDRESS...", cli_del_one);
+	return cli_cache_each(ctx, argc, argv, "cache del [--json] ADDRESS...", cli_del_one, 1);
 }
 
 struct cli_list_arg {

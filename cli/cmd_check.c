@@ -178,6 +178,7 @@ cli_cmd_check(struct cli_ctx *ctx, int argc, char **argv)
 		return CLI_EXIT_CONFIG;
 	}
 	chk.eng = eng;
+	rg_engine_wait_shared(eng);
 	chk.deadline_ms = rg_clock_mono_ms() + wait_ms;
 	for (int i = 0; i < chk.nitems; i++) {
 		const char *in = argv[optind + i];

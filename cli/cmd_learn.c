@@ -408,6 +408,18 @@ cli_cmd_learn(struct cli_ctx *ctx, int argc, char **argv)
 	}
 	if ((store = cli_cache_open(ctx, RG_CACHE_O_CREATE)) == NULL)
 		goto out;
+	/* What is learned reaches the fleet's shared tier too, from this loop. */
+	if ((cl.base = event_base_new()) == NULL) {
+		cli_error("cannot set up the event loop");
+		rc = CLI_EXIT_CACHE;
+		goto out;
+	}
+	if (!cl.o.dry_run && rg_store_share(store, cl.base, &ctx->cfg, err, sizeof(err)) < 0) {
+		cli_error("%s", err);
+		rc = CLI_EXIT_CONFIG;
+		goto out;
+	}
+	rg_store_flush(store, ctx->cfg.redis_connect_timeout);
 	if ((cl.learn = rg_learn_new(&ctx->cfg, store, know, cl.o.dry_run, cli_learn_report, &cl,
 	    err, sizeof(err))) == NULL) {
 		cli_error("%s", err);
@@ -421,13 +433,13 @@ cli_cmd_learn(struct cli_ctx *ctx, int argc, char **argv)
 		rg_learn_finish(cl.learn, rg_clock_now());
 		cli_learn_save(&cl);
 		cli_learn_summary(&cl);
+		rg_store_flush(store, ctx->cfg.redis_connect_timeout + 1000);
 		goto out;
 	}
 	/* --follow: a loop of our own; the log and the output leave every turn. */
 	rg_log_set_level(RG_LOG_INFO);
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	if ((cl.base = event_base_new()) == NULL ||
-	    (cl.timer = event_new(cl.base, -1, EV_PERSIST, cli_learn_on_timer, &cl)) == NULL ||
+	if ((cl.timer = event_new(cl.base, -1, EV_PERSIST, cli_learn_on_timer, &cl)) == NULL ||
 	    (sigterm = evsignal_new(cl.base, SIGTERM, cli_learn_on_signal, &cl)) == NULL ||
 	    (sigint = evsignal_new(cl.base, SIGINT, cli_learn_on_signal, &cl)) == NULL ||
 	    event_add(sigterm, NULL) < 0 || event_add(sigint, NULL) < 0) {
@@ -457,6 +469,7 @@ cli_cmd_learn(struct cli_ctx *ctx, int argc, char **argv)
 	rg_learn_finish(cl.learn, rg_clock_now());
 	cli_learn_save(&cl);
 	cli_learn_summary(&cl);
+	rg_store_flush(store, ctx->cfg.redis_connect_timeout + 1000);
 out:
 	rg_exporter_free(exporter);
 	if (sigterm != NULL)
@@ -465,12 +478,12 @@ out:
 		event_free(sigint);
 	if (cl.timer != NULL)
 		event_free(cl.timer);
+	rg_learn_free(cl.learn);
+	rg_store_close(store);	/* before the loop its shared tier runs on */
 	if (cl.base != NULL)
 		event_base_free(cl.base);
 	if (mfd >= 0)
 		close(mfd);
-	rg_learn_free(cl.learn);
-	rg_store_close(store);
 	rg_knowledge_free(know);
 	cli_lsrc_close(&cl.src);
 	rg_log_flush();

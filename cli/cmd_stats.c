@@ -38,7 +38,7 @@
 
 #define CLI_STATS_USAGE	"usage: stats [--json] [--timeout D] | stats --watch [--interval D] [--count N]"
 
-#define CLI_STATS_NSOURCES	(RG_ANSWER_PENDING + 1)
+#define CLI_STATS_NSOURCES	(RG_ANSWER_SHARED + 1)
 #define CLI_STATS_NDNS		(RG_DNS_TEMPFAIL + 1)
 
 /* Label values, named by the modules that count them (cli_stats_names). */
@@ -50,7 +50,8 @@ static const char *const *cli_stats_classes;
 static const char *const cli_stats_results[] = { "fresh", "stale", "miss" };
 /* Answers as shown: the common ones first. */
 static const enum rg_answer_source cli_stats_source_order[CLI_STATS_NSOURCES] = {
-	RG_ANSWER_CACHE, RG_ANSWER_PROBE, RG_ANSWER_PENDING, RG_ANSWER_SYNTAX, RG_ANSWER_STATIC,
+	RG_ANSWER_CACHE, RG_ANSWER_SHARED, RG_ANSWER_PROBE, RG_ANSWER_PENDING, RG_ANSWER_SYNTAX,
+	RG_ANSWER_STATIC,
 };
 
 static void

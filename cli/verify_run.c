@@ -781,6 +781,7 @@ cli_vrun_go(struct cli_vrun *run)
 		snprintf(run->err, sizeof(run->err), "%s", err);
 		return CLI_VEND_FAILED;
 	}
+	rg_engine_wait_shared(run->eng);
 	if (rg_engine_cache_status(run->eng) < 0) {
 		snprintf(run->err, sizeof(run->err), "the cache could not be opened: nothing "
 		    "is probed without its limits");

@@ -311,6 +311,34 @@ static const struct rg_config_key rg_config_table[] = {
 	{ "learn", "metrics_listen", RG_CFG_STRING, RG_OFF(learn_metrics_listen),
 	  "", 0, RG_CONFIG_PATH_MAX, NULL,
 	  "Prometheus metrics of rcptguard learn --follow, written inet:host:port; empty: none" },
+
+	{ "redis", "server", RG_CFG_STRING, RG_OFF(redis_server),
+	  "", 0, RG_CONFIG_PATH_MAX, NULL,
+	  "the Redis server of the fleet's shared tier, host:port or unix:/path; empty: no shared tier" },
+	{ "redis", "password", RG_CFG_STRING, RG_OFF(redis_password),
+	  "", 0, 256, NULL,
+	  "sent with AUTH after connecting; empty: no AUTH" },
+	{ "redis", "database", RG_CFG_INT, RG_OFF(redis_database),
+	  "0", 0, 100000, NULL,
+	  "the database number, chosen with SELECT" },
+	{ "redis", "key_prefix", RG_CFG_STRING, RG_OFF(redis_key_prefix),
+	  "rcptguard:", 0, 64, NULL,
+	  "the prefix of every key rcptguard writes; fleets sharing one Redis keep apart with it" },
+	{ "redis", "instance", RG_CFG_STRING, RG_OFF(redis_instance),
+	  "", 0, 128, NULL,
+	  "this host's name in the fleet, unique per host: it owns leases and greylisting retries; empty: the host name" },
+	{ "redis", "timeout", RG_CFG_MILLIS, RG_OFF(redis_timeout),
+	  "20ms", 1, 10000, NULL,
+	  "the longest a lookup waits for Redis before it goes on without it" },
+	{ "redis", "connect_timeout", RG_CFG_MILLIS, RG_OFF(redis_connect_timeout),
+	  "500ms", 1, 60000, NULL,
+	  "the longest a connection (with AUTH and SELECT) may take" },
+	{ "redis", "reconnect_max", RG_CFG_DURATION, RG_OFF(redis_reconnect_max),
+	  "30s", 1, 3600, NULL,
+	  "reconnecting after a failure backs off from 1s to this" },
+	{ "redis", "max_pending", RG_CFG_INT, RG_OFF(redis_max_pending),
+	  "10000", 16, 1000000, NULL,
+	  "commands in flight at most; past it writes are dropped (the local tier keeps them) and lookups skip Redis" },
 };
 
 const struct rg_config_key *
@@ -495,6 +523,13 @@ rg_config_apply(struct rg_config *cfg, const struct rg_config_key *k, const char
 			return -1;
 		}
 		break;
+	case RG_CFG_MILLIS:
+		if (rg_parse_millis(value, &v) < 0) {
+			snprintf(err, errsize, "%s: \"%s\" is not a time (like 20ms, 2s)",
+			    k->k_name, value);
+			return -1;
+		}
+		break;
 	case RG_CFG_REASON_DURATIONS:
 	case RG_CFG_REASON_ACTIONS:
 		return rg_config_reason_map(k, value, (int64_t *)(void *)field, err, errsize);
@@ -515,6 +550,9 @@ rg_config_apply(struct rg_config *cfg, const struct rg_config_key *k, const char
 		if (k->k_type == RG_CFG_DURATION) {
 			rg_format_duration(k->k_min, lo, sizeof(lo));
 			rg_format_duration(k->k_max, hi, sizeof(hi));
+		} else if (k->k_type == RG_CFG_MILLIS) {
+			rg_format_millis(k->k_min, lo, sizeof(lo));
+			rg_format_millis(k->k_max, hi, sizeof(hi));
 		} else if (k->k_type == RG_CFG_SIZE) {
 			rg_format_size(k->k_min, lo, sizeof(lo));
 			rg_format_size(k->k_max, hi, sizeof(hi));
@@ -591,6 +629,9 @@ rg_config_format(const struct rg_config *cfg, const struct rg_config_key *k, cha
 		break;
 	case RG_CFG_DURATION:
 		rg_format_duration(v, buf, size);
+		break;
+	case RG_CFG_MILLIS:
+		rg_format_millis(v, buf, size);
 		break;
 	case RG_CFG_OCTAL:
 		snprintf(buf, size, "%04" PRIo64, v);

@@ -18,6 +18,15 @@
  * interim verdict otherwise. Past max_waiters or
  * the prober's caps a lookup is answered at once, unknown/in_progress.
  * Both are counted.
+ *
+ * With the fleet's shared tier, a lookup the local tier misses first asks
+ * the fleet (rg_store_fetch): a live verdict answers (source "shared") and
+ * is kept locally. Otherwise the lookup takes the local lease, then the
+ * fleet's: a lease another host holds, or a greylisting retry another
+ * instance owns, makes it poll for that verdict, the local tier and the
+ * fleet in turn. Whatever the fleet does not answer in time, the lookup
+ * goes on with this host's cache and limits. A waiter has at most one
+ * request at the fleet, and lives until it has ended.
  */
 #include "rg_build.h"
 
@@ -34,6 +43,7 @@
 #include "rcptguard/knowledge.h"
 #include "rcptguard/log.h"
 #include "rcptguard/prober.h"
+#include "rcptguard/redis.h"
 #include "rcptguard/store.h"
 #include "rcptguard/util.h"
 
@@ -62,7 +72,12 @@ struct rg_waiter {
 	int			 w_answered;
 	int			 w_probing;	/* the prober owes us a callback */
 	int			 w_polling;	/* another process holds the lease */
+	int			 w_fetching;	/* w_req is a fetch from the fleet */
+	int			 w_leasing;	/* w_req is the fleet's lease */
+	int			 w_polled;	/* this poll tick has asked the fleet */
+	int			 w_fleet_lease;	/* w_lease is held in the fleet too */
 	uint64_t		 w_lease;	/* 0: none held */
+	struct rg_tier_req	 w_req;
 };
 
 TAILQ_HEAD(rg_waiters, rg_waiter);
@@ -158,6 +173,9 @@ rg_engine_on_retry(evutil_socket_t fd, short what, void *arg)
 	if (c == NULL) {
 		if ((c = rg_store_open(&e->e_cfg, RG_CACHE_O_CREATE, &rc, err, sizeof(err))) != NULL) {
 			struct timeval tv = { (time_t)e->e_cfg.sync_interval, 0 };
+			/* The server's form was checked when the engine was made. */
+			if (rg_store_share(c, e->e_base, &e->e_cfg, err, sizeof(err)) < 0)
+				rg_log_error("redis: %s", err);
 			rg_prober_set_store(e->e_prober, c);
 			__atomic_store_n(&e->e_store, c, __ATOMIC_RELEASE);
 			if ((e->e_maint = event_new(e->e_base, -1, EV_PERSIST, rg_engine_on_maint,
@@ -221,7 +239,19 @@ rg_engine_new(struct event_base *base, const struct rg_config *cfg, char *err, s
 	e->e_cfg = *cfg;
 	TAILQ_INIT(&e->e_waiters);
 	rg_engine_metrics_init(e, &e->e_m);
+	if (cfg->redis_server[0] != '\0' && rg_redis_check_server(cfg->redis_server, err,
+	    errsize) < 0) {
+		rg_engine_metrics_fini(e);
+		free(e);
+		return NULL;
+	}
 	e->e_store = rg_store_open(cfg, RG_CACHE_O_CREATE, &e->e_cache_status, cerr, sizeof(cerr));
+	if (e->e_store != NULL && rg_store_share(e->e_store, base, cfg, err, errsize) < 0) {
+		rg_store_close(e->e_store);
+		rg_engine_metrics_fini(e);
+		free(e);
+		return NULL;
+	}
 	if ((e->e_know = rg_knowledge_load(cfg, err, errsize)) == NULL ||
 	    (e->e_prober = rg_prober_new(base, cfg, e->e_store, e->e_know, err, errsize)) == NULL ||
 	    (e->e_retry = evtimer_new(base, rg_engine_on_retry, e)) == NULL) {
@@ -261,14 +291,32 @@ rg_engine_on_prober_error(int status, const char *what, void *arg)
 	rg_engine_cache_failed(arg, status, what);
 }
 static void rg_engine_pending(struct rg_verdict *v);
+static void rg_engine_on_poll(const struct rg_tier_fetch *f, void *arg);
+static void rg_engine_on_lease(enum rg_limit_status ls, int64_t wait_ms, void *arg);
+static void rg_engine_submit(struct rg_waiter *w);
+
+/* rg_waiter_unlease - give back the lease w holds, here and in the fleet. */
+static void
+rg_waiter_unlease(struct rg_waiter *w)
+{
+	struct rg_store *c = rg_engine_store(w->w_engine);
+
+	if (w->w_lease != 0 && c != NULL) {
+		rg_store_lease_release(c, w->w_addr.a_key, w->w_lease, NULL);
+		if (w->w_fleet_lease)
+			rg_store_fleet_unlease(c, w->w_addr.a_key, w->w_lease);
+	}
+	w->w_lease = 0;
+	w->w_fleet_lease = 0;
+}
 
 static void
 rg_waiter_free(struct rg_waiter *w)
 {
 	struct rg_engine *e = w->w_engine;
 
-	if (w->w_lease != 0 && rg_engine_store(e) != NULL)
-		rg_store_lease_release(rg_engine_store(e), w->w_addr.a_key, w->w_lease, NULL);
+	rg_tier_cancel(&w->w_req);
+	rg_waiter_unlease(w);
 	if (w->w_timer != NULL)
 		event_free(w->w_timer);
 	TAILQ_REMOVE(&e->e_waiters, w, w_link);
@@ -308,6 +356,13 @@ rg_engine_free(struct rg_engine *e)
 	rg_knowledge_free(e->e_know);
 	rg_engine_metrics_fini(e);
 	free(e);
+}
+
+void
+rg_engine_wait_shared(struct rg_engine *e)
+{
+	if (rg_engine_store(e) != NULL)
+		rg_store_flush(rg_engine_store(e), e->e_cfg.redis_connect_timeout);
 }
 
 int
@@ -357,7 +412,7 @@ rg_waiter_answer(struct rg_waiter *w, const struct rg_verdict *v, enum rg_answer
 	ans.an_state = rg_verdict_state_at(v, w->w_start_time + ans.an_elapsed_ms / 1000);
 	ans.an_source = src;
 	/* A verdict read from the cache is good even while its writes fail. */
-	ans.an_cache_status = src == RG_ANSWER_CACHE ? RG_CACHE_OK :
+	ans.an_cache_status = src == RG_ANSWER_CACHE || src == RG_ANSWER_SHARED ? RG_CACHE_OK :
 	    __atomic_load_n(&w->w_engine->e_cache_status, __ATOMIC_RELAXED);
 	if (ans.an_cache_status < 0 && src != RG_ANSWER_STATIC) {
 		rg_engine_count(&w->w_engine->e_ctr.ec_fail_mode);
@@ -370,8 +425,26 @@ rg_waiter_answer(struct rg_waiter *w, const struct rg_verdict *v, enum rg_answer
 static void
 rg_waiter_maybe_free(struct rg_waiter *w)
 {
-	if (w->w_answered && !w->w_probing)
+	if (w->w_answered && !w->w_probing && !w->w_fetching && !w->w_leasing)
 		rg_waiter_free(w);
+}
+
+/* rg_waiter_arm - the waiter's next tick: its deadline, or the next poll. */
+static void
+rg_waiter_arm(struct rg_waiter *w)
+{
+	int64_t left = w->w_deadline_ms - rg_clock_mono_ms();
+	struct timeval tv;
+
+	if (w->w_timer == NULL || w->w_answered)
+		return;
+	if (left < 0)
+		left = 0;
+	if (w->w_polling && left > RG_ENGINE_POLL_MS)
+		left = RG_ENGINE_POLL_MS;
+	tv.tv_sec = left / 1000;
+	tv.tv_usec = (left % 1000) * 1000;
+	evtimer_add(w->w_timer, &tv);
 }
 
 /* rg_engine_pending - the verdict of a lookup whose budget ran out. */
@@ -445,12 +518,25 @@ rg_engine_on_probe(const struct rg_address *addr, const struct rg_verdict *v, vo
 
 	(void)addr;
 	w->w_probing = 0;
-	if (w->w_lease != 0 && rg_engine_store(w->w_engine) != NULL) {
-		rg_store_lease_release(rg_engine_store(w->w_engine), w->w_addr.a_key, w->w_lease, NULL);
-		w->w_lease = 0;
-	}
+	rg_waiter_unlease(w);
 	rg_waiter_answer(w, v, RG_ANSWER_PROBE);
 	rg_waiter_maybe_free(w);
+}
+
+static void rg_engine_on_timer(evutil_socket_t fd, short what, void *arg);
+
+/* rg_engine_on_poll - the fleet's answer to a poll: kept locally, then read as the tick's. */
+static void
+rg_engine_on_poll(const struct rg_tier_fetch *f, void *arg)
+{
+	struct rg_waiter *w = arg;
+	struct rg_store *c = rg_engine_store(w->w_engine);
+	struct rg_verdict v;
+
+	w->w_fetching = 0;
+	if (c != NULL)
+		(void)rg_store_adopt(c, w->w_addr.a_key, w->w_addr.a_domain, f, &v);
+	rg_engine_on_timer(-1, 0, w);
 }
 
 /*
@@ -487,9 +573,14 @@ rg_engine_on_timer(evutil_socket_t fd, short what, void *arg)
 	}
 	if (w->w_polling && rg_engine_store(e) != NULL) {
 		if (!final) {
-			int64_t left = w->w_deadline_ms - now_ms;
-			struct timeval tv = { 0, (left < RG_ENGINE_POLL_MS ? left : RG_ENGINE_POLL_MS) * 1000 };
-			evtimer_add(w->w_timer, &tv);
+			/* Each tick asks the fleet once; its answer comes back here. */
+			if (!w->w_polled && rg_store_fetch(rg_engine_store(e), w->w_addr.a_key,
+			    w->w_addr.a_domain, rg_engine_on_poll, w, &w->w_req) == 0) {
+				w->w_fetching = w->w_polled = 1;
+				return;
+			}
+			w->w_polled = 0;
+			rg_waiter_arm(w);
 			return;
 		}
 	}
@@ -558,6 +649,49 @@ rg_engine_probe(struct rg_waiter *w, unsigned flags)
 		w->w_polling = 1;
 		return;
 	}
+	/* The fleet's lease, when there is a fleet: its answer goes on in rg_engine_on_lease. */
+	if (w->w_lease != 0 && rg_store_fleet_lease(c, w->w_addr.a_key, e->e_cfg.lease_ttl,
+	    w->w_lease, rg_engine_on_lease, w, &w->w_req) == 0) {
+		w->w_leasing = 1;
+		return;
+	}
+	rg_engine_submit(w);
+}
+
+/*
+ * rg_engine_on_lease - the fleet's lease: taken, or another host probes
+ * (or owns the address's greylisting retry) and this one polls for the
+ * verdict; without an answer, this host probes under its local lease.
+ */
+static void
+rg_engine_on_lease(enum rg_limit_status ls, int64_t wait_ms, void *arg)
+{
+	struct rg_waiter *w = arg;
+
+	(void)wait_ms;
+	w->w_leasing = 0;
+	if (ls == RG_LIMIT_HELD) {
+		rg_waiter_unlease(w);
+		if (w->w_answered) {	/* a background refresh: the other host refreshes it */
+			rg_waiter_maybe_free(w);
+			return;
+		}
+		w->w_polling = 1;
+		rg_waiter_arm(w);
+		return;
+	}
+	w->w_fleet_lease = ls == RG_LIMIT_OK;
+	rg_engine_submit(w);
+	rg_waiter_maybe_free(w);
+}
+
+/* rg_engine_submit - hand the recipient to the prober; past a cap it is answered at once. */
+static void
+rg_engine_submit(struct rg_waiter *w)
+{
+	struct rg_engine *e = w->w_engine;
+	struct rg_verdict v;
+
 	switch (rg_prober_submit(e->e_prober, &w->w_addr, rg_engine_on_probe, w)) {
 	case RG_PROBER_QUEUED:
 		w->w_probing = 1;
@@ -571,10 +705,51 @@ rg_engine_probe(struct rg_waiter *w, unsigned flags)
 		rg_waiter_answer(w, &v, RG_ANSWER_PENDING);
 		break;
 	}
-	if (w->w_lease != 0 && c != NULL) {
-		rg_store_lease_release(c, w->w_addr.a_key, w->w_lease, NULL);
-		w->w_lease = 0;
+	rg_waiter_unlease(w);
+}
+
+/*
+ * rg_engine_on_fetch - what the fleet knows of a local miss: a live
+ * verdict answers (and a stale one is refreshed); a retry another instance
+ * owns is waited for; otherwise, or without an answer, the probe.
+ */
+static void
+rg_engine_on_fetch(const struct rg_tier_fetch *f, void *arg)
+{
+	struct rg_waiter *w = arg;
+	struct rg_engine *e = w->w_engine;
+	struct rg_store *c = rg_engine_store(e);
+	struct rg_verdict v;
+
+	w->w_fetching = 0;
+	if (c != NULL && rg_store_adopt(c, w->w_addr.a_key, w->w_addr.a_domain, f, &v) ==
+	    RG_CACHE_OK) {
+		enum rg_verdict_state st = rg_verdict_state_at(&v, rg_clock_now());
+		rg_waiter_answer(w, &v, RG_ANSWER_SHARED);
+		if (st != RG_STATE_STALE) {
+			rg_waiter_maybe_free(w);
+			return;
+		}
+		/* A stale verdict answers, and is refreshed under the fleet's lease. */
+	} else if (f->tf_retry_other && c != NULL) {
+		w->w_polling = 1;
+		rg_waiter_arm(w);
+		if (w->w_answered)
+			rg_waiter_maybe_free(w);
+		return;
 	}
+	if (c == NULL || rg_engine_cache_status(e) < 0) {
+		rg_engine_pending(&v);
+		rg_waiter_answer(w, &v, RG_ANSWER_PENDING);
+		rg_waiter_maybe_free(w);
+		return;
+	}
+	rg_engine_probe(w, 0);
+	if (w->w_polling && w->w_answered)
+		w->w_polling = 0;
+	if (w->w_polling)
+		rg_waiter_arm(w);
+	rg_waiter_maybe_free(w);
 }
 
 /* rg_engine_room - whether a lookup may wait and probe, or which cap says no. */
@@ -623,7 +798,13 @@ rg_engine_lookup(struct rg_engine *e, const char *input, size_t len, unsigned fl
 	tmp.w_answered = 0;
 	tmp.w_probing = 0;
 	tmp.w_polling = 0;
+	tmp.w_fetching = 0;
+	tmp.w_leasing = 0;
+	tmp.w_polled = 0;
+	tmp.w_fleet_lease = 0;
 	tmp.w_lease = 0;
+	tmp.w_req.rq_q = NULL;
+	tmp.w_req.rq_call = NULL;
 
 	/* 1. Syntax: nothing that fails here is ever probed. */
 	if (rg_address_parse(input, len, opts, &tmp.w_addr, &ae) < 0) {
@@ -708,6 +889,13 @@ rg_engine_lookup(struct rg_engine *e, const char *input, size_t len, unsigned fl
 	if ((w->w_timer = evtimer_new(e->e_base, rg_engine_on_timer, w)) == NULL) {
 		rg_waiter_free(w);
 		return -1;
+	}
+	/* A miss here may be a hit in the fleet: ask it first (rg_engine_on_fetch). */
+	if (!(flags & RG_LOOKUP_NO_CACHE) && rg_store_fetch(cache, w->w_addr.a_key,
+	    w->w_addr.a_domain, rg_engine_on_fetch, w, &w->w_req) == 0) {
+		w->w_fetching = 1;
+		rg_waiter_arm(w);
+		return 0;
 	}
 	rg_engine_probe(w, flags);
 	if (w->w_answered) {	/* no lease, or past a cap: answered already */

@@ -11,7 +11,7 @@
 #include "rcptguard/metrics.h"
 
 /* The names of enum rg_answer_source, in order. */
-#define RG_ENGINE_NSOURCES	(RG_ANSWER_PENDING + 1)
+#define RG_ENGINE_NSOURCES	(RG_ANSWER_SHARED + 1)
 extern const char *const rg_engine_sources[RG_ENGINE_NSOURCES];
 
 /* Cache results of a lookup, the label values of rcptguard_cache_lookups_total. */

@@ -22,7 +22,7 @@
 #define RG_ENGINE_USAGE_S	1.0	/* the cache's usage is read at most this often */
 
 const char *const rg_engine_sources[RG_ENGINE_NSOURCES] = { "syntax", "static", "cache", "probe",
-    "pending" };
+    "pending", "shared" };
 static const char *const rg_engine_cache_results[] = { "fresh", "stale", "miss" };
 static const char *const rg_engine_usage_kinds[] = { "size", "used", "max" };
 

@@ -265,6 +265,7 @@ rg_prober_job_free(struct rg_probe_job *j)
 		event_free(j->j_start);
 	if (j->j_token != NULL)
 		event_free(j->j_token);
+	rg_tier_cancel(&j->j_fleet);
 	free(j->j_cands);
 	free(j->j_mx);
 	free(j->j_reqs);
@@ -682,9 +683,45 @@ rg_prober_candidates(struct rg_probe_job *j, const struct rg_mx_result *res)
 	return 0;
 }
 
+static void rg_prober_begin(struct rg_probe_job *j);
+
+/* rg_prober_wait_token - wait wait_ms for a token (state TOKEN); 0, or -1 when the job ended. */
+static int
+rg_prober_wait_token(struct rg_probe_job *j, int64_t wait_ms)
+{
+	if (j->j_token == NULL &&
+	    (j->j_token = evtimer_new(j->j_pr->p_base, rg_prober_on_token, j)) == NULL) {
+		rg_prober_finish_all(j, RG_CLASS_UNKNOWN, RG_REASON_TEMP_FAILURE, NULL, NULL,
+		    "out of memory");
+		return -1;
+	}
+	rg_prober_job_enter(j, RG_PROBE_TOKEN);
+	rg_prober_timer_ms(j->j_token, wait_ms);
+	return 0;
+}
+
 /*
- * rg_prober_take_token - a token of the domain's rate. 1 when the job may
- * go on; 0 when it waits for one (state TOKEN) or has ended.
+ * rg_prober_on_fleet_token - the fleet's bucket answered: a token goes on,
+ * none waits for one, no answer falls back to the host's own bucket.
+ */
+static void
+rg_prober_on_fleet_token(enum rg_limit_status ls, int64_t wait_ms, void *arg)
+{
+	struct rg_probe_job *j = arg;
+
+	if (ls == RG_LIMIT_EMPTY) {
+		(void)rg_prober_wait_token(j, wait_ms);
+		return;
+	}
+	j->j_fleet_said = ls == RG_LIMIT_OK ? 1 : -1;
+	rg_prober_begin(j);
+}
+
+/*
+ * rg_prober_take_token - a token of the domain's rate: the fleet's bucket
+ * when there is a fleet (the job waits in state TOKEN for its answer),
+ * else or without its answer the host's. 1 when the job may go on; 0
+ * when it waits for one or has ended.
  */
 static int
 rg_prober_take_token(struct rg_probe_job *j)
@@ -692,9 +729,17 @@ rg_prober_take_token(struct rg_probe_job *j)
 	struct rg_prober *pr = j->j_pr;
 	char key[RG_CACHE_KEY_MAX + 1];
 	int64_t wait_ms = 0;
-	int err = RG_CACHE_EINVAL;
+	int err = RG_CACHE_EINVAL, said = j->j_fleet_said;
 	enum rg_limit_status ls = RG_LIMIT_FAILED;
 
+	j->j_fleet_said = 0;
+	if (said > 0)
+		return 1;
+	if (said == 0 && rg_store_fleet_bucket(pr->p_store, j->j_domain, pr->p_cfg.domain_rate,
+	    pr->p_cfg.domain_burst, rg_prober_on_fleet_token, j, &j->j_fleet) == 0) {
+		rg_prober_job_enter(j, RG_PROBE_TOKEN);
+		return 0;
+	}
 	if (rg_limit_key_bucket(key, sizeof(key), j->j_domain) == 0)
 		ls = rg_store_bucket_take(pr->p_store, key, pr->p_cfg.domain_rate,
 		    pr->p_cfg.domain_burst, &wait_ms, &err);
@@ -702,14 +747,7 @@ rg_prober_take_token(struct rg_probe_job *j)
 	case RG_LIMIT_OK:
 		return 1;
 	case RG_LIMIT_EMPTY:
-		if (j->j_token == NULL &&
-		    (j->j_token = evtimer_new(pr->p_base, rg_prober_on_token, j)) == NULL) {
-			rg_prober_finish_all(j, RG_CLASS_UNKNOWN, RG_REASON_TEMP_FAILURE, NULL,
-			    NULL, "out of memory");
-			return 0;
-		}
-		rg_prober_job_enter(j, RG_PROBE_TOKEN);
-		rg_prober_timer_ms(j->j_token, wait_ms);
+		(void)rg_prober_wait_token(j, wait_ms);
 		return 0;
 	case RG_LIMIT_HELD:
 	case RG_LIMIT_FAILED:

@@ -19,6 +19,7 @@
 #include "rcptguard/netaddr.h"
 #include "rcptguard/prober.h"
 #include "rcptguard/smtp.h"
+#include "rcptguard/tier.h"
 
 #define RG_PROBER_MAX_SOURCES		8
 #define RG_PROBER_SLOT_POLL_MIN_MS	100	/* waiting for slots: first look */
@@ -98,6 +99,8 @@ struct rg_probe_job {
 	int			 j_reqcap;
 	struct event		*j_start;
 	struct event		*j_token;
+	struct rg_tier_req	 j_fleet;	/* the fleet's bucket, asked */
+	int			 j_fleet_said;	/* its answer: 0 none, 1 a token, -1 no answer */
 	struct rg_mx_result	*j_mx;		/* NULL until DNS (or the cache) answers */
 	struct rg_probe_cand	*j_cands;	/* j_ncands of them */
 	int			 j_ncands;

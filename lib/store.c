@@ -22,11 +22,13 @@
 #include "rcptguard/tier.h"
 
 #define RG_STORE_TIERS	2
+#define RG_STORE_RETRY_OWN_S	120	/* a retry stays its owner's this long past due */
 
 struct rg_store {
 	struct rg_cache		*s_cache;
 	struct rg_tier		*s_tiers[RG_STORE_TIERS];
 	int			 s_ntiers;
+	struct rg_tier		*s_shared;	/* tier 1 on Redis, or NULL */
 	int64_t			 s_ttl[RG_CLASS_COUNT];
 	int64_t			 s_refresh[RG_CLASS_COUNT];
 	int64_t			 s_reason_ttl[RG_REASON_COUNT];
@@ -303,7 +305,11 @@ enum rg_limit_status
 rg_store_retry_put(struct rg_store *s, const char *address, const struct rg_record_retry *t,
     int *cache_err)
 {
-	return rg_limit_retry_put(s->s_cache, address, t, cache_err);
+	enum rg_limit_status ls = rg_limit_retry_put(s->s_cache, address, t, cache_err);
+
+	if (ls == RG_LIMIT_OK && s->s_shared != NULL)
+		rg_tier_redis_retry_own(s->s_shared, address, t->rt_due + RG_STORE_RETRY_OWN_S);
+	return ls;
 }
 
 enum rg_limit_status
@@ -323,4 +329,126 @@ int
 rg_store_retry_scan(struct rg_store *s, rg_limit_retry_fn fn, void *arg)
 {
 	return rg_limit_retry_scan(s->s_cache, fn, arg);
+}
+
+int
+rg_store_share(struct rg_store *s, struct event_base *base, const struct rg_config *cfg,
+    char *err, size_t errsize)
+{
+	if (cfg->redis_server[0] == '\0' || s->s_shared != NULL)
+		return 0;
+	if ((s->s_shared = rg_tier_redis_new(base, cfg, err, errsize)) == NULL)
+		return -1;
+	s->s_tiers[s->s_ntiers++] = s->s_shared;
+	return 0;
+}
+
+int
+rg_store_shared_up(struct rg_store *s)
+{
+	return s != NULL && s->s_shared != NULL && rg_tier_redis_up(s->s_shared);
+}
+
+void
+rg_store_flush(struct rg_store *s, int64_t timeout_ms)
+{
+	if (s->s_shared != NULL)
+		rg_tier_redis_flush(s->s_shared, timeout_ms);
+}
+
+int
+rg_store_fetch(struct rg_store *s, const char *address, const char *domain, rg_tier_fetch_cb cb,
+    void *arg, struct rg_tier_req *req)
+{
+	if (!rg_store_shared_up(s))
+		return -1;
+	return rg_tier_redis_fetch(s->s_shared, address, domain, cb, arg, req);
+}
+
+/* rg_store_later - the later of two expiries of one part of a domain record. */
+#define rg_store_later(d, f, part, until) do {				\
+	if ((f)->until > (d)->until) {					\
+		(d)->part = (f)->part;					\
+		(d)->until = (f)->until;				\
+	}								\
+} while (0)
+
+/*
+ * rg_store_merge_domain - what the fleet knows of a domain joins what this
+ * host knows: each part from whichever lasts longer. The sticky source
+ * address is this host's own.
+ */
+static void
+rg_store_merge_domain(struct rg_domain_record *d, const struct rg_domain_record *f)
+{
+	rg_store_later(d, f, d_catch_all, d_catch_all_until);
+	rg_store_later(d, f, d_dns_reason, d_dns_until);
+	if (f->d_cooldown_until > d->d_cooldown_until) {
+		d->d_cooldown_until = f->d_cooldown_until;
+		d->d_cooldown_level = f->d_cooldown_level;
+	}
+	if (f->d_limits_until > d->d_limits_until) {
+		d->d_rcpt_per_txn = f->d_rcpt_per_txn;
+		d->d_rcpt_per_session = f->d_rcpt_per_session;
+		d->d_limits_until = f->d_limits_until;
+	}
+}
+
+int
+rg_store_adopt(struct rg_store *s, const char *address, const char *domain,
+    const struct rg_tier_fetch *f, struct rg_verdict *v)
+{
+	struct rg_tier *local = s->s_tiers[0];
+	int64_t now = rg_clock_now();
+
+	if (f->tf_domain == RG_CACHE_OK) {
+		struct rg_domain_record d, before;
+		if (local->t_ops->t_domain_get(local, domain, &d) != RG_CACHE_OK)
+			memset(&d, 0, sizeof(d));
+		before = d;
+		rg_store_merge_domain(&d, &f->tf_d);
+		if (memcmp(&d, &before, sizeof(d)) != 0)
+			local->t_ops->t_domain_put(local, domain, &d);
+	}
+	if (f->tf_verdict != RG_CACHE_OK)
+		return f->tf_verdict;
+	*v = f->tf_v;
+	if (rg_verdict_state_at(v, now) == RG_STATE_EXPIRED || v->v_checked_at > now + 60)
+		return RG_CACHE_NOTFOUND;
+	{
+		/* Kept no longer than this host would keep such a verdict of its own. */
+		struct rg_verdict mine = *v;
+		rg_store_stamp(s, &mine, 0);
+		if (v->v_expires_at > mine.v_expires_at)
+			v->v_expires_at = mine.v_expires_at;
+		if (v->v_refresh_at > v->v_expires_at)
+			v->v_refresh_at = v->v_expires_at;
+	}
+	local->t_ops->t_put(local, address, v);
+	return RG_CACHE_OK;
+}
+
+int
+rg_store_fleet_lease(struct rg_store *s, const char *address, int64_t ttl, uint64_t token,
+    rg_tier_limit_cb cb, void *arg, struct rg_tier_req *req)
+{
+	if (!rg_store_shared_up(s))
+		return -1;
+	return rg_tier_redis_lease(s->s_shared, address, ttl, token, cb, arg, req);
+}
+
+void
+rg_store_fleet_unlease(struct rg_store *s, const char *address, uint64_t token)
+{
+	if (s != NULL && s->s_shared != NULL)
+		rg_tier_redis_unlease(s->s_shared, address, token);
+}
+
+int
+rg_store_fleet_bucket(struct rg_store *s, const char *domain, int64_t rate_per_min, int64_t burst,
+    rg_tier_limit_cb cb, void *arg, struct rg_tier_req *req)
+{
+	if (!rg_store_shared_up(s))
+		return -1;
+	return rg_tier_redis_bucket(s->s_shared, domain, rate_per_min, burst, cb, arg, req);
 }

@@ -103,6 +103,26 @@ rg_parse_duration(const char *s, int64_t *out)
 }
 
 int
+rg_parse_millis(const char *s, int64_t *out)
+{
+	size_t n = s != NULL ? strlen(s) : 0;
+	char num[32];
+	int64_t v;
+
+	while (n > 0 && isspace((unsigned char)s[n - 1]))
+		n--;
+	if (n > 2 && n < sizeof(num) && s[n - 2] == 'm' && s[n - 1] == 's') {
+		memcpy(num, s, n - 2);
+		num[n - 2] = '\0';
+		return rg_parse_scaled(num, "", NULL, out);
+	}
+	if (rg_parse_duration(s, &v) < 0 || v > INT64_MAX / 1000)
+		return -1;
+	*out = v * 1000;
+	return 0;
+}
+
+int
 rg_parse_size(const char *s, int64_t *out)
 {
 	static const int64_t mult[] = {
@@ -153,6 +173,15 @@ rg_format_duration(int64_t secs, char *buf, size_t size)
 	static const int64_t mult[] = { 86400, 3600, 60 };
 
 	rg_format_scaled(secs, "dhm", mult, "s", buf, size);
+}
+
+void
+rg_format_millis(int64_t ms, char *buf, size_t size)
+{
+	if (ms % 1000 == 0)
+		rg_format_duration(ms / 1000, buf, size);
+	else
+		snprintf(buf, size, "%" PRId64 "ms", ms);
 }
 
 void

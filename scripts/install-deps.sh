@@ -13,6 +13,7 @@ liblmdb-dev lmdb-utils
 libinih-dev libidn2-dev libjansson-dev
 libevent-dev libc-ares-dev libssl-dev libsystemd-dev
 libcmocka-dev libmilter-dev miltertest
+libhiredis-dev redis-server
 python3 valgrind
 clang libclang-rt-14-dev
 iproute2 dnsmasq-base postfix postgrey swaks openssl systemd

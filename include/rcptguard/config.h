@@ -27,6 +27,7 @@ enum rg_config_type {
 	RG_CFG_REASON_DURATIONS,	/* "reason=duration, reason=duration" */
 	RG_CFG_REASON_ACTIONS,	/* "reason=action, reason=action" (k_choices: the actions) */
 	RG_CFG_OCTAL,		/* a file mode such as 0660 */
+	RG_CFG_MILLIS,		/* milliseconds: "20ms", or a duration */
 };
 
 enum rg_config_local_case {
@@ -156,6 +157,16 @@ struct rg_config {
 	int64_t		learn_burst_threshold;
 	int64_t		learn_burst_window;
 	char		learn_metrics_listen[RG_CONFIG_PATH_MAX];
+	/* [redis] */
+	char		redis_server[RG_CONFIG_PATH_MAX];	/* "": no shared tier */
+	char		redis_password[256];
+	int64_t		redis_database;
+	char		redis_key_prefix[64];
+	char		redis_instance[128];	/* "": the host name */
+	int64_t		redis_timeout;		/* milliseconds */
+	int64_t		redis_connect_timeout;	/* milliseconds */
+	int64_t		redis_reconnect_max;	/* seconds */
+	int64_t		redis_max_pending;
 
 	char		source[RG_CONFIG_PATH_MAX];	/* file it was read from, or "" */
 };

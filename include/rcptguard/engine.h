@@ -8,6 +8,11 @@
  * address, waiting at most the caller's budget. When the budget runs out
  * the answer is unknown/in_progress and the probe goes on; its verdict lands
  * in the cache for the sender's retry.
+ *
+ * With a fleet's shared tier ([redis]), a local miss first asks the fleet
+ * (at most [redis] timeout), and the lease is the fleet's too: one probe
+ * per address across every host. When the fleet does not answer, the
+ * lookup goes on with this host alone.
  */
 #ifndef RG_ENGINE_H
 #define RG_ENGINE_H
@@ -37,6 +42,7 @@ enum rg_answer_source {
 	RG_ANSWER_CACHE,	/* a cached verdict */
 	RG_ANSWER_PROBE,	/* a probe finished within the budget */
 	RG_ANSWER_PENDING,	/* the budget ran out: unknown/in_progress */
+	RG_ANSWER_SHARED,	/* a verdict another host of the fleet found ([redis]) */
 };
 
 struct rg_answer {
@@ -88,6 +94,13 @@ int rg_engine_lookup(struct rg_engine *e, const char *input, size_t len, unsigne
  * themselves (rcptguard verify) rather than have them refused.
  */
 int rg_engine_room_for(struct rg_engine *e, const char *domain);
+
+/*
+ * rg_engine_wait_shared - run the loop until the fleet's shared tier is
+ * connected, at most [redis] connect_timeout; at once without one. For
+ * the command line, whose first lookups come before the loop turns.
+ */
+void rg_engine_wait_shared(struct rg_engine *e);
 
 /* rg_engine_busy - probes or waits still running. */
 int rg_engine_busy(const struct rg_engine *e);

@@ -23,6 +23,7 @@
 #include "rcptguard/limits.h"
 #include "rcptguard/mx.h"
 #include "rcptguard/record.h"
+#include "rcptguard/tier.h"
 #include "rcptguard/verdict.h"
 
 struct rg_store;
@@ -86,5 +87,33 @@ enum rg_limit_status rg_store_retry_claim(struct rg_store *s, const char *addres
     uint64_t token, struct rg_record_retry *t, int *cache_err);
 int rg_store_retry_get(struct rg_store *s, const char *address, struct rg_record_retry *t);
 int rg_store_retry_scan(struct rg_store *s, rg_limit_retry_fn fn, void *arg);
+
+/*
+ * The fleet's shared tier ([redis] server). rg_store_share attaches it on
+ * base's loop (nothing without a server; -1 with err for a bad setting).
+ * From then on every write also goes to the fleet, and a lookup the local
+ * tier misses may be fetched (rg_store_fetch, answered from the loop) and
+ * kept locally with rg_store_adopt: the domain's record merged into the
+ * local one, the verdict (when it lives) with its remaining TTL, never
+ * longer than this host's own TTL for it. The fleet's leases and buckets
+ * are asked the same way. Every asynchronous call returns -1 at once,
+ * calling nothing, when the fleet is not reachable now: the caller goes
+ * on with the local tier and its limits.
+ */
+int rg_store_share(struct rg_store *s, struct event_base *base, const struct rg_config *cfg,
+    char *err, size_t errsize);
+int rg_store_shared_up(struct rg_store *s);
+/* rg_store_flush - wait (the CLI) until what went to the fleet is acknowledged, at most timeout_ms. */
+void rg_store_flush(struct rg_store *s, int64_t timeout_ms);
+int rg_store_fetch(struct rg_store *s, const char *address, const char *domain,
+    rg_tier_fetch_cb cb, void *arg, struct rg_tier_req *req);
+/* rg_store_adopt - RG_CACHE_OK with the fleet's live verdict in *v, or why not. */
+int rg_store_adopt(struct rg_store *s, const char *address, const char *domain,
+    const struct rg_tier_fetch *f, struct rg_verdict *v);
+int rg_store_fleet_lease(struct rg_store *s, const char *address, int64_t ttl, uint64_t token,
+    rg_tier_limit_cb cb, void *arg, struct rg_tier_req *req);
+void rg_store_fleet_unlease(struct rg_store *s, const char *address, uint64_t token);
+int rg_store_fleet_bucket(struct rg_store *s, const char *domain, int64_t rate_per_min,
+    int64_t burst, rg_tier_limit_cb cb, void *arg, struct rg_tier_req *req);
 
 #endif /* RG_STORE_H */

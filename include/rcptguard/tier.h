@@ -22,6 +22,9 @@
 
 #include <stdint.h>
 
+#include <event2/event.h>
+
+#include "rcptguard/config.h"
 #include "rcptguard/limits.h"
 #include "rcptguard/mx.h"
 #include "rcptguard/record.h"
@@ -76,5 +79,64 @@ struct rg_tier {
  * caller closes it after freeing the tier).
  */
 struct rg_tier *rg_tier_lmdb_new(struct rg_cache *c);
+
+/*
+ * The shared tier on Redis (tier_redis.c), made on the caller's loop. Its
+ * synchronous operations never wait: reads miss, writes are sent and not
+ * waited for, and it enforces no limit synchronously. What needs Redis's
+ * answer is asked with the calls below, which answer from the loop within
+ * [redis] timeout, or return -1 at once when Redis is not up (the caller
+ * goes on with the local tier).
+ */
+struct rg_tier *rg_tier_redis_new(struct event_base *base, const struct rg_config *cfg,
+    char *err, size_t errsize);
+/* rg_tier_redis_up - 1 while Redis answers. */
+int rg_tier_redis_up(struct rg_tier *t);
+/* rg_tier_redis_flush - run the loop until what was sent has ended, at most timeout_ms. */
+void rg_tier_redis_flush(struct rg_tier *t, int64_t timeout_ms);
+
+/*
+ * A request in flight, held by its caller: rg_tier_cancel stops its
+ * callback; it is cleared (rq_q NULL) before the callback runs.
+ */
+struct rg_redis_req;
+struct rg_tier_call;
+struct rg_tier_req {
+	struct rg_redis_req	*rq_q;
+	struct rg_tier_call	*rq_call;
+};
+void rg_tier_cancel(struct rg_tier_req *req);
+
+/*
+ * What the fleet knows of a recipient: its verdict and its domain's record
+ * (each an rg_cache_status: OK, NOTFOUND, BADRECORD for a value refused, or
+ * RG_CACHE_EIO when Redis did not answer), and whether another instance
+ * owns a greylisting retry of the address.
+ */
+struct rg_tier_fetch {
+	int			tf_verdict;
+	struct rg_verdict	tf_v;
+	int			tf_domain;
+	struct rg_domain_record	tf_d;
+	int			tf_retry_other;
+};
+typedef void (*rg_tier_fetch_cb)(const struct rg_tier_fetch *f, void *arg);
+int rg_tier_redis_fetch(struct rg_tier *t, const char *address, const char *domain,
+    rg_tier_fetch_cb cb, void *arg, struct rg_tier_req *req);
+
+/*
+ * Limits: ls is RG_LIMIT_OK (taken), RG_LIMIT_HELD (a lease of another
+ * host, or a greylisting retry another instance owns), RG_LIMIT_EMPTY (no
+ * token: wait_ms) or RG_LIMIT_FAILED (Redis did not answer).
+ */
+typedef void (*rg_tier_limit_cb)(enum rg_limit_status ls, int64_t wait_ms, void *arg);
+int rg_tier_redis_lease(struct rg_tier *t, const char *address, int64_t ttl, uint64_t token,
+    rg_tier_limit_cb cb, void *arg, struct rg_tier_req *req);
+void rg_tier_redis_unlease(struct rg_tier *t, const char *address, uint64_t token);
+int rg_tier_redis_bucket(struct rg_tier *t, const char *domain, int64_t rate_per_min,
+    int64_t burst, rg_tier_limit_cb cb, void *arg, struct rg_tier_req *req);
+/* The owner of a greylisting retry: this instance, until expires_at; or no longer. */
+void rg_tier_redis_retry_own(struct rg_tier *t, const char *address, int64_t expires_at);
+void rg_tier_redis_retry_disown(struct rg_tier *t, const char *address);
 
 #endif /* RG_TIER_H */

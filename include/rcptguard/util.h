@@ -26,6 +26,9 @@ uint32_t rg_strhash(const char *s);
 /* rg_parse_duration - "30s", "5m", "3h", "31d", "2w" or plain seconds. 0 on success. */
 int rg_parse_duration(const char *s, int64_t *out);
 
+/* rg_parse_millis - "20ms", or a duration as above ("2s", "1m"), in milliseconds. 0 on success. */
+int rg_parse_millis(const char *s, int64_t *out);
+
 /* rg_parse_size - "4096", "64k", "64M", "1G". 0 on success. */
 int rg_parse_size(const char *s, int64_t *out);
 
@@ -34,6 +37,9 @@ int rg_parse_int(const char *s, int64_t *out);
 
 /* rg_format_duration - the shortest exact unit form of a number of seconds. */
 void rg_format_duration(int64_t secs, char *buf, size_t size);
+
+/* rg_format_millis - milliseconds as "20ms", or as a duration when whole seconds. */
+void rg_format_millis(int64_t ms, char *buf, size_t size);
 
 /* rg_format_size - the shortest exact unit form of a number of bytes. */
 void rg_format_size(int64_t bytes, char *buf, size_t size);
