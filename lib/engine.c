@@ -294,6 +294,7 @@ static void rg_engine_pending(struct rg_verdict *v);
 static void rg_engine_on_poll(const struct rg_tier_fetch *f, void *arg);
 static void rg_engine_on_lease(enum rg_limit_status ls, int64_t wait_ms, void *arg);
 static void rg_engine_submit(struct rg_waiter *w);
+static void rg_engine_on_fetch(const struct rg_tier_fetch *f, void *arg);
 
 /* rg_waiter_unlease - give back the lease w holds, here and in the fleet. */
 static void
@@ -859,9 +860,17 @@ rg_engine_lookup(struct rg_engine *e, const char *input, size_t len, unsigned fl
 			rg_metric_inc(e->e_m.em_cache, st == RG_STATE_STALE ? RG_ENGINE_STALE :
 			    RG_ENGINE_FRESH, 0);
 			rg_waiter_answer(&tmp, &v, RG_ANSWER_CACHE);
-			/* A background refresh, when it can probe; at a cap it waits for the next hit. */
+			/*
+			 * A background refresh, when it can probe; at a cap it waits for the next
+			 * hit. The fleet may have refreshed it already (rg_engine_on_fetch).
+			 */
 			if (st == RG_STATE_STALE && rg_engine_cache_status(e) == RG_CACHE_OK &&
 			    rg_engine_room(e, &tmp.w_addr) == NULL && (w = rg_waiter_adopt(&tmp)) != NULL) {
+				if (rg_store_fetch(cache, w->w_addr.a_key, w->w_addr.a_domain,
+				    rg_engine_on_fetch, w, &w->w_req) == 0) {
+					w->w_fetching = 1;
+					return 0;
+				}
 				rg_engine_probe(w, flags);
 				w->w_polling = 0;	/* someone else refreshes it: nothing to wait for */
 				rg_waiter_maybe_free(w);

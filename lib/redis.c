@@ -53,6 +53,7 @@ struct rg_redis_req {
 	struct event		*q_timer;
 	int			 q_done;	/* cb ran, or was cancelled */
 	int			 q_handshake;	/* AUTH, SELECT or PING of the connect */
+	int			 q_subscription;	/* SUBSCRIBE: every message, until the end */
 	unsigned		 q_gen;
 };
 
@@ -89,6 +90,10 @@ struct rg_redis {
 	int64_t			 r_max_pending;
 	struct rg_metric	*r_m_cmds;
 	struct rg_metric	*r_m_conns;
+	char			 r_channel[128];	/* subscribed after every connect; "" none */
+	rg_redis_message_fn	 r_on_message;
+	void			*r_message_arg;
+	int			 r_quiet;	/* a subscription: its failures are the other's to say */
 };
 
 static void rg_redis_connect(struct rg_redis *r);
@@ -226,7 +231,8 @@ static void
 rg_redis_req_free(struct rg_redis_req *q)
 {
 	TAILQ_REMOVE(&q->q_r->r_reqs, q, q_link);
-	q->q_r->r_npending--;
+	if (!q->q_subscription)
+		q->q_r->r_npending--;
 	if (q->q_timer != NULL)
 		event_free(q->q_timer);
 	free(q);
@@ -242,10 +248,12 @@ rg_redis_up_now(struct rg_redis *r)
 	r->r_backoff_s = RG_REDIS_BACKOFF_MIN_S;
 	r->r_last_reply_ms = rg_clock_mono_ms();
 	rg_metric_inc(r->r_m_conns, 0, 0);
-	if (r->r_logged_down)
+	if (r->r_logged_down && r->r_quiet)
+		rg_log_debug("redis: subscription: connected again");
+	else if (r->r_logged_down)
 		rg_log_info("redis: connected again after %llds; sharing with the fleet resumes",
 		    (long long)((rg_clock_mono_ms() - r->r_down_ms) / 1000));
-	else if (!r->r_was_up)
+	else if (!r->r_was_up && !r->r_quiet)
 		rg_log_info("redis: connected to %s", r->r_path[0] ? r->r_path : r->r_host);
 	r->r_was_up = 1;
 	r->r_logged_down = 0;
@@ -261,6 +269,19 @@ rg_redis_on_reply(redisAsyncContext *ac, void *reply, void *privdata)
 	int current = q->q_gen == r->r_gen;
 
 	(void)ac;
+	if (q->q_subscription) {
+		/* ["message", channel, payload]; NULL when the connection ends. */
+		if (rep == NULL) {
+			rg_redis_req_free(q);
+			return;
+		}
+		if (current && r->r_on_message != NULL && rep->type == REDIS_REPLY_ARRAY &&
+		    rep->elements == 3 && rep->element[0]->type == REDIS_REPLY_STRING &&
+		    rep->element[0]->len == 7 && memcmp(rep->element[0]->str, "message", 7) == 0 &&
+		    rep->element[2]->type == REDIS_REPLY_STRING)
+			r->r_on_message(rep->element[2]->str, rep->element[2]->len, r->r_message_arg);
+		return;
+	}
 	if (rep != NULL && current) {
 		r->r_last_reply_ms = rg_clock_mono_ms();
 		r->r_errors = rep->type == REDIS_REPLY_ERROR ? r->r_errors + 1 : 0;
@@ -383,6 +404,28 @@ rg_redis_queue(struct rg_redis *r, int64_t timeout_ms, rg_redis_cb cb, void *arg
 	return q;
 }
 
+/* rg_redis_subscribe_now - SUBSCRIBE behind the handshake; its request lives as long as the connection. */
+static int
+rg_redis_subscribe_now(struct rg_redis *r)
+{
+	const char *argv[2] = { "SUBSCRIBE", r->r_channel };
+	const size_t lens[2] = { 9, strlen(r->r_channel) };
+	struct rg_redis_req *q = calloc(1, sizeof(*q));
+
+	if (q == NULL)
+		return -1;
+	q->q_r = r;
+	q->q_gen = r->r_gen;
+	q->q_done = 1;
+	q->q_subscription = 1;
+	if (redisAsyncCommandArgv(r->r_ac, rg_redis_on_reply, q, 2, argv, lens) != REDIS_OK) {
+		free(q);
+		return -1;
+	}
+	TAILQ_INSERT_TAIL(&r->r_reqs, q, q_link);
+	return 0;
+}
+
 /* rg_redis_connect - a new connection, with its handshake queued behind the connect. */
 static void
 rg_redis_connect(struct rg_redis *r)
@@ -447,6 +490,8 @@ rg_redis_connect(struct rg_redis *r)
 		q->q_handshake = 1;
 		r->r_handshake++;
 	}
+	if (r->r_channel[0] != '\0' && rg_redis_subscribe_now(r) < 0)
+		goto fail;
 	return;
 fail:
 	rg_redis_fail(r, "out of memory");
@@ -467,7 +512,10 @@ rg_redis_fail(struct rg_redis *r, const char *why)
 		return;
 	r->r_gen++;	/* replies still to come belong to the old connection */
 	r->r_ac = NULL;
-	if (!r->r_logged_down) {
+	if (!r->r_logged_down && r->r_quiet) {
+		rg_log_debug("redis: subscription: %s", why);
+		r->r_logged_down = 1;
+	} else if (!r->r_logged_down) {
 		rg_log_warn("redis: %s: %s; this host goes on with its local cache and limits, "
 		    "retrying with backoff up to %llds", r->r_path[0] ? r->r_path : r->r_host, why,
 		    (long long)r->r_backoff_max_s);
@@ -513,6 +561,18 @@ rg_redis_free(struct rg_redis *r)
 	event_free(r->r_timer);
 	explicit_bzero(r->r_password, sizeof(r->r_password));
 	free(r);
+}
+
+void
+rg_redis_on_message(struct rg_redis *r, const char *channel, rg_redis_message_fn fn, void *arg)
+{
+	rg_strlcpy(r->r_channel, channel, sizeof(r->r_channel));
+	r->r_on_message = fn;
+	r->r_message_arg = arg;
+	r->r_quiet = 1;
+	/* Connected already: subscribe now; otherwise the next connect does. */
+	if (r->r_ac != NULL && rg_redis_subscribe_now(r) < 0)
+		rg_redis_fail(r, "out of memory");
 }
 
 int

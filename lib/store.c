@@ -149,7 +149,12 @@ rg_store_get(struct rg_store *s, const char *key, struct rg_verdict *v,
 int
 rg_store_put(struct rg_store *s, const char *key, const struct rg_verdict *v)
 {
-	return rg_store_write(s, RG_STORE_VERDICT, key, v);
+	int rc = rg_store_write(s, RG_STORE_VERDICT, key, v);
+
+	/* An admin's or a delivery's verdict replaces the copies other hosts hold. */
+	if (s->s_shared != NULL && v->v_source != RG_SOURCE_PROBE)
+		rg_tier_redis_announce(s->s_shared, key);
+	return rc;
 }
 
 int
@@ -159,6 +164,8 @@ rg_store_del(struct rg_store *s, const char *key)
 
 	for (int i = 1; i < s->s_ntiers; i++)
 		s->s_tiers[i]->t_ops->t_del(s->s_tiers[i], key);
+	if (s->s_shared != NULL)
+		rg_tier_redis_announce(s->s_shared, key);
 	return local;
 }
 
@@ -331,13 +338,22 @@ rg_store_retry_scan(struct rg_store *s, rg_limit_retry_fn fn, void *arg)
 	return rg_limit_retry_scan(s->s_cache, fn, arg);
 }
 
+/* rg_store_on_changed - another host changed key's verdict: drop the local copy. */
+static void
+rg_store_on_changed(const char *key, void *arg)
+{
+	struct rg_store *s = arg;
+
+	(void)s->s_tiers[0]->t_ops->t_del(s->s_tiers[0], key);
+}
+
 int
 rg_store_share(struct rg_store *s, struct event_base *base, const struct rg_config *cfg,
     char *err, size_t errsize)
 {
 	if (cfg->redis_server[0] == '\0' || s->s_shared != NULL)
 		return 0;
-	if ((s->s_shared = rg_tier_redis_new(base, cfg, err, errsize)) == NULL)
+	if ((s->s_shared = rg_tier_redis_new(base, cfg, rg_store_on_changed, s, err, errsize)) == NULL)
 		return -1;
 	s->s_tiers[s->s_ntiers++] = s->s_shared;
 	return 0;
@@ -415,6 +431,14 @@ rg_store_adopt(struct rg_store *s, const char *address, const char *domain,
 	*v = f->tf_v;
 	if (rg_verdict_state_at(v, now) == RG_STATE_EXPIRED || v->v_checked_at > now + 60)
 		return RG_CACHE_NOTFOUND;
+	{
+		/* What this host holds of the same age or newer stays: the fleet has nothing new. */
+		struct rg_verdict mine;
+		if (local->t_ops->t_get(local, address, &mine) == RG_CACHE_OK &&
+		    rg_verdict_state_at(&mine, now) != RG_STATE_EXPIRED &&
+		    mine.v_checked_at >= v->v_checked_at)
+			return RG_CACHE_NOTFOUND;
+	}
 	{
 		/* Kept no longer than this host would keep such a verdict of its own. */
 		struct rg_verdict mine = *v;

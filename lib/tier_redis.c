@@ -8,10 +8,15 @@
  *     v:<address>   a verdict record (record.h), expiring at its expires_at;
  *                   unknown verdicts (this host's view) are not shared
  *     d:<domain>    a domain record, expiring with its last part
- *     l:<address>   a probe lease: "<instance>:<token>", for lease_ttl
+ *     l:<address>   a probe lease: "<instance>:<token>", for lease_ttl; then
+ *                   "done" for 10 s, so that a late miss reads the verdict
  *     b:<domain>    a token bucket: a hash of tokens (thousandths) and the
  *                   update time in ms, expiring when it would be full
  *     r:<address>   the instance that owns the address's greylisting retry
+ *   and the channel "changed", where an address whose verdict an admin or
+ *   a delivery changed is announced: every host drops its local copy and
+ *   reads the new one from the fleet at its next lookup. Probes announce
+ *   nothing: a host holds another's probe verdict only by asking for it.
  *   The values of v: and d: are the bytes of the record module, so a host
  *   of any version reads another's records or rejects them (a record of
  *   another version, a damaged or foreign value) and counts it.
@@ -54,13 +59,23 @@ static const char rg_tier_lua_lease[] =
 	"if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end\n"
 	"return 0\n";
 
-/* Deletes the lease only when it is still the caller's. */
+/*
+ * Gives the lease back when it is still the caller's, leaving "done" for
+ * ARGV[2] ms: a host that missed the verdict a moment before it was
+ * written finds the lease taken, polls, and reads the verdict instead of
+ * probing again.
+ */
 static const char rg_tier_lua_unlease[] =
-	"if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end\n"
+	"if redis.call('GET', KEYS[1]) == ARGV[1] then\n"
+	"  return redis.call('SET', KEYS[1], 'done', 'PX', ARGV[2]) and 1 or 0 end\n"
 	"return 0\n";
 
 /* Deletes the retry owner only when it is still the caller. */
-#define rg_tier_lua_disown rg_tier_lua_unlease
+static const char rg_tier_lua_disown[] =
+	"if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end\n"
+	"return 0\n";
+
+#define RG_TIER_DONE_MS		"10000"	/* how long a finished probe's lease says "done" */
 
 /*
  * The token bucket of lib/limits.c in Redis: ARGV rate per minute, burst,
@@ -90,6 +105,10 @@ enum { RG_TIER_HIT, RG_TIER_MISS, RG_TIER_BAD, RG_TIER_FAILED };
 
 struct rg_tier_redis {
 	struct rg_redis		*tr_conn;
+	struct rg_redis		*tr_sub;	/* the subscription to <prefix>changed */
+	rg_tier_changed_fn	 tr_changed;
+	void			*tr_changed_arg;
+	char			 tr_channel[80];
 	char			 tr_prefix[64];
 	char			 tr_instance[128];
 	struct rg_metric	*tr_m_lookups;
@@ -249,6 +268,7 @@ rg_tier_redis_free(struct rg_tier *t)
 		return;
 	tr = rg_tier_redis_of(t);
 	rg_redis_free(tr->tr_conn);
+	rg_redis_free(tr->tr_sub);
 	free(tr);
 	free(t);
 }
@@ -270,8 +290,40 @@ static const struct rg_tier_ops rg_tier_redis_ops = {
 	.t_free = rg_tier_redis_free,
 };
 
+/*
+ * rg_tier_on_changed - an announcement, "<instance> <key>": the store
+ * drops its local copy, unless this instance made the change.
+ */
+static void
+rg_tier_on_changed(const char *payload, size_t len, void *arg)
+{
+	struct rg_tier_redis *tr = arg;
+	char key[RG_CACHE_KEY_MAX + 1];
+	size_t ilen = strlen(tr->tr_instance), klen;
+
+	if (len > ilen + 1 && memcmp(payload, tr->tr_instance, ilen) == 0 && payload[ilen] == ' ')
+		return;	/* our own */
+	{
+		const char *sp = memrchr(payload, ' ', len);
+		if (sp == NULL)
+			return;
+		klen = len - (size_t)(sp + 1 - payload);
+		payload = sp + 1;
+	}
+	/* Only what could be a key of ours: printable, no space, not too long. */
+	if (klen == 0 || klen > RG_CACHE_KEY_MAX)
+		return;
+	for (size_t i = 0; i < klen; i++)
+		if ((unsigned char)payload[i] <= ' ' || (unsigned char)payload[i] >= 0x7f)
+			return;
+	memcpy(key, payload, klen);
+	key[klen] = '\0';
+	tr->tr_changed(key, tr->tr_changed_arg);
+}
+
 struct rg_tier *
-rg_tier_redis_new(struct event_base *base, const struct rg_config *cfg, char *err, size_t errsize)
+rg_tier_redis_new(struct event_base *base, const struct rg_config *cfg, rg_tier_changed_fn changed,
+    void *arg, char *err, size_t errsize)
 {
 	struct rg_tier *t = calloc(1, sizeof(*t));
 	struct rg_tier_redis *tr = calloc(1, sizeof(*tr));
@@ -293,7 +345,20 @@ rg_tier_redis_new(struct event_base *base, const struct rg_config *cfg, char *er
 	tr->tr_m_lookups = rg_metrics_counter(m, "rcptguard_shared_lookups_total",
 	    "Local misses asked of the fleet's shared tier, by result (bad: a record that was "
 	    "damaged, foreign or of an unknown version, refused).", &res, NULL);
+	tr->tr_changed = changed;
+	tr->tr_changed_arg = arg;
+	snprintf(tr->tr_channel, sizeof(tr->tr_channel), "%schanged", tr->tr_prefix);
+	/* The subscription first: the gauge of rcptguard_redis_up stays the main connection's. */
+	if (changed != NULL) {
+		if ((tr->tr_sub = rg_redis_new(base, cfg, err, errsize)) == NULL) {
+			free(t);
+			free(tr);
+			return NULL;
+		}
+		rg_redis_on_message(tr->tr_sub, tr->tr_channel, rg_tier_on_changed, tr);
+	}
 	if ((tr->tr_conn = rg_redis_new(base, cfg, err, errsize)) == NULL) {
+		rg_redis_free(tr->tr_sub);
 		free(t);
 		free(tr);
 		return NULL;
@@ -301,6 +366,19 @@ rg_tier_redis_new(struct event_base *base, const struct rg_config *cfg, char *er
 	t->t_ops = &rg_tier_redis_ops;
 	t->t_impl = tr;
 	return t;
+}
+
+void
+rg_tier_redis_announce(struct rg_tier *t, const char *key)
+{
+	struct rg_tier_redis *tr = rg_tier_redis_of(t);
+	char msg[128 + 1 + RG_CACHE_KEY_MAX + 1];
+	int n = snprintf(msg, sizeof(msg), "%s %s", tr->tr_instance, key);
+	const char *argv[3] = { "PUBLISH", tr->tr_channel, msg };
+	const size_t lens[3] = { 7, strlen(tr->tr_channel), n > 0 ? (size_t)n : 0 };
+
+	if (n > 0 && (size_t)n < sizeof(msg))
+		(void)rg_redis_send(tr->tr_conn, 0, NULL, NULL, 3, argv, lens, NULL);
 }
 
 int
@@ -488,20 +566,20 @@ rg_tier_redis_lease(struct rg_tier *t, const char *address, int64_t ttl, uint64_
 	    req);
 }
 
-/* rg_tier_drop - EVAL a compare-and-delete script on key kind:name with value val. */
+/* rg_tier_drop - EVAL a compare-and-release script on key kind:name with value val. */
 static void
 rg_tier_drop(struct rg_tier_redis *tr, const char *script, size_t slen, char kind,
     const char *name, const char *val, size_t vlen)
 {
 	char k[RG_TIER_KEY_MAX];
-	const char *argv[5] = { "EVAL", script, "1", k, val };
-	size_t lens[5] = { 4, slen, 1, 0, vlen };
+	const char *argv[6] = { "EVAL", script, "1", k, val, RG_TIER_DONE_MS };
+	size_t lens[6] = { 4, slen, 1, 0, vlen, sizeof(RG_TIER_DONE_MS) - 1 };
 	int n;
 
 	if ((n = rg_tier_key(tr, kind, name, k, sizeof(k))) < 0)
 		return;
 	lens[3] = (size_t)n;
-	(void)rg_redis_send(tr->tr_conn, 0, NULL, NULL, 5, argv, lens, NULL);
+	(void)rg_redis_send(tr->tr_conn, 0, NULL, NULL, 6, argv, lens, NULL);
 }
 
 void

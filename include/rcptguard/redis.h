@@ -57,6 +57,15 @@ struct rg_redis *rg_redis_new(struct event_base *base, const struct rg_config *c
 /* rg_redis_free - close; no callback runs after it (cancel first what you wait for). */
 void rg_redis_free(struct rg_redis *r);
 
+/*
+ * rg_redis_on_message - use this connection for a subscription: after
+ * every connect it subscribes to channel, and fn gets each message's
+ * payload (valid during the call). Such a connection sends nothing else.
+ */
+typedef void (*rg_redis_message_fn)(const char *payload, size_t len, void *arg);
+void rg_redis_on_message(struct rg_redis *r, const char *channel, rg_redis_message_fn fn,
+    void *arg);
+
 /* rg_redis_up - 1 when commands can be sent now. */
 int rg_redis_up(const struct rg_redis *r);
 

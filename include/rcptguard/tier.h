@@ -88,8 +88,14 @@ struct rg_tier *rg_tier_lmdb_new(struct rg_cache *c);
  * [redis] timeout, or return -1 at once when Redis is not up (the caller
  * goes on with the local tier).
  */
+typedef void (*rg_tier_changed_fn)(const char *key, void *arg);
 struct rg_tier *rg_tier_redis_new(struct event_base *base, const struct rg_config *cfg,
-    char *err, size_t errsize);
+    rg_tier_changed_fn changed, void *arg, char *err, size_t errsize);
+/*
+ * rg_tier_redis_announce - tell every host that key's verdict changed (an
+ * admin's, a delivery's); each one's changed callback gets the key.
+ */
+void rg_tier_redis_announce(struct rg_tier *t, const char *key);
 /* rg_tier_redis_up - 1 while Redis answers. */
 int rg_tier_redis_up(struct rg_tier *t);
 /* rg_tier_redis_flush - run the loop until what was sent has ended, at most timeout_ms. */
