@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""bench_fleet.py - Redis chores of run-fleet-bench.sh, over a unix socket.
+"""bench_fleet.py - Redis chores of run-fleet-bench.sh (SOCKET: a unix socket path or host:port).
 
 usage:
   bench_fleet.py fill SOCKET TEMPLATE_KEY PREFIX SUFFIX N
@@ -38,8 +38,13 @@ def read(f):
 
 
 def conn(path):
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.connect(path)
+    """A unix socket path, or host:port."""
+    if path.startswith("/"):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.connect(path)
+    else:
+        host, port = path.rsplit(":", 1)
+        s = socket.create_connection((host, int(port)), 10)
     return s, s.makefile("rb")
 
 

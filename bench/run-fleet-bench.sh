@@ -132,6 +132,7 @@ fleet_run() {
 			wait_for 30 grep -q 'redis: connected' "$LAB_DIR/f$1$i.log"
 		fi
 	done
+	c0=$(lab_exec "$PY" "$top/bench/bench_fleet.py" commands 127.0.0.1:6390)
 	loads=
 	for i in 1 2 3; do
 		lab_exec "$B/bench/bench_policy" load "unix:$LAB_DIR/f$1$i.sock" 16 "$secs" "$1-" sink.test 0 \
@@ -143,6 +144,7 @@ fleet_run() {
 	for i in 1 2 3; do
 		wait_for 60 sh -c "[ \"\$(ip netns exec $LAB_NS $PY $FT metric 1017$i rcptguard_lookups_waiting)\" = 0 ]"
 	done
+	c1=$(lab_exec "$PY" "$top/bench/bench_fleet.py" commands 127.0.0.1:6390)
 	probes=0
 	for i in 1 2 3; do
 		p=$(lab_exec "$PY" "$FT" metric "1017$i" rcptguard_probe_rcpts_total)
@@ -153,14 +155,17 @@ fleet_run() {
 	    sort -n | tail -n 1)
 	distinct=$(for i in 1 2 3; do lab_exec "$B/cli/rcptguard" -c "$LAB_DIR/f$1$i.conf" cache list \
 	    --domain sink.test 2>/dev/null; done | awk '{print $1}' | sort -u | wc -l)
-	printf '| %s | %s | %s | %s | %.1f | %s |\n' "$1" "$asked" "$distinct" "$probes" \
-	    "$(echo "$probes $secs" | awk '{print $1 / $2}')" "$((probes - distinct))"
+	printf '| %s | %s | %s | %s | %.1f | %s | %.2f |\n' "$1" "$asked" "$distinct" "$probes" \
+	    "$(echo "$probes $secs" | awk '{print $1 / $2}')" "$((probes - distinct))" \
+	    "$(echo "$c0 $c1 $asked" | awk '{print ($2 - $1 - 1) / ($3 * 3)}')"
 	pkill -TERM -f -- "-c $LAB_DIR/f$1" || true
-	wait_for 30 sh -c "! pgrep -f -- '-c $LAB_DIR/f$1' >/dev/null"
+	fleet_gone=$1
+	wait_for 30 fleet_stopped
 }
+fleet_stopped() { ! pgrep -f -- "-c $LAB_DIR/f$fleet_gone" >/dev/null; }
 echo
 echo "3. three instances, each sent the same new addresses at once (16 connections each), smtp-sink"
-echo "| shared tier | addresses asked | distinct probed | probes | fleet probes/s | duplicate probes |"
-echo "|---|---:|---:|---:|---:|---:|"
+echo "| shared tier | addresses asked | distinct probed | probes | fleet probes/s | duplicate probes | Redis commands per lookup |"
+echo "|---|---:|---:|---:|---:|---:|---:|"
 fleet_run on
 fleet_run off

@@ -403,6 +403,30 @@ rg_tier_bulk(const redisReply *r, size_t i)
 	return r->element[i];
 }
 
+void
+rg_tier_redis_decode_fetch(const struct redisReply *reply, const char *instance,
+    struct rg_tier_fetch *f)
+{
+	const redisReply *e;
+
+	memset(f, 0, sizeof(*f));
+	f->tf_verdict = f->tf_domain = RG_CACHE_NOTFOUND;
+	if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements != 3) {
+		f->tf_verdict = f->tf_domain = RG_CACHE_EIO;
+		return;
+	}
+	if ((e = rg_tier_bulk(reply, 0)) != NULL)
+		f->tf_verdict = rg_record_verdict_decode(e->str, e->len, &f->tf_v) == RG_RECORD_OK ?
+		    RG_CACHE_OK : RG_CACHE_BADRECORD;
+	else if (reply->element[0]->type != REDIS_REPLY_NIL)
+		f->tf_verdict = RG_CACHE_BADRECORD;
+	if ((e = rg_tier_bulk(reply, 1)) != NULL)
+		f->tf_domain = rg_record_domain_decode(e->str, e->len, &f->tf_d) == RG_RECORD_OK ?
+		    RG_CACHE_OK : RG_CACHE_BADRECORD;
+	if ((e = rg_tier_bulk(reply, 2)) != NULL)
+		f->tf_retry_other = e->len != strlen(instance) || memcmp(e->str, instance, e->len) != 0;
+}
+
 /* rg_tier_on_fetch - the MGET of a fetch: decode what came, count it, answer. */
 static void
 rg_tier_on_fetch(enum rg_redis_status st, const redisReply *reply, void *arg)
@@ -410,31 +434,16 @@ rg_tier_on_fetch(enum rg_redis_status st, const redisReply *reply, void *arg)
 	struct rg_tier_call *c = arg;
 	struct rg_tier_redis *tr = c->c_tr;
 	struct rg_tier_fetch f;
-	const redisReply *e;
 
 	rg_tier_call_end(c);
-	memset(&f, 0, sizeof(f));
-	f.tf_verdict = f.tf_domain = RG_CACHE_NOTFOUND;
-	if (st != RG_REDIS_OK || reply->type != REDIS_REPLY_ARRAY || reply->elements != 3) {
-		f.tf_verdict = f.tf_domain = RG_CACHE_EIO;
+	rg_tier_redis_decode_fetch(st == RG_REDIS_OK ? reply : NULL, tr->tr_instance, &f);
+	if (f.tf_verdict == RG_CACHE_EIO)
 		rg_metric_inc(tr->tr_m_lookups, RG_TIER_FAILED, 0);
-	} else {
-		if ((e = rg_tier_bulk(reply, 0)) != NULL)
-			f.tf_verdict = rg_record_verdict_decode(e->str, e->len, &f.tf_v) ==
-			    RG_RECORD_OK ? RG_CACHE_OK : RG_CACHE_BADRECORD;
-		else if (reply->element[0]->type != REDIS_REPLY_NIL)
-			f.tf_verdict = RG_CACHE_BADRECORD;
-		if ((e = rg_tier_bulk(reply, 1)) != NULL)
-			f.tf_domain = rg_record_domain_decode(e->str, e->len, &f.tf_d) ==
-			    RG_RECORD_OK ? RG_CACHE_OK : RG_CACHE_BADRECORD;
-		if ((e = rg_tier_bulk(reply, 2)) != NULL)
-			f.tf_retry_other = e->len != strlen(tr->tr_instance) ||
-			    memcmp(e->str, tr->tr_instance, e->len) != 0;
+	else
 		rg_metric_inc(tr->tr_m_lookups, f.tf_verdict == RG_CACHE_OK ? RG_TIER_HIT :
 		    f.tf_verdict == RG_CACHE_BADRECORD ? RG_TIER_BAD : RG_TIER_MISS, 0);
-		if (f.tf_domain == RG_CACHE_BADRECORD)
-			rg_metric_inc(tr->tr_m_lookups, RG_TIER_BAD, 0);
-	}
+	if (f.tf_domain == RG_CACHE_BADRECORD)
+		rg_metric_inc(tr->tr_m_lookups, RG_TIER_BAD, 0);
 	c->c_fetch(&f, c->c_arg);
 	free(c);
 }

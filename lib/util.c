@@ -111,7 +111,8 @@ rg_parse_millis(const char *s, int64_t *out)
 
 	while (n > 0 && isspace((unsigned char)s[n - 1]))
 		n--;
-	if (n > 2 && n < sizeof(num) && s[n - 2] == 'm' && s[n - 1] == 's') {
+	if (n > 2 && n < sizeof(num) && s[n - 2] == 'm' && s[n - 1] == 's' &&
+	    isdigit((unsigned char)s[n - 3])) {
 		memcpy(num, s, n - 2);
 		num[n - 2] = '\0';
 		return rg_parse_scaled(num, "", NULL, out);

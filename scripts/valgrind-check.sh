@@ -71,6 +71,43 @@ run "cli learn --follow" sh -c '
 	sleep 1
 	kill -TERM $pid
 	wait $pid' "$tmp" $vg $full "$rg" -c "$tmp/rg.conf" learn --follow --json "$tmp/mail.log"
+# The fleet's shared tier with a real redis-server on a unix socket: a put
+# that reaches Redis, a check of another state directory answered from it,
+# and the policy server losing Redis and finding it again, all under valgrind.
+if command -v redis-server >/dev/null 2>&1; then
+	redis-server --port 0 --unixsocket "$tmp/redis.sock" --save '' --appendonly no \
+	    --pidfile "$tmp/redis.pid" --logfile "$tmp/redis.log" --daemonize yes >/dev/null
+	i=0
+	while [ ! -S "$tmp/redis.sock" ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+	for d in f1 f2; do
+		mkdir -p "$tmp/$d"
+		printf '[general]\nuser =\nstate_dir = %s/%s\n[dns]\ndns_servers = 127.0.0.1:1\n' \
+		    "$tmp" "$d" > "$tmp/$d.conf"
+		printf '[policyd]\nlisten = unix:%s/%s.sock\n' "$tmp" "$d" >> "$tmp/$d.conf"
+		printf '[redis]\nserver = unix:%s/redis.sock\ninstance = %s\n' "$tmp" "$d" >> "$tmp/$d.conf"
+	done
+	run "cli put (fleet)" $vg $full "$rg" -c "$tmp/f1.conf" cache put b@example.org deliverable accepted
+	run "cli check (fleet: answered from Redis)" sh -c '"$@" | grep -q "\"source\":\"shared\""' sh \
+	    $vg $full "$rg" -c "$tmp/f2.conf" check --json --wait 5s b@example.org
+	run "rcptguard-policyd losing Redis and finding it again" sh -c '
+		tmp=$1; shift
+		"$@" -f -c "$tmp/f2.conf" 2> "$tmp/pd.log" & pid=$!
+		i=0
+		until grep -q "redis: connected" "$tmp/pd.log" || [ $i -ge 600 ]; do sleep 0.1; i=$((i + 1)); done
+		kill "$(cat "$tmp/redis.pid")"
+		i=0
+		until grep -q "goes on with its local cache" "$tmp/pd.log" || [ $i -ge 600 ]; do sleep 0.1; i=$((i + 1)); done
+		redis-server --port 0 --unixsocket "$tmp/redis.sock" --save "" --appendonly no \
+		    --pidfile "$tmp/redis.pid" --logfile "$tmp/redis.log" --daemonize yes >/dev/null
+		i=0
+		until grep -q "connected again" "$tmp/pd.log" || [ $i -ge 600 ]; do sleep 0.1; i=$((i + 1)); done
+		grep -q "connected again" "$tmp/pd.log" || { cat "$tmp/pd.log"; kill "$pid"; exit 1; }
+		kill "$pid"
+		wait "$pid"' sh "$tmp" $vg $full "$build/policyd/rcptguard-policyd"
+	kill "$(cat "$tmp/redis.pid")" 2>/dev/null
+else
+	run "the fleet's cases (redis-server is not installed)" false
+fi
 # The policy server's protocol suite with the daemon under valgrind: every
 # daemon the suite stops must exit 0, and valgrind turns any error into 99.
 run "rcptguard-policyd protocol suite" env RG_WRAP="$vg $full" \

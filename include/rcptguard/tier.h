@@ -129,6 +129,14 @@ struct rg_tier_fetch {
 typedef void (*rg_tier_fetch_cb)(const struct rg_tier_fetch *f, void *arg);
 int rg_tier_redis_fetch(struct rg_tier *t, const char *address, const char *domain,
     rg_tier_fetch_cb cb, void *arg, struct rg_tier_req *req);
+/*
+ * rg_tier_redis_decode_fetch - what a fetch's reply (a hiredis reply, NULL
+ * for none) says, for an instance of that name; every value is decoded by
+ * the record module or refused. Exposed for the fuzzer.
+ */
+struct redisReply;
+void rg_tier_redis_decode_fetch(const struct redisReply *reply, const char *instance,
+    struct rg_tier_fetch *f);
 
 /*
  * Limits: ls is RG_LIMIT_OK (taken), RG_LIMIT_HELD (a lease of another

@@ -8,7 +8,7 @@ secs=${2:-30}
 top=$(cd "$(dirname "$0")/../.." && pwd)
 n=0
 rc=0
-for t in address verdict config reply dns_record policyd_request smtp milter records rules verify_input metrics_text maillog; do
+for t in address verdict config reply dns_record policyd_request smtp milter records rules verify_input metrics_text maillog redis_reply; do
 	n=$((n + 1))
 	work="$build/fuzz-corpus-$t"
 	rm -rf "$work"

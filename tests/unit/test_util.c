@@ -30,10 +30,32 @@ test_util_strlcpy(void **state)
 	assert_string_equal(buf, "abcdefg");
 }
 
+/* A parser's cases: what it must take (with the value) and what it must refuse. */
+struct util_case {
+	const char	*in;
+	int		 ok;
+	int64_t		 out;
+};
+
+static void
+util_cases(const struct util_case *cases, size_t n, int (*parse)(const char *, int64_t *))
+{
+	for (size_t i = 0; i < n; i++) {
+		int64_t v = -42;
+		int rc = parse(cases[i].in, &v);
+		if (cases[i].ok) {
+			assert_int_equal(rc, 0);
+			assert_true(v == cases[i].out);
+		} else if (rc == 0) {
+			fail_msg("\"%s\" should be refused", cases[i].in);
+		}
+	}
+}
+
 static void
 test_util_durations(void **state)
 {
-	static const struct { const char *in; int ok; int64_t out; } cases[] = {
+	static const struct util_case cases[] = {
 		{ "30s", 1, 30 }, { "5m", 1, 300 }, { "3h", 1, 10800 }, { "31d", 1, 2678400 },
 		{ "2w", 1, 1209600 }, { "0", 1, 0 }, { "45", 1, 45 }, { " 7d ", 1, 604800 },
 		{ "", 0, 0 }, { "d", 0, 0 }, { "-1s", 0, 0 }, { "5x", 0, 0 }, { "5mm", 0, 0 },
@@ -41,17 +63,27 @@ test_util_durations(void **state)
 		{ "5 m", 0, 0 },
 	};
 	(void)state;
+	util_cases(cases, sizeof(cases) / sizeof(cases[0]), rg_parse_duration);
+}
 
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		int64_t v = -42;
-		int rc = rg_parse_duration(cases[i].in, &v);
-		if (cases[i].ok) {
-			assert_int_equal(rc, 0);
-			assert_true(v == cases[i].out);
-		} else if (rc == 0) {
-			fail_msg("duration \"%s\" should be refused", cases[i].in);
-		}
-	}
+static void
+test_util_millis(void **state)
+{
+	static const struct util_case cases[] = {
+		{ "20ms", 1, 20 }, { "1ms", 1, 1 }, { "2s", 1, 2000 }, { "1m", 1, 60000 },
+		{ "3", 1, 3000 }, { " 500ms ", 1, 500 }, { "ms", 0, 0 }, { "-5ms", 0, 0 },
+		{ "5 ms", 0, 0 }, { "1.5s", 0, 0 }, { "20us", 0, 0 }, { "", 0, 0 },
+		{ "9223372036854775807s", 0, 0 },
+	};
+	char buf[32];
+	(void)state;
+	util_cases(cases, sizeof(cases) / sizeof(cases[0]), rg_parse_millis);
+	rg_format_millis(20, buf, sizeof(buf));
+	assert_string_equal(buf, "20ms");
+	rg_format_millis(2000, buf, sizeof(buf));
+	assert_string_equal(buf, "2s");
+	rg_format_millis(1500, buf, sizeof(buf));
+	assert_string_equal(buf, "1500ms");
 }
 
 static void
@@ -115,6 +147,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_util_strlcpy),
 		cmocka_unit_test(test_util_durations),
+		cmocka_unit_test(test_util_millis),
 		cmocka_unit_test(test_util_sizes),
 		cmocka_unit_test(test_util_clock),
 	};
