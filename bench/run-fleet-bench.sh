@@ -8,8 +8,9 @@
 #      interleaved with the reference;
 #   2. a local miss answered from Redis: every recipient is new to the
 #      daemon's cache and in Redis (filled beforehand with real records),
-#      at 1 and 64 connections; the Redis commands per decision come from
-#      Redis's own count;
+#      at 1 and 64 connections, over Redis's unix socket and over TCP on
+#      loopback; the Redis commands per decision come from Redis's own
+#      count;
 #   3. (as root) three instances against the lab's smtp-sink, each sent
 #      the same stream of new addresses at once: probes per second for the
 #      fleet, and the duplicate probes (target 0); then the same three
@@ -27,7 +28,7 @@ PY=/usr/bin/python3
 
 # ---- 1. cache hits, shared tier off and on ------------------------------------
 bench_hits policyd "listen = unix:@TMP@/off.sock" "max_connections = 1024"
-redis-server --port 0 --unixsocket "$tmp/redis.sock" --unixsocketperm 700 --save '' \
+redis-server --bind 127.0.0.1 --port 16390 --unixsocket "$tmp/redis.sock" --unixsocketperm 700 --save '' \
     --appendonly no --pidfile "$tmp/redis.pid" --logfile "$tmp/redis.log" &
 pids="$pids $!"
 wait_for 30 test -S "$tmp/redis.sock"
@@ -59,49 +60,58 @@ report "cache hit, shared tier on" 64 "$tmp/ref.h2" "$tmp/on.h"
 # ---- 2. local misses answered from Redis ---------------------------------------
 # A daemon with an empty cache of its own; Redis holds a real record under
 # every address the load asks (f<round>c<conns>-<i>@bench.example).
-mkdir -p "$tmp/state2"
-sed -e "s|^state_dir = .*|state_dir = $tmp/state2|" -e "s|^listen = .*|listen = unix:$tmp/miss.sock|" \
-    "$tmp/on.conf" > "$tmp/miss.conf"
+# Two daemons: one reaches Redis over its unix socket, one over TCP on loopback.
+for via in unix tcp; do
+	mkdir -p "$tmp/state-$via"
+	sed -e "s|^state_dir = .*|state_dir = $tmp/state-$via|" \
+	    -e "s|^listen = .*|listen = unix:$tmp/miss-$via.sock|" "$tmp/on.conf" > "$tmp/miss-$via.conf"
+	if [ $via = tcp ]; then
+		sed -i "s|^server = .*|server = 127.0.0.1:16390|" "$tmp/miss-$via.conf"
+	fi
+	bench_start "$tmp/miss-$via.log" "$B/policyd/rcptguard-policyd" -f -c "$tmp/miss-$via.conf"
+	wait_for 30 grep -q 'redis: connected' "$tmp/miss-$via.log"
+done
 "$B/cli/rcptguard" -c "$tmp/on.conf" cache put template@bench.example deliverable accepted \
     >/dev/null
-bench_start "$tmp/miss.log" "$B/policyd/rcptguard-policyd" -f -c "$tmp/miss.conf"
-wait_for 30 grep -q 'redis: connected' "$tmp/miss.log"
 echo
-echo "2. local misses answered from Redis (unix socket)"
+echo "2. local misses answered from Redis (over its unix socket, and TCP on loopback)"
 header rcptguard-policyd req
-for conns in 1 64; do
-	: > "$tmp/ref.m$conns"; : > "$tmp/rg.m$conns"; : > "$tmp/cmds.m$conns"
+for run in unix:1 unix:64 tcp:1 tcp:64; do
+	via=${run%:*}
+	conns=${run#*:}
+	m=m$via$conns
+	: > "$tmp/ref.$m"; : > "$tmp/rg.$m"; : > "$tmp/cmds.$m"
 	# More records than the daemon can ask for in a round (about 90,000/s at 64).
 	fill=$((secs * (conns == 1 ? 40000 : 200000)))
 	r=0
 	while [ $r -lt "$rounds" ]; do
 		m0=$("$PY" "$top/bench/bench_fleet.py" memory "$tmp/redis.sock")
 		"$PY" "$top/bench/bench_fleet.py" fill "$tmp/redis.sock" rcptguard:v:template@bench.example \
-		    "rcptguard:v:f${r}c$conns-" "@bench.example" "$fill"
+		    "rcptguard:v:f$r$m-" "@bench.example" "$fill"
 		m1=$("$PY" "$top/bench/bench_fleet.py" memory "$tmp/redis.sock")
 		echo "$(( (m1 - m0) / fill ))" >> "$tmp/mem"
-		"$B/bench/bench_policy" load "unix:$tmp/ref.sock" "$conns" "$secs" "f${r}c$conns-" \
-		    bench.example 0 >> "$tmp/ref.m$conns"
+		"$B/bench/bench_policy" load "unix:$tmp/ref.sock" "$conns" "$secs" "f$r$m-" \
+		    bench.example 0 >> "$tmp/ref.$m"
 		before=$("$PY" "$top/bench/bench_fleet.py" commands "$tmp/redis.sock")
-		"$B/bench/bench_policy" load "unix:$tmp/miss.sock" "$conns" "$secs" "f${r}c$conns-" \
-		    bench.example 0 >> "$tmp/rg.m$conns"
+		"$B/bench/bench_policy" load "unix:$tmp/miss-$via.sock" "$conns" "$secs" "f$r$m-" \
+		    bench.example 0 >> "$tmp/rg.$m"
 		after=$("$PY" "$top/bench/bench_fleet.py" commands "$tmp/redis.sock")
-		req=$(tail -n 1 "$tmp/rg.m$conns" | sed -n 's/.* requests=\([0-9]*\).*/\1/p')
-		echo "$before $after ${req:-0}" >> "$tmp/cmds.m$conns"
+		req=$(tail -n 1 "$tmp/rg.$m" | sed -n 's/.* requests=\([0-9]*\).*/\1/p')
+		echo "$before $after ${req:-0}" >> "$tmp/cmds.$m"
 		"$PY" "$top/bench/bench_fleet.py" flush "$tmp/redis.sock"
 		r=$((r + 1))
 	done
-	report "miss answered from Redis" "$conns" "$tmp/ref.m$conns" "$tmp/rg.m$conns"
+	report "miss answered from Redis, $via" "$conns" "$tmp/ref.$m" "$tmp/rg.$m"
 done
-if grep -q 'source=probe\|source=pending' "$tmp/miss.log"; then
+if grep -q 'source=probe\|source=pending' "$tmp"/miss-*.log; then
 	echo "warning: some misses were not answered from Redis" >&2
 fi
 echo "Redis memory per verdict (keys like f0c1-123456@bench.example, a record with MX" \
     "and reply text): $(sort -n "$tmp/mem" | head -n 1) bytes"
-for conns in 1 64; do
-	awk -v c="$conns" '{ if ($3 > 0) { n += ($2 - $1 - 1); d += $3 } }
-	    END { printf "Redis commands per decision at %s connections: %.3f (%d commands, %d decisions)\n", c, n / d, n, d }' \
-	    "$tmp/cmds.m$conns"
+for m in unix1 unix64 tcp1 tcp64; do
+	awk -v c="$m" '{ if ($3 > 0) { n += ($2 - $1 - 1); d += $3 } }
+	    END { printf "Redis commands per decision, %s: %.3f (%d commands, %d decisions)\n", c, n / d, n, d }' \
+	    "$tmp/cmds.m$m"
 done
 
 # ---- 3. three instances, every address new, against smtp-sink ------------------

@@ -16,7 +16,12 @@
  *   server that is loading, out of memory or not Redis).
  *
  * SECURITY
- *   Replies are read by hiredis's parser; what they say is judged by the
+ *   Replies are read by hiredis's parser, whose object functions are
+ *   wrapped (rg_redis_guard_reader): an array of more than
+ *   RG_REDIS_MAX_ELEMENTS elements or a string over RG_REDIS_MAX_STRING
+ *   bytes, which no command of ours asks for, ends the connection before
+ *   anything is allocated for it (hiredis 0.14 would allocate an array of
+ *   whatever size a server declares). What replies say is judged by the
  *   tier that asked. Nothing of a reply reaches a log but through
  *   rg_log_sanitize.
  */
@@ -24,6 +29,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,7 +49,57 @@
 #define RG_REDIS_ERRORS_MAX	16	/* error replies in a row: dropped */
 #define RG_REDIS_BACKOFF_MIN_S	1
 
+#define RG_REDIS_MAX_ELEMENTS	64	/* our largest reply has 3 */
+#define RG_REDIS_MAX_STRING	65536	/* our largest value is a verdict record */
+
 enum rg_redis_state { RG_REDIS_DOWN, RG_REDIS_CONNECTING, RG_REDIS_UP };
+
+/* hiredis's own object functions, and the guarded ones readers are given. */
+static redisReplyObjectFunctions rg_redis_orig, rg_redis_guarded;
+static pthread_once_t rg_redis_guard_once = PTHREAD_ONCE_INIT;
+static const redisReplyObjectFunctions *rg_redis_first_fn;
+static __thread int rg_redis_oversized;	/* the last refusal, for the log line */
+
+static void *
+rg_redis_guard_array(const redisReadTask *task, int elements)
+{
+	if (elements < 0 || elements > RG_REDIS_MAX_ELEMENTS) {
+		rg_redis_oversized = 1;
+		return NULL;	/* the reader fails, and the connection with it */
+	}
+	return rg_redis_orig.createArray(task, elements);
+}
+
+static void *
+rg_redis_guard_string(const redisReadTask *task, char *str, size_t len)
+{
+	if (len > RG_REDIS_MAX_STRING) {
+		rg_redis_oversized = 1;
+		return NULL;
+	}
+	return rg_redis_orig.createString(task, str, len);
+}
+
+static void
+rg_redis_guard_init(void)
+{
+	rg_redis_orig = *rg_redis_first_fn;
+	rg_redis_guarded = rg_redis_orig;
+	rg_redis_guarded.createArray = rg_redis_guard_array;
+	rg_redis_guarded.createString = rg_redis_guard_string;
+}
+
+void
+rg_redis_guard_reader(struct redisReader *reader)
+{
+	if (reader == NULL || reader->fn == NULL)
+		return;
+	if (reader->fn != &rg_redis_guarded) {
+		rg_redis_first_fn = reader->fn;
+		pthread_once(&rg_redis_guard_once, rg_redis_guard_init);
+	}
+	reader->fn = &rg_redis_guarded;
+}
 
 struct rg_redis_req {
 	TAILQ_ENTRY(rg_redis_req) q_link;
@@ -361,10 +417,20 @@ rg_redis_on_disconnect(const redisAsyncContext *ac, int status)
 {
 	struct rg_redis *r = ac->data;
 
-	(void)status;
 	if (r->r_ac == ac) {
+		char why[160];
 		r->r_ac = NULL;	/* hiredis frees it */
-		rg_redis_fail(r, "the server closed the connection");
+		if (rg_redis_oversized)
+			rg_strlcpy(why, "it sent a reply larger than any command asks for", sizeof(why));
+		else if (status == REDIS_OK || ac->errstr[0] == '\0')
+			rg_strlcpy(why, "the server closed the connection", sizeof(why));
+		else {
+			snprintf(why, sizeof(why), "the connection failed: ");
+			rg_log_sanitize(why + strlen(why), sizeof(why) - strlen(why), ac->errstr,
+			    strlen(ac->errstr));
+		}
+		rg_redis_oversized = 0;
+		rg_redis_fail(r, why);
 	}
 }
 
@@ -450,6 +516,7 @@ rg_redis_connect(struct rg_redis *r)
 		return;
 	}
 	ac->data = r;
+	rg_redis_guard_reader(ac->c.reader);
 	r->r_ac = ac;
 	r->r_state = RG_REDIS_CONNECTING;
 	r->r_handshake = 0;

@@ -81,6 +81,15 @@ int rg_redis_send(struct rg_redis *r, int64_t timeout_ms, rg_redis_cb cb, void *
 /* rg_redis_cancel - cb of a command not yet ended will not run. NULL is fine. */
 void rg_redis_cancel(struct rg_redis_req *q);
 
+/*
+ * rg_redis_guard_reader - make a hiredis reader refuse replies larger than
+ * any command of ours asks for (arrays over 64 elements, strings over 64
+ * KiB) instead of allocating them. Every connection's reader is guarded;
+ * exposed for the fuzzer.
+ */
+struct redisReader;
+void rg_redis_guard_reader(struct redisReader *reader);
+
 /* rg_redis_flush - run base until every command sent has ended, at most timeout_ms (the CLI). */
 void rg_redis_flush(struct rg_redis *r, int64_t timeout_ms);
 

@@ -1,7 +1,8 @@
 /*
  * fuzz_redis_reply.c - libFuzzer target for what the fleet's Redis answers
  * to a lookup: the input is the byte stream of a connection (RESP), read
- * by hiredis's reader as a daemon's connection reads it, and every reply it
+ * by hiredis's reader guarded as a daemon's connection's is (no array over
+ * 64 elements, no string over 64 KiB is ever allocated), and every reply it
  * makes is decoded as the MGET of a fetch (verdict, domain record, retry
  * owner). Invariants: a verdict or domain record is either decoded whole
  * (its class and reason within their enums, its strings printable) or
@@ -16,6 +17,7 @@
 #include <hiredis/hiredis.h>
 
 #include "rcptguard/cache.h"
+#include "rcptguard/redis.h"
 #include "rcptguard/tier.h"
 #include "rcptguard/verdict.h"
 
@@ -42,6 +44,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (r == NULL)
 		return 0;
+	rg_redis_guard_reader(r);	/* as every connection's reader */
 	if (redisReaderFeed(r, (const char *)data, size) == REDIS_OK) {
 		for (int i = 0; i < 64 && redisReaderGetReply(r, &reply) == REDIS_OK &&
 		    reply != NULL; i++) {

@@ -17,7 +17,9 @@ usage:
                                               or foreign (bytes that are no record)
   fleet_tool.py fakeredis PORT MODE           a scripted Redis on 127.0.0.1:PORT: "error"
                                               answers every command with -ERR; "silent"
-                                              answers PING, AUTH and SELECT, then nothing
+                                              answers PING, AUTH and SELECT, then nothing;
+                                              "huge" answers them, then declares an array
+                                              of two billion elements
 
 Only behaviours a real redis-server does not show on demand are scripted.
 """
@@ -213,6 +215,8 @@ def cmd_fakeredis(port, mode):
                     c.sendall(b"+PONG\r\n")
                 elif verb in (b"AUTH", b"SELECT"):
                     c.sendall(b"+OK\r\n")
+                elif mode == "huge":
+                    c.sendall(b"*2000000000\r\n")
                 # silent: everything else is read and never answered
         except (OSError, ValueError, IndexError):
             pass

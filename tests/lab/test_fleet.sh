@@ -6,8 +6,8 @@
 # fleet as a whole keeps a domain's rate; a greylisted address is retried by
 # the host that met the greylisting only; Redis killed in the middle of a
 # load run, restarted empty, answering only errors, or answering nothing
-# never makes a wrong or failed answer; records spoiled in Redis are refused
-# and counted. RCPTs and sessions are counted in the lab Postfix's own log.
+# never makes a wrong or failed answer, nor does one declaring a reply of
+# two billion elements; records spoiled in Redis are refused and counted. RCPTs and sessions are counted in the lab Postfix's own log.
 # Needs root (the lab).
 . "$top_srcdir/tests/cli/tap.sh"
 LAB_TOOLS="$top_srcdir/tests/lab"
@@ -270,6 +270,20 @@ wait_for 60 mute_dropped
 like_file "after a second of silence it is dropped as answering none" "$LAB_DIR/d.log" \
     'it accepts commands but answers none'
 is "every address meanwhile answered by its own probe" "$mute_bad" ""
+stop d
+
+# 8. A "Redis" that declares a reply of two billion elements: refused before
+# anything is allocated for it, and the host goes on alone.
+lab_exec "$PY" "$FT" fakeredis 6393 huge >/dev/null 2>&1 &
+lab_wait_port 127.0.0.1 6393
+rm -rf "$LAB_DIR/state-d" "$LAB_DIR/d.log"
+conf d 4 127.0.0.1:6393
+start d 4
+wait_for 30 up_d
+is "with a Redis declaring a huge reply, a new address is probed" "$(ask 10054 huge1@honest.test)" action=550
+like_file "the reply is refused and said" "$LAB_DIR/d.log" \
+    'redis: 127.0.0.1: it sent a reply larger than any command asks for'
+is "the daemon is still there" "$(ask 10054 alice@honest.test)" action=DUNNO
 stop d
 
 tap_done
