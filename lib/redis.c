@@ -138,6 +138,7 @@ struct rg_redis {
 	char			 r_host[64];
 	int			 r_port;
 	char			 r_path[108];	/* unix socket, or "" */
+	char			 r_user[64];
 	char			 r_password[256];
 	char			 r_db[24];
 	int64_t			 r_timeout_ms;
@@ -246,6 +247,7 @@ rg_redis_new(struct event_base *base, const struct rg_config *cfg, char *err, si
 	}
 	r->r_base = base;
 	TAILQ_INIT(&r->r_reqs);
+	rg_strlcpy(r->r_user, cfg->redis_user, sizeof(r->r_user));
 	rg_strlcpy(r->r_password, cfg->redis_password, sizeof(r->r_password));
 	snprintf(r->r_db, sizeof(r->r_db), "%lld", (long long)cfg->redis_database);
 	r->r_timeout_ms = cfg->redis_timeout;
@@ -498,7 +500,7 @@ rg_redis_connect(struct rg_redis *r)
 {
 	struct timeval tv = { r->r_connect_timeout_ms / 1000, (r->r_connect_timeout_ms % 1000) * 1000 };
 	redisAsyncContext *ac;
-	const char *argv[2];
+	const char *argv[3];
 
 	r->r_gen++;
 	ac = r->r_path[0] ? redisAsyncConnectUnix(r->r_path) : redisAsyncConnect(r->r_host, r->r_port);
@@ -529,10 +531,14 @@ rg_redis_connect(struct rg_redis *r)
 	evtimer_add(r->r_timer, &tv);
 	/* The handshake: AUTH, SELECT, then PING, which also proves it is Redis. */
 	if (r->r_password[0]) {
-		const size_t lens[2] = { 4, strlen(r->r_password) };
+		/* AUTH [user] password: Redis 6's ACL users, or requirepass. */
+		const int u = r->r_user[0] != '\0';
+		const size_t lens[3] = { 4, u ? strlen(r->r_user) : strlen(r->r_password),
+		    strlen(r->r_password) };
 		argv[0] = "AUTH";
-		argv[1] = r->r_password;
-		struct rg_redis_req *q = rg_redis_queue(r, 0, NULL, NULL, 2, argv, lens);
+		argv[1] = u ? r->r_user : r->r_password;
+		argv[2] = r->r_password;
+		struct rg_redis_req *q = rg_redis_queue(r, 0, NULL, NULL, u ? 3 : 2, argv, lens);
 		if (q == NULL)
 			goto fail;
 		q->q_handshake = 1;

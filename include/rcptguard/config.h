@@ -159,6 +159,7 @@ struct rg_config {
 	char		learn_metrics_listen[RG_CONFIG_PATH_MAX];
 	/* [redis] */
 	char		redis_server[RG_CONFIG_PATH_MAX];	/* "": no shared tier */
+	char		redis_user[64];		/* "": AUTH with the password alone */
 	char		redis_password[256];
 	int64_t		redis_database;
 	char		redis_key_prefix[64];

@@ -22,6 +22,7 @@ usage:
                                               of two billion elements
 
 Only behaviours a real redis-server does not show on demand are scripted.
+The redis command logs in first with AUTH $FLEET_AUTH ("user password") when set.
 """
 import os
 import socket
@@ -178,6 +179,9 @@ def resp_read(f):
 def redis(port, *args):
     s = socket.create_connection(("127.0.0.1", int(port)), 10)
     f = s.makefile("rb")
+    if os.environ.get("FLEET_AUTH"):
+        s.sendall(resp_encode(["AUTH"] + os.environ["FLEET_AUTH"].split()))
+        resp_read(f)
     s.sendall(resp_encode(args))
     r = resp_read(f)
     s.close()

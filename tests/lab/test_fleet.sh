@@ -17,6 +17,7 @@ RG="$top_builddir/cli/rcptguard"
 PD="$top_builddir/policyd/rcptguard-policyd"
 PY=${PYTHON3:-/usr/bin/python3}
 FT="$LAB_TOOLS/fleet_tool.py"
+export FLEET_AUTH="tool tool-secret"	# fleet_tool.py's own ACL user
 REDIS_PORT=6390
 
 tap_need redis-server
@@ -36,6 +37,7 @@ conf() {
 		    -e "s/^greylist_max_retries = .*/&\nmax_rcpt_per_session = ${RCPTS:-50}/"
 		printf '[policyd]\nlisten = inet:127.0.0.1:1005%s\nmetrics_listen = inet:127.0.0.1:1006%s\n' "$2" "$2"
 		printf '[policy]\nwait_budget = 3s\n[redis]\nserver = %s\ninstance = %s\n' "$3" "$1"
+		printf 'user = rg\npassword = lab-secret\n'
 	} > "$LAB_DIR/$1.conf"
 }
 
@@ -66,8 +68,15 @@ fleet_down() { stop a; stop b; stop c; }
 
 redis_up() {
 	rm -f "$LAB_DIR/redis.pid"
+	# The fleet logs in as an ACL user with exactly the rights docs/fleet.md
+	# gives it; the test's own tool as another; the default user is off.
 	lab_exec redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save '' --appendonly no \
-	    --pidfile "$LAB_DIR/redis.pid" --logfile "$LAB_DIR/redis.log" >/dev/null 2>&1 &
+	    --pidfile "$LAB_DIR/redis.pid" --logfile "$LAB_DIR/redis.log" \
+	    --user default off \
+	    --user rg on '>lab-secret' '~rcptguard:*' '&rcptguard:changed' +@connection +get +set \
+	    +mget +del +eval +publish +subscribe +hmget +hset +pexpire +select \
+	    --user tool on '>tool-secret' '~*' '&*' +@all \
+	    >/dev/null 2>&1 &
 	lab_wait_port 127.0.0.1 "$REDIS_PORT" && wait_for 30 test -s "$LAB_DIR/redis.pid"
 }
 redis_gone() { ! kill -0 "$1" 2>/dev/null; }
