@@ -101,6 +101,9 @@ cli_cmd_config(struct cli_ctx *ctx, int argc, char **argv)
 			printf("%s[%s]\n", i ? "\n" : "", section);
 		}
 		rg_config_format(src, &keys[i], val, sizeof(val));
+		/* A secret is said to be set, never shown. */
+		if (strcmp(keys[i].k_name, "password") == 0 && val[0] != '\0')
+			rg_strlcpy(val, "(set, not shown)", sizeof(val));
 		printf("%s = %s\n", keys[i].k_name, val);
 	}
 	return CLI_EXIT_OK;

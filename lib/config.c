@@ -9,6 +9,7 @@
  */
 #include "rg_build.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -761,11 +762,64 @@ rg_config_handler(void *user, const char *section, const char *name, const char 
 	return 1;
 }
 
+int
+rg_config_redis_server(const char *server, char *host, size_t hostsize, int *port, char *path,
+    size_t pathsize, char *err, size_t errsize)
+{
+	const char *colon;
+	char h[64];
+	unsigned char buf[16];
+	int64_t p;
+	size_t n;
+
+	host[0] = path[0] = '\0';
+	if (strncmp(server, "unix:", 5) == 0) {
+		if (server[5] != '/' || strlen(server + 5) >= pathsize) {
+			snprintf(err, errsize, "redis server \"%s\": unix: needs an absolute path "
+			    "shorter than %zu bytes", server, pathsize);
+			return -1;
+		}
+		rg_strlcpy(path, server + 5, pathsize);
+		return 0;
+	}
+	if (server[0] == '[') {
+		const char *end = strchr(server, ']');
+		if (end == NULL || end[1] != ':' || (n = (size_t)(end - server - 1)) >= sizeof(h))
+			goto bad;
+		memcpy(h, server + 1, n);
+		h[n] = '\0';
+		colon = end + 1;
+		if (inet_pton(AF_INET6, h, buf) != 1)
+			goto bad;
+	} else {
+		if ((colon = strrchr(server, ':')) == NULL ||
+		    (n = (size_t)(colon - server)) >= sizeof(h))
+			goto bad;
+		memcpy(h, server, n);
+		h[n] = '\0';
+		if (strcmp(h, "localhost") == 0)
+			rg_strlcpy(h, "127.0.0.1", sizeof(h));
+		if (inet_pton(AF_INET, h, buf) != 1)
+			goto bad;
+	}
+	if (rg_parse_int(colon + 1, &p) < 0 || p < 1 || p > 65535)
+		goto bad;
+	rg_strlcpy(host, h, hostsize);
+	*port = (int)p;
+	return 0;
+bad:
+	snprintf(err, errsize, "redis server \"%s\": expected IP:port, [IPv6]:port or unix:/path "
+	    "(an address, not a name: a name would be resolved on the daemon's loop)", server);
+	return -1;
+}
+
 /* rg_config_check - relations between keys that one key's bounds cannot express. */
 static int
 rg_config_check(struct rg_config_parse *ps)
 {
 	const struct rg_config *cfg = ps->cfg;
+	char host[64], path[108], why[400];
+	int port;
 
 	if (cfg->map_size > cfg->map_size_max) {
 		snprintf(ps->err, ps->errsize, "%s: map_size must not exceed map_size_max", ps->name);
@@ -778,6 +832,11 @@ rg_config_check(struct rg_config_parse *ps)
 			    rg_verdict_class_name((enum rg_class)c));
 			return -1;
 		}
+	}
+	if (cfg->redis_server[0] != '\0' && rg_config_redis_server(cfg->redis_server, host,
+	    sizeof(host), &port, path, sizeof(path), why, sizeof(why)) < 0) {
+		snprintf(ps->err, ps->errsize, "%s: %s", ps->name, why);
+		return -1;
 	}
 	return 0;
 }

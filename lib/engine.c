@@ -43,7 +43,6 @@
 #include "rcptguard/knowledge.h"
 #include "rcptguard/log.h"
 #include "rcptguard/prober.h"
-#include "rcptguard/redis.h"
 #include "rcptguard/store.h"
 #include "rcptguard/util.h"
 
@@ -173,7 +172,7 @@ rg_engine_on_retry(evutil_socket_t fd, short what, void *arg)
 	if (c == NULL) {
 		if ((c = rg_store_open(&e->e_cfg, RG_CACHE_O_CREATE, &rc, err, sizeof(err))) != NULL) {
 			struct timeval tv = { (time_t)e->e_cfg.sync_interval, 0 };
-			/* The server's form was checked when the engine was made. */
+			/* The server's form was checked with the configuration. */
 			if (rg_store_share(c, e->e_base, &e->e_cfg, err, sizeof(err)) < 0)
 				rg_log_error("redis: %s", err);
 			rg_prober_set_store(e->e_prober, c);
@@ -239,12 +238,6 @@ rg_engine_new(struct event_base *base, const struct rg_config *cfg, char *err, s
 	e->e_cfg = *cfg;
 	TAILQ_INIT(&e->e_waiters);
 	rg_engine_metrics_init(e, &e->e_m);
-	if (cfg->redis_server[0] != '\0' && rg_redis_check_server(cfg->redis_server, err,
-	    errsize) < 0) {
-		rg_engine_metrics_fini(e);
-		free(e);
-		return NULL;
-	}
 	e->e_store = rg_store_open(cfg, RG_CACHE_O_CREATE, &e->e_cache_status, cerr, sizeof(cerr));
 	if (e->e_store != NULL && rg_store_share(e->e_store, base, cfg, err, errsize) < 0) {
 		rg_store_close(e->e_store);

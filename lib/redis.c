@@ -27,7 +27,6 @@
  */
 #include "rg_build.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -165,67 +164,6 @@ rg_redis_gauge_up(void *arg, int i, int j)
 	return rg_redis_up(arg);
 }
 
-/* rg_redis_parse - split server into r_host/r_port or r_path; -1 with err. */
-static int
-rg_redis_parse(const char *server, char *host, size_t hostsize, int *port, char *path,
-    size_t pathsize, char *err, size_t errsize)
-{
-	const char *colon;
-	char h[64];
-	unsigned char buf[16];
-	int64_t p;
-	size_t n;
-
-	host[0] = path[0] = '\0';
-	if (strncmp(server, "unix:", 5) == 0) {
-		if (server[5] != '/' || strlen(server + 5) >= pathsize) {
-			snprintf(err, errsize, "redis server \"%s\": unix: needs an absolute path "
-			    "shorter than %zu bytes", server, pathsize);
-			return -1;
-		}
-		rg_strlcpy(path, server + 5, pathsize);
-		return 0;
-	}
-	if (server[0] == '[') {
-		const char *end = strchr(server, ']');
-		if (end == NULL || end[1] != ':' || (n = (size_t)(end - server - 1)) >= sizeof(h))
-			goto bad;
-		memcpy(h, server + 1, n);
-		h[n] = '\0';
-		colon = end + 1;
-		if (inet_pton(AF_INET6, h, buf) != 1)
-			goto bad;
-	} else {
-		if ((colon = strrchr(server, ':')) == NULL ||
-		    (n = (size_t)(colon - server)) >= sizeof(h))
-			goto bad;
-		memcpy(h, server, n);
-		h[n] = '\0';
-		if (strcmp(h, "localhost") == 0)
-			rg_strlcpy(h, "127.0.0.1", sizeof(h));
-		if (inet_pton(AF_INET, h, buf) != 1)
-			goto bad;
-	}
-	if (rg_parse_int(colon + 1, &p) < 0 || p < 1 || p > 65535)
-		goto bad;
-	rg_strlcpy(host, h, hostsize);
-	*port = (int)p;
-	return 0;
-bad:
-	snprintf(err, errsize, "redis server \"%s\": expected IP:port, [IPv6]:port or unix:/path "
-	    "(an address, not a name: a name would be resolved on the daemon's loop)", server);
-	return -1;
-}
-
-int
-rg_redis_check_server(const char *server, char *err, size_t errsize)
-{
-	char host[64], path[108];
-	int port;
-
-	return rg_redis_parse(server, host, sizeof(host), &port, path, sizeof(path), err, errsize);
-}
-
 struct rg_redis *
 rg_redis_new(struct event_base *base, const struct rg_config *cfg, char *err, size_t errsize)
 {
@@ -240,8 +178,8 @@ rg_redis_new(struct event_base *base, const struct rg_config *cfg, char *err, si
 		snprintf(err, errsize, "out of memory");
 		return NULL;
 	}
-	if (rg_redis_parse(cfg->redis_server, r->r_host, sizeof(r->r_host), &r->r_port, r->r_path,
-	    sizeof(r->r_path), err, errsize) < 0) {
+	if (rg_config_redis_server(cfg->redis_server, r->r_host, sizeof(r->r_host), &r->r_port,
+	    r->r_path, sizeof(r->r_path), err, errsize) < 0) {
 		free(r);
 		return NULL;
 	}

@@ -218,6 +218,15 @@ int rg_config_cache_path(const struct rg_config *cfg, char *buf, size_t size);
 void rg_config_ttl(const struct rg_config *cfg, enum rg_class c, enum rg_reason r,
     int64_t *ttl, int64_t *refresh);
 
+/*
+ * rg_config_redis_server - split [redis] server: "IP:port" (localhost is
+ * 127.0.0.1) or "[IPv6]:port" into host and port, "unix:/path" into path.
+ * Never a name to resolve: the daemons' loops must not block on DNS.
+ * 0, or -1 with err set.
+ */
+int rg_config_redis_server(const char *server, char *host, size_t hostsize, int *port,
+    char *path, size_t pathsize, char *err, size_t errsize);
+
 /* The default configuration file path, fixed at build time. */
 extern const char rg_config_default_path[];
 

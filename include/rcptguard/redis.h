@@ -41,13 +41,6 @@ typedef void (*rg_redis_cb)(enum rg_redis_status status, const struct redisReply
     void *arg);
 
 /*
- * rg_redis_check_server - whether cfg's [redis] server is well formed
- * (host:port with an IP address, [v6]:port, or unix:/path). 0, or -1
- * with err set.
- */
-int rg_redis_check_server(const char *server, char *err, size_t errsize);
-
-/*
  * rg_redis_new - a connection to cfg's server, made from base's loop
  * (never NULL for a well-formed server unless out of memory: an
  * unreachable server is retried). NULL with err set otherwise.

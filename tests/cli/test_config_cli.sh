@@ -30,6 +30,18 @@ like "config prints defaults of other keys" "$out" '^ttl_deliverable = 31d$'
 out=$("$RG" -c "$tmp/good.conf" config --defaults)
 like "config --defaults ignores the file" "$out" '^ttl_undeliverable = 3d$'
 
+# [redis]: a password is never printed; a server name to resolve is refused.
+printf '[redis]\nserver = unix:/run/redis.sock\nuser = rg\npassword = hunter2-secret\ntimeout = 50ms\n' \
+    > "$tmp/redis.conf"
+out=$("$RG" -c "$tmp/redis.conf" config)
+like "config says the password is set" "$out" '^password = \(set, not shown\)$'
+is "and never prints it" "$(printf '%s\n' "$out" | grep -c hunter2)" 0
+like "milliseconds are printed as such" "$out" '^timeout = 50ms$'
+printf '[redis]\nserver = redis.example:6379\n' > "$tmp/redisname.conf"
+err=$("$RG" -c "$tmp/redisname.conf" -n 2>&1); rc=$?
+is "-n with a Redis server given by name exits 4" "$rc" 4
+like "and says why" "$err" 'an address, not a name'
+
 # The reply rules are part of the configuration: -n checks them, an error
 # names the file and the line, and the shipped file passes.
 { printf 'rule stage=rcpt code=550 -> undeliverable/no_mailbox\n'

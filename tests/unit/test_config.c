@@ -89,6 +89,35 @@ struct bad_case {
 };
 
 static void
+test_config_redis_server(void **state)
+{
+	static const struct { const char *in; const char *host; int port; const char *path; } ok[] = {
+		{ "127.0.0.1:6379", "127.0.0.1", 6379, "" },
+		{ "localhost:6380", "127.0.0.1", 6380, "" },
+		{ "[::1]:6379", "::1", 6379, "" },
+		{ "unix:/run/redis/redis-server.sock", "", 0, "/run/redis/redis-server.sock" },
+	};
+	char host[64], path[108], err[400];
+	(void)state;
+
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		int port = 0;
+		assert_int_equal(rg_config_redis_server(ok[i].in, host, sizeof(host), &port, path,
+		    sizeof(path), err, sizeof(err)), 0);
+		assert_string_equal(host, ok[i].host);
+		assert_string_equal(path, ok[i].path);
+		if (ok[i].port != 0)
+			assert_int_equal(port, ok[i].port);
+	}
+	assert_int_equal(rg_config_redis_server("::1:6379", host, sizeof(host), NULL, path,
+	    sizeof(path), err, sizeof(err)), -1);
+	assert_int_equal(rg_config_redis_server("127.0.0.1", host, sizeof(host), NULL, path,
+	    sizeof(path), err, sizeof(err)), -1);
+	assert_int_equal(rg_config_redis_server("127.0.0.1:70000", host, sizeof(host), NULL, path,
+	    sizeof(path), err, sizeof(err)), -1);
+}
+
+static void
 test_config_errors(void **state)
 {
 	char longline[400];
@@ -117,6 +146,15 @@ test_config_errors(void **state)
 		{ "[redis]\ntimeout = soon\n",
 		  "t.conf:2: timeout: \"soon\" is not a time (like 20ms, 2s)" },
 		{ "[redis]\ntimeout = 20s\n", "t.conf:2: timeout: 20s is out of bounds (1ms..10s)" },
+		{ "[redis]\nserver = redis.example:6379\n",
+		  "t.conf: redis server \"redis.example:6379\": expected IP:port, [IPv6]:port or "
+		  "unix:/path (an address, not a name: a name would be resolved on the daemon's loop)" },
+		{ "[redis]\nserver = 127.0.0.1:0\n",
+		  "t.conf: redis server \"127.0.0.1:0\": expected IP:port, [IPv6]:port or "
+		  "unix:/path (an address, not a name: a name would be resolved on the daemon's loop)" },
+		{ "[redis]\nserver = unix:relative.sock\n",
+		  "t.conf: redis server \"unix:relative.sock\": unix: needs an absolute path shorter "
+		  "than 108 bytes" },
 		{ "[cache]\nmap_size = 64M\nmap_size_max = 32M\n",
 		  "t.conf: map_size must not exceed map_size_max" },
 		{ "[cache]\nttl_unknown = 1h\nrefresh_unknown = 2h\n",
@@ -322,6 +360,7 @@ main(void)
 		cmocka_unit_test(test_config_defaults),
 		cmocka_unit_test(test_config_values),
 		cmocka_unit_test(test_config_errors),
+		cmocka_unit_test(test_config_redis_server),
 		cmocka_unit_test(test_config_file),
 		cmocka_unit_test(test_config_table_sane),
 		cmocka_unit_test(test_config_docs_conf),
