@@ -10,10 +10,12 @@
  *   silent, until then. Every connection has a generation, so the replies
  *   of an old one never touch the new.
  *
- *   The connection is dropped when a command times out and nothing at all
- *   came back for RG_REDIS_STALL_MS (a server that accepts and never
- *   answers), or after RG_REDIS_ERRORS_MAX error replies in a row (a
- *   server that is loading, out of memory or not Redis).
+ *   After a command timed out, no command that waits is sent until some
+ *   reply comes back (r_suspect): a lookup waits at most one timeout, not
+ *   one per step. The connection is dropped when nothing at all came back
+ *   for RG_REDIS_STALL_MS (a server that accepts and never answers), or
+ *   after RG_REDIS_ERRORS_MAX error replies in a row (a server that is
+ *   loading, out of memory or not Redis).
  *
  * SECURITY
  *   Replies are read by hiredis's parser, whose object functions are
@@ -128,6 +130,7 @@ struct rg_redis {
 	int			 r_npending;
 	int			 r_handshake;	/* handshake replies still due */
 	int			 r_errors;	/* error replies in a row */
+	int			 r_suspect;	/* a command timed out; no reply since */
 	int64_t			 r_last_reply_ms;
 	int64_t			 r_down_ms;	/* when it went down (for the recovery line) */
 	int			 r_was_up;	/* it has been up once */
@@ -241,6 +244,7 @@ rg_redis_up_now(struct rg_redis *r)
 	evtimer_del(r->r_timer);
 	r->r_state = RG_REDIS_UP;
 	r->r_errors = 0;
+	r->r_suspect = 0;
 	r->r_backoff_s = RG_REDIS_BACKOFF_MIN_S;
 	r->r_last_reply_ms = rg_clock_mono_ms();
 	rg_metric_inc(r->r_m_conns, 0, 0);
@@ -279,6 +283,7 @@ rg_redis_on_reply(redisAsyncContext *ac, void *reply, void *privdata)
 		return;
 	}
 	if (rep != NULL && current) {
+		r->r_suspect = 0;
 		r->r_last_reply_ms = rg_clock_mono_ms();
 		r->r_errors = rep->type == REDIS_REPLY_ERROR ? r->r_errors + 1 : 0;
 	}
@@ -316,13 +321,18 @@ rg_redis_on_req_timer(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (!q->q_done)
 		rg_metric_inc(r->r_m_cmds, RG_REDIS_C_TIMEOUT, 0);
+	if (q->q_gen == r->r_gen)
+		r->r_suspect = 1;
 	rg_redis_req_end(q, RG_REDIS_TIMEOUT, NULL);
 	if (r->r_state == RG_REDIS_UP && q->q_gen == r->r_gen &&
 	    rg_clock_mono_ms() - r->r_last_reply_ms >= RG_REDIS_STALL_MS)
 		rg_redis_fail(r, "it accepts commands but answers none");
 }
 
-/* rg_redis_on_timer - reconnect after the backoff, or the connect took too long. */
+/*
+ * rg_redis_on_timer - reconnect after the backoff, the connect took too
+ * long, or (up) rg_redis_send saw a stall.
+ */
 static void
 rg_redis_on_timer(evutil_socket_t fd, short what, void *arg)
 {
@@ -334,6 +344,8 @@ rg_redis_on_timer(evutil_socket_t fd, short what, void *arg)
 		rg_redis_fail(r, "no connection within connect_timeout");
 	else if (r->r_state == RG_REDIS_DOWN)
 		rg_redis_connect(r);
+	else	/* up, but a stall was seen in rg_redis_send */
+		rg_redis_fail(r, "it accepts commands but answers none");
 }
 
 static void
@@ -600,7 +612,18 @@ rg_redis_send(struct rg_redis *r, int64_t timeout_ms, rg_redis_cb cb, void *arg,
 
 	if (reqp != NULL)
 		*reqp = NULL;
-	if (!rg_redis_up(r) || r->r_npending >= r->r_max_pending ||
+	/*
+	 * After a timeout, nothing waits for Redis again until a reply comes
+	 * (so a lookup waits at most one timeout); past the stall, the
+	 * connection is dropped and made again.
+	 */
+	if (cb != NULL && rg_redis_up(r) && r->r_suspect &&
+	    rg_clock_mono_ms() - r->r_last_reply_ms >= RG_REDIS_STALL_MS) {
+		/* Dropped from the loop: no callback may run inside this call. */
+		struct timeval now = { 0, 0 };
+		evtimer_add(r->r_timer, &now);
+	}
+	if (!rg_redis_up(r) || (cb != NULL && r->r_suspect) || r->r_npending >= r->r_max_pending ||
 	    (q = rg_redis_queue(r, timeout_ms, cb, arg, argc, argv, argvlen)) == NULL) {
 		if (r != NULL)
 			rg_metric_inc(r->r_m_cmds, RG_REDIS_C_DROPPED, 0);
