@@ -120,7 +120,7 @@ if [ "$(id -u)" -ne 0 ]; then
 	exit 0
 fi
 bench_sink_lab fleet.conf
-trap 'cleanup; lab_down' EXIT
+trap 'cleanup || :; lab_down' EXIT	# the lab goes down even when removing $tmp fails
 lab_exec redis-server --bind 127.0.0.1 --port 6390 --save '' --appendonly no \
     --logfile "$LAB_DIR/redis.log" >/dev/null 2>&1 &
 lab_wait_port 127.0.0.1 6390 >/dev/null
