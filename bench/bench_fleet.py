@@ -9,32 +9,17 @@ usage:
   bench_fleet.py memory SOCKET     Redis's used_memory, in bytes
   bench_fleet.py flush SOCKET      deletes the filled keys (rcptguard:v:f*)
 """
+import os
 import socket
 import sys
 
+# One RESP codec for the tests and the benchmarks: the lab's fleet tool.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "lab"))
+from fleet_tool import resp_encode, resp_read as read  # noqa: E402
+
 
 def enc(*args):
-    out = b"*%d\r\n" % len(args)
-    for a in args:
-        if isinstance(a, str):
-            a = a.encode()
-        out += b"$%d\r\n%s\r\n" % (len(a), a)
-    return out
-
-
-def read(f):
-    line = f.readline()
-    kind, rest = line[:1], line[1:-2]
-    if kind in (b"+", b"-"):
-        return rest
-    if kind == b":":
-        return int(rest)
-    if kind == b"$":
-        n = int(rest)
-        return None if n < 0 else f.read(n + 2)[:-2]
-    if kind == b"*":
-        return [read(f) for _ in range(int(rest))]
-    raise OSError("bad reply %r" % line)
+    return resp_encode(list(args))
 
 
 def conn(path):
